@@ -1,0 +1,46 @@
+// Lint rules for ajar. The import arrows of STYLE.md are enforced here:
+// tensor <- backends; tensor <- nn <- models <- (train, eval, generate, data) <- (serve, release, plan) <- cli.
+import tseslint from 'typescript-eslint';
+
+// For each layer under src/, the layers it must not import from.
+const layers = {
+  tensor: ['backends', 'nn', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  backends: ['nn', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  nn: ['backends', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  io: ['backends', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  models: ['backends', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  data: ['backends', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  train: ['backends', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  eval: ['backends', 'generate', 'serve', 'release', 'plan', 'cli'],
+  generate: ['backends', 'train', 'eval', 'serve', 'release', 'plan', 'cli'],
+  serve: ['release', 'plan', 'cli'],
+  release: ['serve', 'plan', 'cli'],
+  plan: ['serve', 'release', 'cli'],
+  cli: [],
+};
+
+const arrowRules = Object.entries(layers).map(([layer, forbidden]) => ({
+  files: [`src/${layer}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: forbidden.length === 0 ? [] : [{
+        group: forbidden.flatMap((f) => [`../${f}/*`, `../../${f}/*`, `../../../${f}/*`, `../${f}`, `../../${f}`]),
+        message: `src/${layer} may not import this layer (STYLE.md: dependencies point one way).`,
+      }],
+    }],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'web/**', '**/*.js', '**/*.cjs'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      'no-console': 'off',
+      'eqeqeq': ['error', 'smart'],
+    },
+  },
+  ...arrowRules,
+);

@@ -1,0 +1,46 @@
+// ajar's CLI dispatcher: argv -> one command module. Commands hold no logic beyond flags and printing.
+// Every AjarError becomes one line on stderr and exit code 2; anything else is a bug and says so.
+import { isAjarError } from '../tensor/errors.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  eval: { summary: 'loss, perplexity and token count of a model over a text file',
+    load: async () => (await import('./eval.js')).evalCommand },
+  generate: { summary: 'stream a continuation of a prompt',
+    load: async () => (await import('./generate.js')).generateCommand },
+  tokenize: { summary: 'token ids of a text under a model\'s tokenizer',
+    load: async () => (await import('./tokenize.js')).tokenizeCommand },
+  plan: { summary: 'compare open, closed and hybrid releases on cost, revenue and risk',
+    load: async () => (await import('./plan.js')).planCommand },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: ajar <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'ajar <command> --help' for its flags.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`ajar: unknown command '${name}'. Commands: ${Object.keys(commands).join(', ')}`);
+    return 2;
+  }
+  try {
+    return await (await cmd.load())(rest);
+  } catch (e) {
+    if (isAjarError(e)) {
+      console.error(`ajar ${name}: ${e.message.replace(/^ajar [a-z]+: /, '')}`);
+      return 2;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`ajar ${name}: internal error: ${msg} (set AJAR_DEBUG=1 for a stack trace, and please report it)`);
+    if (process.env.AJAR_DEBUG) console.error(e);
+    return 1;
+  }
+}

@@ -1,0 +1,2 @@
+// Evaluation: language-model loss, perplexity and accuracy (classification metrics come with training).
+export * from './lm.js';

@@ -1,0 +1,270 @@
+// GPT-2 (Radford et al. 2019, "Language Models are Unsupervised Multitask Learners") as Hugging Face
+// transformers' modeling_gpt2.py GPT2LMHeadModel defines it: learned positions, pre-LayerNorm blocks,
+// Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
+import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, causalAttention } from '../nn/index.js';
+import {
+  add, dropout, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, type Rng, type Tensor,
+} from '../tensor/index.js';
+import { ConfigReader } from './config.js';
+import type { CausalLM, ForwardOptions } from './types.js';
+
+/** config.json fields GPT-2 reads, with transformers' GPT2Config defaults (the 124M model). */
+export interface GPT2Config {
+  vocab_size: number; // 50257 // GPT-2's BPE
+  n_positions: number; // 1024
+  n_embd: number; // 768
+  n_layer: number; // 12
+  n_head: number; // 12
+  n_inner: number | null; // null means 4 * n_embd
+  activation_function: string; // 'gelu_new'
+  resid_pdrop: number; // 0.1
+  embd_pdrop: number; // 0.1
+  attn_pdrop: number; // 0.1
+  layer_norm_epsilon: number; // 1e-5
+  initializer_range: number; // 0.02
+  scale_attn_weights: boolean; // true
+  scale_attn_by_inverse_layer_idx: boolean; // false
+  tie_word_embeddings: boolean; // true
+  eos_token_id: number | null; // 50256
+}
+
+export function readGPT2Config(raw: Record<string, unknown>, label = 'config.json'): GPT2Config {
+  const r = new ConfigReader(raw, label);
+  const cfg: GPT2Config = {
+    vocab_size: r.int('vocab_size', 50257),
+    n_positions: r.int('n_positions', (raw.n_ctx as number | undefined) ?? 1024),
+    n_embd: r.int('n_embd', 768),
+    n_layer: r.int('n_layer', 12),
+    n_head: r.int('n_head', 12),
+    n_inner: r.optInt('n_inner', null),
+    activation_function: r.str('activation_function', 'gelu_new'),
+    resid_pdrop: r.num('resid_pdrop', 0.1),
+    embd_pdrop: r.num('embd_pdrop', 0.1),
+    attn_pdrop: r.num('attn_pdrop', 0.1),
+    layer_norm_epsilon: r.num('layer_norm_epsilon', 1e-5),
+    initializer_range: r.num('initializer_range', 0.02),
+    scale_attn_weights: r.bool('scale_attn_weights', true),
+    scale_attn_by_inverse_layer_idx: r.bool('scale_attn_by_inverse_layer_idx', false),
+    tie_word_embeddings: r.bool('tie_word_embeddings', true),
+    eos_token_id: r.tokenId('eos_token_id', 50256),
+  };
+  if (cfg.n_embd % cfg.n_head !== 0) {
+    throw new AjarError('bad_config', `${label}: n_embd (${cfg.n_embd}) must be divisible by n_head (${cfg.n_head})`);
+  }
+  if (raw.reorder_and_upcast_attn === true) {
+    // NOTE: only changes float16 numerics in transformers; in float32 it computes the same thing.
+  }
+  activation(cfg.activation_function, label); // validate early
+  return cfg;
+}
+
+/** transformers' ACT2FN names -> our ops. */
+function activation(name: string, label: string): (x: Tensor) => Tensor {
+  switch (name) {
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh':
+    case 'gelu_fast':
+      return (x) => gelu(x, 'tanh');
+    case 'gelu':
+      return (x) => gelu(x, 'erf');
+    case 'relu':
+      return relu;
+    case 'silu':
+    case 'swish':
+      return silu;
+    case 'quick_gelu':
+      return (x) => mul(x, sigmoid(mul(x, 1.702)));
+    default:
+      throw new AjarError('bad_config', `${label}: activation_function "${name}" is not supported ` +
+        '(known: gelu_new, gelu_pytorch_tanh, gelu_fast, gelu, relu, silu, swish, quick_gelu)');
+  }
+}
+
+class GPT2Attention extends Module {
+  readonly c_attn: Conv1D;
+  readonly c_proj: Conv1D;
+  constructor(readonly cfg: GPT2Config, readonly layerIdx: number) {
+    super();
+    this.c_attn = this.child('c_attn', new Conv1D(cfg.n_embd, 3 * cfg.n_embd));
+    this.c_proj = this.child('c_proj', new Conv1D(cfg.n_embd, cfg.n_embd));
+  }
+
+  forward(x: Tensor, opts: ForwardOptions, drop: (t: Tensor, p: number) => Tensor): Tensor {
+    const [B, T, C] = x.shape;
+    const nh = this.cfg.n_head;
+    const hs = C / nh;
+    const qkv = this.c_attn.forward(x); // (B, T, 3C)
+    const heads = (i: number): Tensor =>
+      permute(reshape(slice(qkv, 2, i * C, (i + 1) * C), [B, T, nh, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)
+    const q = heads(0);
+    let k = heads(1);
+    let v = heads(2);
+    if (opts.cache) [k, v] = opts.cache.append(this.layerIdx, k, v);
+    let scale = this.cfg.scale_attn_weights ? 1 / Math.sqrt(hs) : 1;
+    if (this.cfg.scale_attn_by_inverse_layer_idx) scale /= this.layerIdx + 1;
+    const pdrop = this.cfg.attn_pdrop;
+    const y = causalAttention(q, k, v, scale, (t) => drop(t, pdrop)); // (B, nh, T, hs)
+    const merged = reshape(permute(y, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
+    return drop(this.c_proj.forward(merged), this.cfg.resid_pdrop);
+  }
+}
+
+class GPT2MLP extends Module {
+  readonly c_fc: Conv1D;
+  readonly c_proj: Conv1D;
+  private readonly act: (x: Tensor) => Tensor;
+  constructor(readonly cfg: GPT2Config) {
+    super();
+    const inner = cfg.n_inner ?? 4 * cfg.n_embd;
+    this.c_fc = this.child('c_fc', new Conv1D(cfg.n_embd, inner));
+    this.c_proj = this.child('c_proj', new Conv1D(inner, cfg.n_embd));
+    this.act = activation(cfg.activation_function, 'config.json');
+  }
+
+  forward(x: Tensor, drop: (t: Tensor, p: number) => Tensor): Tensor {
+    return drop(this.c_proj.forward(this.act(this.c_fc.forward(x))), this.cfg.resid_pdrop);
+  }
+}
+
+class GPT2Block extends Module {
+  readonly ln_1: LayerNorm;
+  readonly attn: GPT2Attention;
+  readonly ln_2: LayerNorm;
+  readonly mlp: GPT2MLP;
+  constructor(cfg: GPT2Config, layerIdx: number) {
+    super();
+    this.ln_1 = this.child('ln_1', new LayerNorm(cfg.n_embd, cfg.layer_norm_epsilon));
+    this.attn = this.child('attn', new GPT2Attention(cfg, layerIdx));
+    this.ln_2 = this.child('ln_2', new LayerNorm(cfg.n_embd, cfg.layer_norm_epsilon));
+    this.mlp = this.child('mlp', new GPT2MLP(cfg));
+  }
+
+  forward(x: Tensor, opts: ForwardOptions, drop: (t: Tensor, p: number) => Tensor): Tensor {
+    const h = add(x, this.attn.forward(this.ln_1.forward(x), opts, drop));
+    return add(h, this.mlp.forward(this.ln_2.forward(h), drop));
+  }
+}
+
+class GPT2Transformer extends Module {
+  readonly wte: Embedding;
+  readonly wpe: Embedding;
+  readonly h: GPT2Block[] = [];
+  readonly ln_f: LayerNorm;
+  constructor(cfg: GPT2Config) {
+    super();
+    this.wte = this.child('wte', new Embedding(cfg.vocab_size, cfg.n_embd));
+    this.wpe = this.child('wpe', new Embedding(cfg.n_positions, cfg.n_embd));
+    const list = this.child('h', new ModuleList());
+    for (let i = 0; i < cfg.n_layer; i++) this.h.push(list.push(new GPT2Block(cfg, i)));
+    this.ln_f = this.child('ln_f', new LayerNorm(cfg.n_embd, cfg.layer_norm_epsilon));
+  }
+}
+
+
+class GPT2Root extends Module {
+  readonly transformer: GPT2Transformer;
+  readonly lm_head: Linear | null;
+  constructor(cfg: GPT2Config) {
+    super();
+    this.transformer = this.child('transformer', new GPT2Transformer(cfg));
+    this.lm_head = cfg.tie_word_embeddings ? null : this.child('lm_head', new Linear(cfg.n_embd, cfg.vocab_size, false));
+  }
+}
+
+/** Checkpoint tensors that GPT-2 loaders ignore: the causal-mask buffers of older transformers versions. */
+const IGNORED = /(^|\.)attn\.(bias|masked_bias)$/;
+
+export class GPT2LMHeadModel implements CausalLM {
+  readonly architecture = 'GPT2LMHeadModel';
+  readonly cfg: GPT2Config;
+  readonly module: GPT2Root;
+
+  constructor(readonly config: Record<string, unknown>, label = 'config.json') {
+    this.cfg = readGPT2Config(config, label);
+    this.module = new GPT2Root(this.cfg);
+  }
+
+  get vocabSize(): number {
+    return this.cfg.vocab_size;
+  }
+
+  get contextLength(): number {
+    return this.cfg.n_positions;
+  }
+
+  get eosTokenId(): number | null {
+    return this.cfg.eos_token_id;
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.cfg.n_layer);
+  }
+
+  /** The final hidden states (B, T, C) after ln_f: the input to the LM head or a classification head. */
+  hidden(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
+    const T = ids.length / batch;
+    if (!Number.isInteger(T) || T < 1) throw new AjarError('bad_input', `gpt2: ${ids.length} ids do not split into ${batch} rows`);
+    const past = opts.cache ? opts.cache.length : 0;
+    if (past + T > this.cfg.n_positions) {
+      throw new AjarError('context_length_exceeded',
+        `gpt2: ${past + T} positions exceed the model's context of ${this.cfg.n_positions}`);
+    }
+    for (let i = 0; i < ids.length; i++) {
+      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocab_size)) {
+        throw new AjarError('bad_input', `gpt2: token id ${ids[i]} is outside the vocabulary of ${this.cfg.vocab_size}`);
+      }
+    }
+    const tr = this.module.transformer;
+    const training = this.module.training && opts.rng !== undefined;
+    const drop = (t: Tensor, p: number): Tensor => (training && p > 0 ? dropout(t, p, opts.rng!, true) : t);
+    const pos = new Int32Array(T);
+    for (let t = 0; t < T; t++) pos[t] = past + t;
+    let x = add(tr.wte.forward(ids, [batch, T]), tr.wpe.forward(pos, [T])); // (B, T, C)
+    x = drop(x, this.cfg.embd_pdrop);
+    for (const block of tr.h) x = block.forward(x, opts, drop);
+    return tr.ln_f.forward(x); // (B, T, C)
+  }
+
+  forward(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
+    const x = this.hidden(ids, batch, opts); // (B, T, C)
+    const head = this.module.lm_head ? this.module.lm_head.weight : this.module.transformer.wte.weight;
+    return matmul(x, head, { transB: true }); // (B, T, V)
+  }
+
+  loadWeights(weights: Map<string, { shape: readonly number[]; data: Float32Array }>, label: string): void {
+    const prefixed = [...weights.keys()].some((k) => k.startsWith('transformer.'));
+    const resolve = (name: string): string => {
+      if (name.startsWith('transformer.') && !prefixed) return name.slice('transformer.'.length);
+      return name;
+    };
+    const expected = new Set(this.module.namedParameters().map(([n]) => resolve(n)));
+    const extra = [...weights.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) &&
+      !(k === 'lm_head.weight' && this.cfg.tie_word_embeddings));
+    if (extra.length > 0) {
+      throw new AjarError('bad_weights', `${label}: unexpected tensors for GPT2LMHeadModel: ${extra.slice(0, 5).join(', ')}` +
+        `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''} (is config.json's architecture right?)`);
+    }
+    this.module.loadStateDict(weights, label, resolve);
+  }
+
+  stateDict(): Map<string, { shape: readonly number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+    for (const [name, t] of this.module.namedParameters()) out.set(name, { shape: t.shape, data: t.data });
+    return out;
+  }
+
+  /** GPT-2's initialisation (nanoGPT's _init_weights): N(0, 0.02), residual projections / sqrt(2 n_layer). */
+  initWeights(rng: Rng): void {
+    const std = this.cfg.initializer_range;
+    for (const [name, t] of this.module.namedParameters()) {
+      if (/ln_\d|ln_f/.test(name)) {
+        t.data.fill(name.endsWith('weight') ? 1 : 0);
+      } else if (name.endsWith('bias')) {
+        t.data.fill(0);
+      } else {
+        const s = name.endsWith('c_proj.weight') ? std / Math.sqrt(2 * this.cfg.n_layer) : std;
+        for (let i = 0; i < t.size; i++) t.data[i] = s * rng.normal();
+      }
+    }
+  }
+}

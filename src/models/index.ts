@@ -1,0 +1,5 @@
+// Model architectures behind the registry, and loading from Hugging Face folders.
+export * from './gpt2.js';
+export * from './load.js';
+export * from './registry.js';
+export * from './types.js';

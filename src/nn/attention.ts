@@ -1,0 +1,61 @@
+// Causal multi-head attention over (B, nh, T, hs) tensors, and the KV cache generation appends to.
+import { concat, full, maskedFill, matmul, mul, softmax, type Tensor } from '../tensor/index.js';
+
+/** Per-layer keys and values of the tokens seen so far, each (B, nh, T, hs). */
+export class KVCache {
+  readonly keys: (Tensor | null)[];
+  readonly values: (Tensor | null)[];
+  constructor(readonly nLayer: number) {
+    this.keys = new Array<Tensor | null>(nLayer).fill(null);
+    this.values = new Array<Tensor | null>(nLayer).fill(null);
+  }
+
+  /** Number of cached positions. */
+  get length(): number {
+    const k = this.keys[0];
+    return k ? k.shape[2] : 0;
+  }
+
+  /** Append this step's k, v (B, nh, Tnew, hs) for one layer; returns the full (B, nh, T, hs) pair. */
+  append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const pk = this.keys[layer];
+    const pv = this.values[layer];
+    const K = pk ? concat([pk, k], 2) : k;
+    const V = pv ? concat([pv, v], 2) : v;
+    this.keys[layer] = K.detach();
+    this.values[layer] = V.detach();
+    return [K, V];
+  }
+}
+
+const maskCache = new Map<string, Tensor>();
+
+/** 1 where query i (at absolute position past + i) may NOT see key j, i.e. j > past + i. (Tq, Tk) */
+export function causalMask(tq: number, tk: number): Tensor {
+  const key = `${tq}x${tk}`;
+  let m = maskCache.get(key);
+  if (!m) {
+    const past = tk - tq;
+    m = full([tq, tk], 0);
+    for (let i = 0; i < tq; i++) for (let j = past + i + 1; j < tk; j++) m.data[i * tk + j] = 1;
+    if (maskCache.size > 64) maskCache.clear();
+    maskCache.set(key, m);
+  }
+  return m;
+}
+
+/**
+ * softmax(q k^T * scale + causal mask) v.
+ * q (B, nh, Tq, hs); k, v (B, nh, Tk, hs) with Tk >= Tq, the last Tq keys aligned with the queries.
+ * `dropoutFn` is applied to the attention probabilities when training.
+ */
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale: number,
+  dropoutFn?: (t: Tensor) => Tensor): Tensor {
+  const tq = q.shape[2];
+  const tk = k.shape[2];
+  let att = mul(matmul(q, k, { transB: true }), scale); // (B, nh, Tq, Tk)
+  if (tq > 1) att = maskedFill(att, causalMask(tq, tk), -Infinity);
+  att = softmax(att, -1);
+  if (dropoutFn) att = dropoutFn(att);
+  return matmul(att, v); // (B, nh, Tq, hs)
+}

@@ -1,0 +1,94 @@
+// The Backend contract: the primitive kernels every backend implements over contiguous float32 buffers.
+// tensor/ never imports a backend; entry points register one with setBackend().
+
+/** Element-wise unary primitives. The *_grad entries are derivatives used by gradient rules. */
+export const UNARY_OPS = [
+  'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'relu', 'step', 'abs', 'sign',
+  'gelu_tanh', 'gelu_erf', 'gelu_tanh_grad', 'gelu_erf_grad',
+] as const;
+export type UnaryOp = (typeof UNARY_OPS)[number];
+
+/** Element-wise binary primitives with broadcasting. Comparisons return 1 or 0. */
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'gt', 'lt', 'eq'] as const;
+export type BinaryOp = (typeof BINARY_OPS)[number];
+
+export const REDUCE_OPS = ['sum', 'max'] as const;
+export type ReduceOp = (typeof REDUCE_OPS)[number];
+
+/** Layout of an axis operation: the tensor seen as (outer, n, inner). */
+export interface AxisLayout {
+  outer: number;
+  n: number;
+  inner: number;
+}
+
+export interface MatmulArgs {
+  batch: number; // number of (M, K) x (K, N) products
+  M: number;
+  K: number;
+  N: number;
+  transA: boolean; // A stored (K, M) per batch
+  transB: boolean; // B stored (N, K) per batch
+  aBatchStride: number; // 0 when A is shared across the batch
+  bBatchStride: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** A zeroed buffer of n floats that this backend's kernels may read and write. */
+  alloc(n: number): Float32Array;
+  unary(op: UnaryOp, x: Float32Array, out: Float32Array): void;
+  /** out (outShape) = a op b, with a and b broadcast to outShape (they have outShape's rank). */
+  binary(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
+    out: Float32Array, outShape: readonly number[]): void;
+  /** out = cond != 0 ? a : b, all broadcast to outShape (same rank). */
+  where(cond: Float32Array, cShape: readonly number[], a: Float32Array, aShape: readonly number[],
+    b: Float32Array, bShape: readonly number[], out: Float32Array, outShape: readonly number[]): void;
+  /** out (outer, inner) = reduce over n of x (outer, n, inner). */
+  reduce(op: ReduceOp, x: Float32Array, layout: AxisLayout, out: Float32Array): void;
+  /** idx (outer, inner) = index of the first maximum over n of x (outer, n, inner). */
+  argmax(x: Float32Array, layout: AxisLayout, idx: Int32Array): void;
+  /** out (outer, inner) = x[o, idx[o, i], i]. */
+  gather(x: Float32Array, layout: AxisLayout, idx: Int32Array, out: Float32Array): void;
+  /** out (outer, n, inner) += g[o, i] at [o, idx[o, i], i]; indices < 0 are skipped. */
+  scatterAdd(g: Float32Array, layout: AxisLayout, idx: Int32Array, out: Float32Array): void;
+  /** C = op(A) @ op(B) for each batch; C is (batch, M, N). */
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, args: MatmulArgs): void;
+  /** out = x permuted: out dim i is x dim perm[i]. */
+  permute(x: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
+  /**
+   * Copy a block along one axis: dst[o, dstStart + j, i] = src[o, srcStart + j, i] for j < len.
+   * Slicing, padding and concatenation are all this one kernel.
+   */
+  copyAxis(src: Float32Array, srcN: number, srcStart: number, dst: Float32Array, dstN: number, dstStart: number,
+    outer: number, len: number, inner: number): void;
+  /** out (ids.length, dim) = rows ids of table (rows, dim). */
+  gatherRows(table: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void;
+  /** out (rows, dim) += g (ids.length, dim) row-wise at ids; ids < 0 are skipped. */
+  scatterAddRows(g: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void;
+  /** Optional fused kernels; each is checked against its composite by the conformance suite. */
+  readonly fused?: Partial<FusedKernels>;
+}
+
+/** Speed kernels that are not primitives: each has a composite reference in tensor/ops.ts. */
+export interface FusedKernels {
+  /** softmax over the last axis of x (rows, n). */
+  softmax(x: Float32Array, rows: number, n: number, out: Float32Array): void;
+}
+
+let current: Backend | undefined;
+
+export function setBackend(b: Backend): void {
+  current = b;
+}
+
+export function getBackend(): Backend {
+  if (!current) {
+    throw new Error('no tensor backend registered: call setBackend() (entry points register the js backend)');
+  }
+  return current;
+}
+
+export function hasBackend(): boolean {
+  return current !== undefined;
+}

@@ -1,0 +1,585 @@
+// The primitive ops (each a backend kernel plus one gradient rule in `gradRules`) and the composite ops
+// built from them. Composites get autograd and every backend for free; see STYLE.md "Add an op".
+import { getBackend, type BinaryOp, type UnaryOp } from './backend.js';
+import { Rng } from './random.js';
+import {
+  broadcastShapes, fmtShape, normAxis, numel, resolveReshape, shapeEq, ShapeError, splitAt, type Shape,
+} from './shape.js';
+import { installGradRules, isGradEnabled, Tensor, type GradNode, type GradRule } from './tensor.js';
+
+// ---------------------------------------------------------------------------------------------
+// Construction
+
+export function tensor(values: ArrayLike<number>, shape?: Shape): Tensor {
+  const data = getBackend().alloc(values.length);
+  data.set(values);
+  return new Tensor(data, shape ?? [values.length]);
+}
+
+export function full(shape: Shape, value: number): Tensor {
+  const data = getBackend().alloc(numel(shape));
+  if (value !== 0) data.fill(value);
+  return new Tensor(data, shape);
+}
+
+export function zeros(shape: Shape): Tensor {
+  return full(shape, 0);
+}
+
+export function ones(shape: Shape): Tensor {
+  return full(shape, 1);
+}
+
+export function scalar(value: number): Tensor {
+  return full([], value);
+}
+
+/** Normal(mean, std) samples from a seeded generator. */
+export function randn(shape: Shape, rng: Rng, std = 1, mean = 0): Tensor {
+  const t = zeros(shape);
+  for (let i = 0; i < t.size; i++) t.data[i] = mean + std * rng.normal();
+  return t;
+}
+
+/** Uniform [0, 1) samples from a seeded generator. */
+export function rand(shape: Shape, rng: Rng): Tensor {
+  const t = zeros(shape);
+  for (let i = 0; i < t.size; i++) t.data[i] = rng.next();
+  return t;
+}
+
+type Operand = Tensor | number;
+
+function asTensor(x: Operand): Tensor {
+  return typeof x === 'number' ? scalar(x) : x;
+}
+
+/** Create the result of a primitive and record it in the graph when gradients are wanted. */
+function record(op: string, data: Float32Array, shape: Shape, inputs: Tensor[],
+  attrs: Record<string, unknown> = {}): Tensor {
+  const out = new Tensor(data, shape);
+  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, attrs };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Primitives
+
+function unaryOp(op: UnaryOp, x: Tensor): Tensor {
+  const be = getBackend();
+  const out = be.alloc(x.size);
+  be.unary(op, x.data, out);
+  return record(op, out, x.shape, [x]);
+}
+
+/** Pad a shape with leading ones to a rank. */
+function padRank(shape: Shape, rank: number): number[] {
+  return [...new Array<number>(rank - shape.length).fill(1), ...shape];
+}
+
+function binaryOp(op: BinaryOp, a: Operand, b: Operand): Tensor {
+  const ta = asTensor(a);
+  const tb = asTensor(b);
+  const shape = broadcastShapes(ta.shape, tb.shape, op);
+  const be = getBackend();
+  const out = be.alloc(numel(shape));
+  be.binary(op, ta.data, padRank(ta.shape, shape.length), tb.data, padRank(tb.shape, shape.length), out, shape);
+  return record(op, out, shape, [ta, tb]);
+}
+
+export const neg = (x: Tensor): Tensor => unaryOp('neg', x);
+export const exp = (x: Tensor): Tensor => unaryOp('exp', x);
+export const log = (x: Tensor): Tensor => unaryOp('log', x);
+export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x);
+export const rsqrt = (x: Tensor): Tensor => unaryOp('rsqrt', x);
+export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x);
+export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x);
+export const relu = (x: Tensor): Tensor => unaryOp('relu', x);
+export const abs = (x: Tensor): Tensor => unaryOp('abs', x);
+
+/** GELU: 'tanh' is GPT-2's gelu_new (PyTorch approximate='tanh'); 'erf' is the exact form. */
+export function gelu(x: Tensor, approximate: 'tanh' | 'erf' = 'erf'): Tensor {
+  return unaryOp(approximate === 'tanh' ? 'gelu_tanh' : 'gelu_erf', x);
+}
+
+export const add = (a: Operand, b: Operand): Tensor => binaryOp('add', a, b);
+export const sub = (a: Operand, b: Operand): Tensor => binaryOp('sub', a, b);
+export const mul = (a: Operand, b: Operand): Tensor => binaryOp('mul', a, b);
+export const div = (a: Operand, b: Operand): Tensor => binaryOp('div', a, b);
+export const pow = (a: Operand, b: Operand): Tensor => binaryOp('pow', a, b);
+export const maximum = (a: Operand, b: Operand): Tensor => binaryOp('maximum', a, b);
+/** Comparisons give 1 or 0 and carry no gradient. */
+export const gt = (a: Operand, b: Operand): Tensor => binaryOp('gt', a, b).detach();
+export const lt = (a: Operand, b: Operand): Tensor => binaryOp('lt', a, b).detach();
+export const eq = (a: Operand, b: Operand): Tensor => binaryOp('eq', a, b).detach();
+
+/** cond != 0 ? a : b, broadcast together. */
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  const ta = asTensor(a);
+  const tb = asTensor(b);
+  const shape = broadcastShapes(broadcastShapes(cond.shape, ta.shape, 'where'), tb.shape, 'where');
+  const r = shape.length;
+  const be = getBackend();
+  const out = be.alloc(numel(shape));
+  be.where(cond.data, padRank(cond.shape, r), ta.data, padRank(ta.shape, r), tb.data, padRank(tb.shape, r), out, shape);
+  return record('where', out, shape, [cond.detach(), ta, tb], { cond });
+}
+
+/** Broadcast x to a larger shape (a copy). */
+export function expand(x: Tensor, shape: Shape): Tensor {
+  const target = broadcastShapes(x.shape, shape, 'expand');
+  if (!shapeEq(target, shape)) throw new ShapeError(`expand: ${fmtShape(x.shape)} cannot expand to ${fmtShape(shape)}`);
+  if (shapeEq(x.shape, shape)) return x;
+  const be = getBackend();
+  const out = be.alloc(numel(shape));
+  const zero = be.alloc(1);
+  be.binary('add', x.data, padRank(x.shape, shape.length), zero, padRank([], shape.length), out, shape);
+  return record('expand', out, shape, [x]);
+}
+
+function reduceOp(op: 'sum' | 'max', x: Tensor, axis: number, keepdim: boolean): Tensor {
+  const ax = normAxis(axis, x.rank, op);
+  const layout = splitAt(x.shape, ax);
+  const shape = keepdim ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
+  const be = getBackend();
+  const out = be.alloc(layout.outer * layout.inner);
+  be.reduce(op, x.data, layout, out);
+  if (op === 'sum') return record('sum', out, shape, [x], { axis: ax });
+  const idx = new Int32Array(layout.outer * layout.inner);
+  be.argmax(x.data, layout, idx);
+  return record('max', out, shape, [x], { axis: ax, idx });
+}
+
+/** Sum over one axis, all axes (axis undefined) or a list of axes. */
+export function sum(x: Tensor, axis?: number | number[], keepdim = false): Tensor {
+  if (axis === undefined) {
+    const flat = reshape(x, [x.size]);
+    const s = reduceOp('sum', flat, 0, false);
+    return keepdim ? reshape(s, x.shape.map(() => 1)) : s;
+  }
+  const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => normAxis(a, x.rank, 'sum'));
+  let out = x;
+  for (const a of [...axes].sort((p, q) => q - p)) out = reduceOp('sum', out, a, keepdim);
+  return out;
+}
+
+/** Maximum over one axis (the gradient flows to the first maximal element, as torch.max(dim)). */
+export function max(x: Tensor, axis: number, keepdim = false): Tensor {
+  return reduceOp('max', x, axis, keepdim);
+}
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/**
+ * Batched matrix product. a is (..., M, K) or (..., K, M) with transA; b is (..., K, N) or (..., N, K) with
+ * transB. Batch dims must match, or one operand is a plain matrix shared across the batch.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  if (a.rank < 2 || b.rank < 2) {
+    throw new ShapeError(`matmul: operands must have rank >= 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  }
+  // NOTE: a batched A times a shared 2-D B folds the batch into M: one large product, and the gradient
+  // of B is a single product instead of a per-batch sum.
+  if (b.rank === 2 && a.rank > 2 && !transA) {
+    const lead = a.shape.slice(0, -1);
+    const flat = reshape(a, [numel(lead), a.shape[a.rank - 1]]);
+    const out2 = matmul(flat, b, opts);
+    return reshape(out2, [...lead, out2.shape[1]]);
+  }
+  const [aR, aC] = a.shape.slice(-2);
+  const [bR, bC] = b.shape.slice(-2);
+  const M = transA ? aC : aR;
+  const K = transA ? aR : aC;
+  const Kb = transB ? bC : bR;
+  const N = transB ? bR : bC;
+  if (K !== Kb) {
+    throw new ShapeError(`matmul: inner dimensions differ: ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}`);
+  }
+  const aBatch = a.shape.slice(0, -2);
+  const bBatch = b.shape.slice(0, -2);
+  let batchShape: number[];
+  if (aBatch.length === 0) batchShape = [...bBatch];
+  else if (bBatch.length === 0 || shapeEq(aBatch, bBatch)) batchShape = [...aBatch];
+  else throw new ShapeError(`matmul: batch dimensions differ: ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  const batch = numel(batchShape);
+  const be = getBackend();
+  const out = be.alloc(batch * M * N);
+  be.matmul(a.data, b.data, out, {
+    batch, M, K, N, transA, transB,
+    aBatchStride: aBatch.length === 0 ? 0 : M * K,
+    bBatchStride: bBatch.length === 0 ? 0 : K * N,
+  });
+  return record('matmul', out, [...batchShape, M, N], [a, b], { transA, transB });
+}
+
+/** Same values, new shape (a view sharing storage). One dimension may be -1. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const target = resolveReshape(shape, x.size);
+  if (shapeEq(target, x.shape)) return x;
+  return record('reshape', x.data, target, [x]);
+}
+
+/** Reorder dimensions: output dim i is input dim perm[i]. */
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  if (perm.length !== x.rank || [...perm].sort((p, q) => p - q).some((p, i) => p !== i)) {
+    throw new ShapeError(`permute: ${JSON.stringify(perm)} is not a permutation of ${x.rank} dimensions`);
+  }
+  if (perm.every((p, i) => p === i)) return x;
+  const be = getBackend();
+  const out = be.alloc(x.size);
+  be.permute(x.data, x.shape, perm, out);
+  return record('permute', out, perm.map((p) => x.shape[p]), [x], { perm });
+}
+
+export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
+  const a = normAxis(d0, x.rank, 'transpose');
+  const b = normAxis(d1, x.rank, 'transpose');
+  const perm = x.shape.map((_, i) => i);
+  perm[a] = b;
+  perm[b] = a;
+  return permute(x, perm);
+}
+
+/** x[..., start:end, ...] along one axis (a copy). */
+export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+  const ax = normAxis(axis, x.rank, 'slice');
+  const n = x.shape[ax];
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= n)) {
+    throw new ShapeError(`slice: [${start}, ${end}) is outside axis ${ax} of length ${n}`);
+  }
+  const { outer, inner } = splitAt(x.shape, ax);
+  const shape = x.shape.map((d, i) => (i === ax ? end - start : d));
+  const be = getBackend();
+  const out = be.alloc(numel(shape));
+  be.copyAxis(x.data, n, start, out, end - start, 0, outer, end - start, inner);
+  return record('slice', out, shape, [x], { axis: ax, start, n });
+}
+
+/** Place x at [start, start + len) of a zero tensor whose axis has length n (slice's adjoint). */
+export function pad(x: Tensor, axis: number, start: number, n: number): Tensor {
+  const ax = normAxis(axis, x.rank, 'pad');
+  const len = x.shape[ax];
+  if (start < 0 || start + len > n) throw new ShapeError(`pad: [${start}, ${start + len}) does not fit length ${n}`);
+  const { outer, inner } = splitAt(x.shape, ax);
+  const shape = x.shape.map((d, i) => (i === ax ? n : d));
+  const be = getBackend();
+  const out = be.alloc(numel(shape));
+  be.copyAxis(x.data, len, 0, out, n, start, outer, len, inner);
+  return record('pad', out, shape, [x], { axis: ax, start });
+}
+
+/** Join tensors along an axis; all other dims must match. */
+export function concat(xs: Tensor[], axis: number): Tensor {
+  if (xs.length === 0) throw new ShapeError('concat: no tensors');
+  const first = xs[0];
+  const ax = normAxis(axis, first.rank, 'concat');
+  let n = 0;
+  for (const x of xs) {
+    if (x.rank !== first.rank || x.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
+      throw new ShapeError(`concat: shapes ${fmtShape(first.shape)} and ${fmtShape(x.shape)} differ off axis ${ax}`);
+    }
+    n += x.shape[ax];
+  }
+  const { outer, inner } = splitAt(first.shape, ax);
+  const shape = first.shape.map((d, i) => (i === ax ? n : d));
+  const be = getBackend();
+  const out = be.alloc(numel(shape));
+  const starts: number[] = [];
+  let at = 0;
+  for (const x of xs) {
+    starts.push(at);
+    be.copyAxis(x.data, x.shape[ax], 0, out, n, at, outer, x.shape[ax], inner);
+    at += x.shape[ax];
+  }
+  return record('concat', out, shape, xs, { axis: ax, starts });
+}
+
+/** out[..., i] = x[..., idx[...], i] along one axis; the axis is removed. Indices < 0 give 0 and no gradient. */
+export function gatherAxis(x: Tensor, axis: number, idx: Int32Array): Tensor {
+  const ax = normAxis(axis, x.rank, 'gatherAxis');
+  const layout = splitAt(x.shape, ax);
+  if (idx.length !== layout.outer * layout.inner) {
+    throw new ShapeError(`gatherAxis: ${idx.length} indices for ${layout.outer * layout.inner} positions of ${fmtShape(x.shape)}`);
+  }
+  for (let i = 0; i < idx.length; i++) {
+    if (idx[i] >= layout.n) throw new ShapeError(`gatherAxis: index ${idx[i]} out of range for axis of length ${layout.n}`);
+  }
+  const be = getBackend();
+  const out = be.alloc(idx.length);
+  be.gather(x.data, layout, idx, out);
+  return record('gatherAxis', out, x.shape.filter((_, i) => i !== ax), [x], { axis: ax, idx });
+}
+
+/** Rows of an embedding table (V, D) for ids of any shape: result (...ids, D). */
+export function embedding(table: Tensor, ids: Int32Array, idsShape: Shape = [ids.length]): Tensor {
+  if (table.rank !== 2) throw new ShapeError(`embedding: table must be (V, D), got ${fmtShape(table.shape)}`);
+  const [V, D] = table.shape;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] < 0 || ids[i] >= V || !Number.isInteger(ids[i])) {
+      throw new ShapeError(`embedding: id ${ids[i]} at position ${i} is outside the table of ${V} rows`);
+    }
+  }
+  if (numel(idsShape) !== ids.length) throw new ShapeError(`embedding: ${ids.length} ids do not fill ${fmtShape(idsShape)}`);
+  const be = getBackend();
+  const out = be.alloc(ids.length * D);
+  be.gatherRows(table.data, D, ids, out);
+  return record('embedding', out, [...idsShape, D], [table], { ids });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gradient rules: one per primitive (STYLE.md rule 2). They run under noGrad.
+
+/** Sum a broadcast gradient back to the shape of the input it came from. */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (shapeEq(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  let out = g;
+  if (lead > 0) out = sum(out, Array.from({ length: lead }, (_, i) => i));
+  const axes: number[] = [];
+  shape.forEach((d, i) => {
+    if (d === 1 && out.shape[i] !== 1) axes.push(i);
+  });
+  if (axes.length > 0) out = sum(out, axes, true);
+  return reshape(out, shape);
+}
+
+const elementwise = (f: (g: Tensor, x: Tensor, out: Tensor) => Tensor): GradRule =>
+  (g, out, node) => [f(g, node.inputs[0], out)];
+
+const noGradient: GradRule = (_g, _out, node) => node.inputs.map(() => null);
+
+const rules: Record<string, GradRule> = {
+  // unary
+  neg: elementwise((g) => neg(g)),
+  exp: elementwise((g, _x, y) => mul(g, y)),
+  log: elementwise((g, x) => div(g, x)),
+  sqrt: elementwise((g, _x, y) => div(g, mul(y, 2))),
+  rsqrt: elementwise((g, _x, y) => mul(g, mul(pow(y, 3), -0.5))),
+  tanh: elementwise((g, _x, y) => mul(g, sub(1, mul(y, y)))),
+  sigmoid: elementwise((g, _x, y) => mul(g, mul(y, sub(1, y)))),
+  relu: elementwise((g, x) => mul(g, unaryOp('step', x))),
+  abs: elementwise((g, x) => mul(g, unaryOp('sign', x))),
+  gelu_tanh: elementwise((g, x) => mul(g, unaryOp('gelu_tanh_grad', x))),
+  gelu_erf: elementwise((g, x) => mul(g, unaryOp('gelu_erf_grad', x))),
+  step: noGradient,
+  sign: noGradient,
+  gelu_tanh_grad: noGradient,
+  gelu_erf_grad: noGradient,
+  // binary
+  add: (g, _o, { inputs: [a, b] }) => [sumTo(g, a.shape), sumTo(g, b.shape)],
+  sub: (g, _o, { inputs: [a, b] }) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)],
+  mul: (g, _o, { inputs: [a, b] }) => [
+    a.requiresGrad ? sumTo(mul(g, b), a.shape) : null,
+    b.requiresGrad ? sumTo(mul(g, a), b.shape) : null,
+  ],
+  div: (g, out, { inputs: [a, b] }) => [
+    a.requiresGrad ? sumTo(div(g, b), a.shape) : null,
+    b.requiresGrad ? sumTo(neg(div(mul(g, out), b)), b.shape) : null,
+  ],
+  pow: (g, out, { inputs: [a, b] }) => [
+    a.requiresGrad ? sumTo(mul(g, mul(b, pow(a, sub(b, 1)))), a.shape) : null,
+    b.requiresGrad ? sumTo(mul(g, mul(out, log(a))), b.shape) : null,
+  ],
+  maximum: (g, _o, { inputs: [a, b] }) => {
+    // NOTE: ties split the gradient in half, as PyTorch does for maximum().
+    const half = mul(eq(a, b), 0.5);
+    const toA = add(gt(a, b), half);
+    const toB = add(lt(a, b), half);
+    return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, toB), b.shape)];
+  },
+  gt: noGradient,
+  lt: noGradient,
+  eq: noGradient,
+  where: (g, _o, node) => {
+    const [, a, b] = node.inputs;
+    const cond = node.attrs.cond as Tensor;
+    return [
+      null,
+      a.requiresGrad ? sumTo(where(cond, g, 0), a.shape) : null,
+      b.requiresGrad ? sumTo(where(cond, 0, g), b.shape) : null,
+    ];
+  },
+  expand: (g, _o, { inputs: [x] }) => [sumTo(g, x.shape)],
+  sum: (g, _o, node) => {
+    const x = node.inputs[0];
+    const axis = node.attrs.axis as number;
+    const kept = x.shape.map((d, i) => (i === axis ? 1 : d));
+    return [expand(reshape(g, kept), x.shape)];
+  },
+  max: (g, _o, node) => {
+    const x = node.inputs[0];
+    const layout = splitAt(x.shape, node.attrs.axis as number);
+    const be = getBackend();
+    const out = be.alloc(x.size);
+    be.scatterAdd(g.data, layout, node.attrs.idx as Int32Array, out);
+    return [new Tensor(out, x.shape)];
+  },
+  matmul: (g, _o, node) => {
+    const [a, b] = node.inputs;
+    const { transA, transB } = node.attrs as { transA: boolean; transB: boolean };
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (a.requiresGrad) {
+      if (!transA) da = matmul(g, b, { transB: !transB });
+      else da = matmul(b, g, { transA: transB, transB: true });
+      da = sumTo(da, a.shape);
+    }
+    if (b.requiresGrad) {
+      if (!transB) db = matmul(a, g, { transA: !transA });
+      else db = matmul(g, a, { transA: true, transB: transA });
+      db = sumTo(db, b.shape);
+    }
+    return [da, db];
+  },
+  reshape: (g, _o, { inputs: [x] }) => [reshape(g, x.shape)],
+  permute: (g, _o, node) => {
+    const perm = node.attrs.perm as number[];
+    const inv = new Array<number>(perm.length);
+    perm.forEach((p, i) => {
+      inv[p] = i;
+    });
+    return [permute(g, inv)];
+  },
+  slice: (g, _o, node) => [pad(g, node.attrs.axis as number, node.attrs.start as number, node.attrs.n as number)],
+  pad: (g, _o, node) => {
+    const x = node.inputs[0];
+    const axis = node.attrs.axis as number;
+    const start = node.attrs.start as number;
+    return [slice(g, axis, start, start + x.shape[axis])];
+  },
+  concat: (g, _o, node) => {
+    const axis = node.attrs.axis as number;
+    const starts = node.attrs.starts as number[];
+    return node.inputs.map((x, i) => (x.requiresGrad ? slice(g, axis, starts[i], starts[i] + x.shape[axis]) : null));
+  },
+  gatherAxis: (g, _o, node) => {
+    const x = node.inputs[0];
+    const layout = splitAt(x.shape, node.attrs.axis as number);
+    const be = getBackend();
+    const out = be.alloc(x.size);
+    be.scatterAdd(g.data, layout, node.attrs.idx as Int32Array, out);
+    return [new Tensor(out, x.shape)];
+  },
+  embedding: (g, _o, node) => {
+    const table = node.inputs[0];
+    const be = getBackend();
+    const out = be.alloc(table.size);
+    be.scatterAddRows(g.data, table.shape[1], node.attrs.ids as Int32Array, out);
+    return [new Tensor(out, table.shape)];
+  },
+} satisfies Record<UnaryOp | BinaryOp | string, GradRule>;
+
+installGradRules(rules);
+
+/** The names of all primitives with a gradient rule (the conformance suite checks each is tested). */
+export const PRIMITIVES = Object.keys(rules);
+
+// ---------------------------------------------------------------------------------------------
+// Composite ops
+
+export function mean(x: Tensor, axis?: number | number[], keepdim = false): Tensor {
+  const axes = axis === undefined ? x.shape.map((_, i) => i) : (Array.isArray(axis) ? axis : [axis]);
+  const count = axes.reduce((p, a) => p * x.shape[normAxis(a, x.rank, 'mean')], 1);
+  return div(sum(x, axis, keepdim), count);
+}
+
+/** SiLU (swish): x * sigmoid(x). */
+export function silu(x: Tensor): Tensor {
+  return mul(x, sigmoid(x));
+}
+
+/** Softmax along an axis, stabilised by the (constant) maximum. */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  const m = max(x, axis, true).detach();
+  const e = exp(sub(x, m));
+  return div(e, sum(e, axis, true));
+}
+
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const m = max(x, axis, true).detach();
+  const shifted = sub(x, m);
+  return sub(shifted, log(sum(exp(shifted), axis, true)));
+}
+
+/** Layer norm over the last axis (biased variance, as PyTorch). weight/bias are (D) or null. */
+export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
+  const mu = mean(x, -1, true);
+  const xc = sub(x, mu);
+  const v = mean(mul(xc, xc), -1, true);
+  let y = mul(xc, rsqrt(add(v, eps)));
+  if (weight) y = mul(y, weight);
+  if (bias) y = add(y, bias);
+  return y;
+}
+
+/** RMS norm over the last axis (Llama): x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
+  const ms = mean(mul(x, x), -1, true);
+  const y = mul(x, rsqrt(add(ms, eps)));
+  return weight ? mul(y, weight) : y;
+}
+
+/** x where mask == 0, value where mask != 0. */
+export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
+  return where(mask, value, x);
+}
+
+export interface CrossEntropyOptions {
+  ignoreIndex?: number; // targets equal to this contribute nothing (PyTorch's default -100)
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * Cross-entropy between logits (N, C) and integer targets (N), as F.cross_entropy:
+ * 'mean' divides by the number of targets that are not ignored.
+ */
+export function crossEntropy(logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
+  const ignore = opts.ignoreIndex ?? -100;
+  const reduction = opts.reduction ?? 'mean';
+  if (logits.rank !== 2) throw new ShapeError(`crossEntropy: logits must be (N, C), got ${fmtShape(logits.shape)}`);
+  const [N, C] = logits.shape;
+  if (targets.length !== N) throw new ShapeError(`crossEntropy: ${targets.length} targets for ${N} rows`);
+  const idx = new Int32Array(N);
+  let count = 0;
+  for (let i = 0; i < N; i++) {
+    const t = targets[i];
+    if (t === ignore) {
+      idx[i] = -1;
+      continue;
+    }
+    if (t < 0 || t >= C) throw new ShapeError(`crossEntropy: target ${t} at row ${i} is outside [0, ${C})`);
+    idx[i] = t;
+    count++;
+  }
+  const picked = gatherAxis(logSoftmax(logits, -1), -1, idx); // (N)
+  const losses = neg(picked);
+  if (reduction === 'none') return losses;
+  const total = sum(losses);
+  return reduction === 'sum' ? total : div(total, count);
+}
+
+/** Mean squared error, as F.mse_loss. */
+export function mseLoss(a: Tensor, b: Tensor): Tensor {
+  const d = sub(a, b);
+  return mean(mul(d, d));
+}
+
+/** Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p). */
+export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
+  if (!training || p === 0) return x;
+  if (!(p > 0 && p < 1)) throw new RangeError(`dropout: p must be in [0, 1), got ${p}`);
+  const mask = zeros(x.shape);
+  const scale = 1 / (1 - p);
+  for (let i = 0; i < mask.size; i++) mask.data[i] = rng.next() >= p ? scale : 0;
+  return mul(x, mask);
+}
+
+export type { GradNode };

@@ -1,0 +1,163 @@
+// Tensor: a contiguous row-major float32 buffer with a shape, and the reverse-mode autograd graph.
+// Ops live in ops.ts; this file holds the class, grad mode and the backward pass.
+import { getBackend } from './backend.js';
+import { fmtShape, numel, ShapeError, type Shape } from './shape.js';
+
+/** One recorded primitive application: the gradient rule for `op` in ops.ts turns dOut into dInputs. */
+export interface GradNode {
+  op: string;
+  inputs: Tensor[];
+  attrs: Record<string, unknown>;
+}
+
+/** A gradient rule: given the upstream gradient and the node, one gradient (or null) per input. */
+export type GradRule = (g: Tensor, out: Tensor, node: GradNode) => (Tensor | null)[];
+
+let gradEnabled = true;
+let gradRules: Record<string, GradRule> = {};
+
+/** ops.ts installs its rule table here (tensor.ts cannot import ops.ts without a cycle at load time). */
+export function installGradRules(rules: Record<string, GradRule>): void {
+  gradRules = rules;
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Run fn without recording the autograd graph (evaluation, generation, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  data: Float32Array;
+  requiresGrad: boolean;
+  grad: Tensor | null = null;
+  node: GradNode | null = null;
+
+  constructor(data: Float32Array, shape: Shape, requiresGrad = false) {
+    if (data.length !== numel(shape)) {
+      throw new ShapeError(`tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`);
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.requiresGrad = requiresGrad;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.data.length !== 1) throw new ShapeError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.data.length} values`);
+    return this.data[0];
+  }
+
+  toArray(): number[] {
+    return Array.from(this.data);
+  }
+
+  /** Same storage, no graph. */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape);
+  }
+
+  /** Mark as a leaf that accumulates .grad. */
+  requireGrad(on = true): this {
+    this.requiresGrad = on;
+    return this;
+  }
+
+  toString(): string {
+    return `Tensor${fmtShape(this.shape)}`;
+  }
+
+  /**
+   * Reverse-mode autograd from this tensor. Without a seed the tensor must hold one value (a loss).
+   * Leaf tensors with requiresGrad accumulate into .grad; the graph is released afterwards.
+   */
+  backward(seed?: Tensor): void {
+    if (!this.requiresGrad) throw new Error('backward: this tensor does not require grad (nothing to differentiate)');
+    let g0 = seed;
+    if (!g0) {
+      if (this.size !== 1) throw new ShapeError(`backward: a seed gradient is needed for shape ${fmtShape(this.shape)}`);
+      const one = getBackend().alloc(1);
+      one[0] = 1;
+      g0 = new Tensor(one, this.shape);
+    }
+    const order = topoOrder(this);
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(this, g0);
+    noGrad(() => {
+      for (let i = order.length - 1; i >= 0; i--) {
+        const t = order[i];
+        const g = grads.get(t);
+        grads.delete(t);
+        if (!g) continue;
+        const node = t.node;
+        if (!node) {
+          t.grad = t.grad ? addGrad(t.grad, g) : g;
+          continue;
+        }
+        const rule = gradRules[node.op];
+        if (!rule) throw new Error(`backward: no gradient rule for op '${node.op}'`);
+        const ins = rule(g, t, node);
+        node.inputs.forEach((inp, k) => {
+          const gi = ins[k];
+          if (!gi || !inp.requiresGrad) return;
+          if (gi.shape.length !== inp.shape.length || gi.size !== inp.size) {
+            throw new ShapeError(`backward: rule for '${node.op}' gave ${fmtShape(gi.shape)} for input ${fmtShape(inp.shape)}`);
+          }
+          const prev = grads.get(inp);
+          grads.set(inp, prev ? addGrad(prev, gi) : gi);
+        });
+        t.node = null; // release the graph as we go (PyTorch's retain_graph=False)
+      }
+    });
+  }
+}
+
+function addGrad(a: Tensor, b: Tensor): Tensor {
+  const be = getBackend();
+  const out = be.alloc(a.size);
+  be.binary('add', a.data, a.shape, b.data, b.shape, out, a.shape);
+  return new Tensor(out, a.shape);
+}
+
+/** Tensors reachable from root through recorded nodes, inputs before users. */
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.node ? t.node.inputs : [];
+    if (i < inputs.length) {
+      top[1] = i + 1;
+      const c = inputs[i];
+      if (c.requiresGrad && !seen.has(c)) {
+        seen.add(c);
+        stack.push([c, 0]);
+      }
+    } else {
+      order.push(t);
+      stack.pop();
+    }
+  }
+  return order;
+}

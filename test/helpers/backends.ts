@@ -1,0 +1,29 @@
+// The backends every conformance test body runs against (STYLE.md rule 6), and a helper to run one body on each.
+import { after, before, describe } from 'node:test';
+import { jsBackend } from '../../src/backends/js/index.js';
+import { getBackend, hasBackend, setBackend, type Backend } from '../../src/tensor/backend.js';
+
+export const backends: Backend[] = [jsBackend];
+
+/** Run `body` inside a describe block per backend, with that backend installed. */
+export function forEachBackend(title: string, body: (b: Backend) => void): void {
+  for (const b of backends) {
+    describe(`${title} [${b.name}]`, () => {
+      let prev: Backend | undefined;
+      before(() => {
+        prev = hasBackend() ? getBackend() : undefined;
+        setBackend(b);
+      });
+      after(() => {
+        if (prev) setBackend(prev);
+      });
+      body(b);
+    });
+  }
+}
+
+/** Install the reference backend for tests that don't iterate backends. */
+export function useReferenceBackend(): void {
+  setBackend(jsBackend);
+}
+
