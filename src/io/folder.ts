@@ -1,0 +1,178 @@
+// Hugging Face model folders: config.json plus model.safetensors, or model.safetensors.index.json and its shards.
+// Errors name the path: 'model_not_found' (no such folder), 'bad_config' (config.json), 'bad_weights' (weights).
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { AjarError } from '../tensor/errors.js';
+import { oneLine, readSafetensors, type WeightTensor } from './safetensors.js';
+
+export interface ModelFolder {
+  dir: string;
+  config: Record<string, unknown>;
+  weights: Map<string, WeightTensor>;
+}
+
+const CONFIG = 'config.json';
+const SINGLE = 'model.safetensors';
+const INDEX = 'model.safetensors.index.json';
+const PICKLES = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
+
+/** An error for the user, kept to one line (a JSON parse message can quote a newline from the file). */
+function fail(code: string, message: string): AjarError {
+  return new AjarError(code, oneLine(message));
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function isFile(path: string): boolean {
+  return statOrUndefined(path)?.isFile() ?? false;
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The folder must exist and be a folder; anything else is 'model_not_found'. */
+function checkFolder(dir: string): void {
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw fail('model_not_found', `model folder ${dir} does not exist`);
+    }
+    throw fail('model_not_found', `cannot open model folder ${dir} (${describe(e)})`);
+  }
+  if (!st.isDirectory()) {
+    throw fail('model_not_found', `${dir} is not a folder; pass the Hugging Face model folder that holds `
+      + `${CONFIG} and ${SINGLE}`);
+  }
+}
+
+/** Read and parse a JSON file, turning every failure into an AjarError(code) that names the file. */
+function readJson(path: string, code: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw fail(code, `cannot read ${path} (${describe(e)})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw fail(code, `${path} is not valid JSON: ${describe(e)}`);
+  }
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
+/** config.json of a model folder, as a plain JSON object. */
+export function readConfig(dir: string): Record<string, unknown> {
+  checkFolder(dir);
+  const path = join(dir, CONFIG);
+  if (!isFile(path)) {
+    throw fail('bad_config', `${dir} has no ${CONFIG}; a Hugging Face model folder holds ${CONFIG} beside its weights`);
+  }
+  const config = readJson(path, 'bad_config');
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw fail('bad_config', `${path} must hold a JSON object, not ${kindOf(config)}`);
+  }
+  return config as Record<string, unknown>;
+}
+
+/** A shard named by the index must be a plain file name inside the folder (no path, no '..'). */
+function checkShardName(indexPath: string, tensor: string, shard: string): void {
+  if (shard === '' || shard === '.' || shard === '..' || /[/\\\0]/.test(shard)) {
+    throw fail('bad_weights', `${indexPath}: weight_map sends tensor ${JSON.stringify(tensor)} to `
+      + `${JSON.stringify(shard)}, which is not a file name inside the model folder`);
+  }
+}
+
+/** The weight_map of model.safetensors.index.json, grouped by shard (shards in sorted order). */
+function readIndex(indexPath: string): Map<string, string[]> {
+  const index = readJson(indexPath, 'bad_weights');
+  if (typeof index !== 'object' || index === null || Array.isArray(index)) {
+    throw fail('bad_weights', `${indexPath} must hold a JSON object, not ${kindOf(index)}`);
+  }
+  const weightMap = (index as Record<string, unknown>).weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw fail('bad_weights', `${indexPath}: weight_map must be an object mapping tensor names to shard files`);
+  }
+  const byShard = new Map<string, string[]>();
+  for (const [tensor, shard] of Object.entries(weightMap)) {
+    if (typeof shard !== 'string') {
+      throw fail('bad_weights', `${indexPath}: weight_map entry for ${JSON.stringify(tensor)} must be a file name`);
+    }
+    checkShardName(indexPath, tensor, shard);
+    const list = byShard.get(shard) ?? [];
+    list.push(tensor);
+    byShard.set(shard, list);
+  }
+  if (byShard.size === 0) throw fail('bad_weights', `${indexPath}: weight_map lists no tensors`);
+  return new Map([...byShard.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function readSharded(dir: string): Map<string, WeightTensor> {
+  const indexPath = join(dir, INDEX);
+  const byShard = readIndex(indexPath);
+  // Check every shard is there before loading any: a missing shard should not cost reading the others.
+  for (const [shard, names] of byShard) {
+    const path = join(dir, shard);
+    if (!isFile(path)) {
+      const more = names.length > 1 ? ` and ${names.length - 1} more` : '';
+      throw fail('bad_weights', `${indexPath} puts tensor ${JSON.stringify(names[0])}${more} in ${shard}, `
+        + `but ${path} does not exist; download the missing shard`);
+    }
+  }
+  const weights = new Map<string, WeightTensor>();
+  for (const [shard, names] of byShard) {
+    const path = join(dir, shard);
+    const { tensors } = readSafetensors(path);
+    const listed = new Set(names);
+    for (const name of names) {
+      const t = tensors.get(name);
+      if (t === undefined) {
+        throw fail('bad_weights', `${indexPath} puts tensor ${JSON.stringify(name)} in ${shard}, but ${path} does not hold it`);
+      }
+      weights.set(name, t);
+    }
+    // NOTE: an unlisted tensor means the index and shards come from different saves; refuse rather than guess.
+    for (const name of tensors.keys()) {
+      if (!listed.has(name)) {
+        throw fail('bad_weights', `${path} holds tensor ${JSON.stringify(name)}, which ${indexPath} does not `
+          + 'list for it; the index and the shards do not match');
+      }
+    }
+  }
+  return weights;
+}
+
+/** All weights of a model folder as float32: model.safetensors, or the shards of model.safetensors.index.json. */
+export function readWeights(dir: string): Map<string, WeightTensor> {
+  checkFolder(dir);
+  const single = join(dir, SINGLE);
+  if (isFile(single)) return readSafetensors(single).tensors;
+  if (isFile(join(dir, INDEX))) return readSharded(dir);
+  const pickle = PICKLES.find((name) => isFile(join(dir, name)));
+  if (pickle !== undefined) {
+    throw fail('bad_weights', `${dir} holds ${pickle} but no ${SINGLE}: ajar does not load PyTorch pickle files `
+      + 'because unpickling can run arbitrary code. Convert the checkpoint to safetensors, e.g. in Python: '
+      + 'AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out_dir, safe_serialization=True)');
+  }
+  throw fail('bad_weights', `${dir} has no ${SINGLE} or ${INDEX}; a Hugging Face model folder holds its weights in one of them`);
+}
+
+/** A model folder's config and weights. */
+export function loadModelFolder(dir: string): ModelFolder {
+  const config = readConfig(dir);
+  const weights = readWeights(dir);
+  return { dir, config, weights };
+}
