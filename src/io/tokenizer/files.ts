@@ -1,0 +1,107 @@
+// File helpers for tokenizer folders: atomic writes (temp + rename), JSON reading that names the file on failure,
+// JSON objects written in a fixed key order, and the special-token fields of tokenizer_config.json.
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { AjarError } from '../../tensor/errors.js';
+
+/** Writes text to path via a temp file in the same folder and a rename, so readers never see half a file. */
+export function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export function readTextFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new AjarError('bad_tokenizer', `cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+export function readJsonFile(path: string): unknown {
+  const text = readTextFile(path);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new AjarError('bad_tokenizer', `${path} is not valid JSON (${(e as Error).message}); re-download or re-save the tokenizer`);
+  }
+}
+
+/** Reads path as JSON if it exists; null when it does not. */
+export function readJsonIfExists(path: string): unknown {
+  return existsSync(path) ? readJsonFile(path) : null;
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A JSON object text whose keys appear in the given order. NOTE: JSON.stringify of a plain object would move
+ * integer-like keys ("0", "10") to the front, scrambling a vocabulary's id order.
+ */
+export function orderedJsonObject(entries: ReadonlyArray<readonly [string, unknown]>): string {
+  if (entries.length === 0) return '{}';
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}`;
+}
+
+/**
+ * A special token as tokenizer_config.json / special_tokens_map.json write it: a string, an AddedToken object
+ * ({"content": ..., "__type": "AddedToken"}), or null. Returns undefined when absent, null when explicitly none.
+ */
+export function specialTokenText(v: unknown, where: string): string | null | undefined {
+  if (v === undefined) return undefined;
+  if (v === null) return null;
+  if (typeof v === 'string') return v;
+  if (isRecord(v) && typeof v.content === 'string') return v.content;
+  throw new AjarError('bad_tokenizer', `${where} must be a string, an object with "content", or null; got ${JSON.stringify(v)}`);
+}
+
+export interface SpecialTokenNames {
+  bosToken?: string | null;
+  eosToken?: string | null;
+  unkToken?: string | null;
+  addBos?: boolean;
+}
+
+/** bos/eos/unk names and add_bos_token from tokenizer_config.json, each falling back to special_tokens_map.json. */
+export function specialTokensFromConfig(config: unknown, configPath: string, map: unknown, mapPath: string): SpecialTokenNames {
+  const cfg = isRecord(config) ? config : {};
+  const stm = isRecord(map) ? map : {};
+  const pick = (key: string): string | null | undefined => {
+    const fromConfig = specialTokenText(cfg[key], `${configPath}: ${key}`);
+    return fromConfig !== undefined ? fromConfig : specialTokenText(stm[key], `${mapPath}: ${key}`);
+  };
+  const addBos = cfg.add_bos_token;
+  if (addBos !== undefined && addBos !== null && typeof addBos !== 'boolean') {
+    throw new AjarError('bad_tokenizer', `${configPath}: add_bos_token must be true or false, got ${JSON.stringify(addBos)}`);
+  }
+  return { bosToken: pick('bos_token'), eosToken: pick('eos_token'), unkToken: pick('unk_token'), addBos: addBos === true };
+}
+
+/** U+XXXX form of a code point, for error messages. */
+export function codePointLabel(cp: number): string {
+  return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** String.prototype.toWellFormed (ES2024, not in our lib target): each lone surrogate -> U+FFFD. */
+export function toWellFormed(text: string): string {
+  LONE_SURROGATE.lastIndex = 0;
+  if (!LONE_SURROGATE.test(text)) return text;
+  LONE_SURROGATE.lastIndex = 0;
+  return text.replace(LONE_SURROGATE, '\uFFFD');
+}
