@@ -1,7 +1,7 @@
 // Tensor: a contiguous row-major float32 buffer with a shape, and the reverse-mode autograd graph.
 // Ops live in ops.ts; this file holds the class, grad mode and the backward pass.
 import { getBackend } from './backend.js';
-import { fmtShape, numel, ShapeError, type Shape } from './shape.js';
+import { fmtShape, numel, shapeEq, ShapeError, type Shape } from './shape.js';
 
 /** One recorded primitive application: the gradient rule for `op` in ops.ts turns dOut into dInputs. */
 export interface GradNode {
@@ -42,6 +42,8 @@ export class Tensor {
   requiresGrad: boolean;
   grad: Tensor | null = null;
   node: GradNode | null = null;
+  /** Set once backward has consumed this tensor's graph node (a second backward through it is an error). */
+  released = false;
 
   constructor(data: Float32Array, shape: Shape, requiresGrad = false) {
     if (data.length !== numel(shape)) {
@@ -91,6 +93,12 @@ export class Tensor {
    */
   backward(seed?: Tensor): void {
     if (!this.requiresGrad) throw new Error('backward: this tensor does not require grad (nothing to differentiate)');
+    if (this.released) {
+      throw new Error('backward: this graph was already released by an earlier backward (build the graph again)');
+    }
+    if (seed && !shapeEq(seed.shape, this.shape)) {
+      throw new ShapeError(`backward: seed shape ${fmtShape(seed.shape)} differs from the output's ${fmtShape(this.shape)}`);
+    }
     let g0 = seed;
     if (!g0) {
       if (this.size !== 1) throw new ShapeError(`backward: a seed gradient is needed for shape ${fmtShape(this.shape)}`);
@@ -109,7 +117,10 @@ export class Tensor {
         if (!g) continue;
         const node = t.node;
         if (!node) {
-          t.grad = t.grad ? addGrad(t.grad, g) : g;
+          if (t.released) throw new Error('backward: reached a part of the graph released by an earlier backward');
+          // NOTE: a fresh buffer, never the upstream gradient itself (rules such as add's pass g through), so
+          // in-place changes to one .grad (clipping, DP-SGD noise) cannot reach another tensor's.
+          t.grad = t.grad ? addGrad(t.grad, g) : copyTensor(g);
           continue;
         }
         const rule = gradRules[node.op];
@@ -125,9 +136,16 @@ export class Tensor {
           grads.set(inp, prev ? addGrad(prev, gi) : gi);
         });
         t.node = null; // release the graph as we go (PyTorch's retain_graph=False)
+        t.released = true;
       }
     });
   }
+}
+
+function copyTensor(a: Tensor): Tensor {
+  const out = getBackend().alloc(a.size);
+  out.set(a.data);
+  return new Tensor(out, a.shape);
 }
 
 function addGrad(a: Tensor, b: Tensor): Tensor {

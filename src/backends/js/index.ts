@@ -15,7 +15,7 @@ const unaryFns = {
   rsqrt: (x) => 1 / Math.sqrt(x),
   tanh: Math.tanh,
   sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  relu: (x) => (x > 0 ? x : 0),
+  relu: (x) => (x > 0 || Number.isNaN(x) ? x : 0), // NOTE: NaN propagates, as torch.relu
   step: (x) => (x > 0 ? 1 : 0),
   abs: Math.abs,
   sign: Math.sign,
@@ -31,7 +31,7 @@ const binaryFns = {
   mul: (x, y) => x * y,
   div: (x, y) => x / y,
   pow: Math.pow,
-  maximum: (x, y) => (x >= y ? x : y),
+  maximum: (x, y) => (x >= y || Number.isNaN(x) ? x : y), // NaN from either side, as torch.maximum
   gt: (x, y) => (x > y ? 1 : 0),
   lt: (x, y) => (x < y ? 1 : 0),
   eq: (x, y) => (x === y ? 1 : 0),
