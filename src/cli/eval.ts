@@ -1,6 +1,6 @@
 // ajar eval: mean next-token loss, perplexity and token count of a model over a text file.
 import { evaluateLM } from '../eval/index.js';
-import { loadPretrained } from '../models/index.js';
+import { loadCausalLM } from '../models/index.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, readTextFile, selectBackend } from './common.js';
 import { Progress } from './progress.js';
@@ -25,7 +25,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const blockSize = num('eval', p, 'block-size', { int: true, min: 2 });
   selectBackend(str(p, 'backend'));
   const text = readTextFile(dataPath, 'data file');
-  const { model, tokenizer } = loadPretrained(modelDir);
+  const { model, tokenizer } = loadCausalLM(modelDir);
   const ids = tokenizer.encode(text);
   if (tokenizer.addBos && tokenizer.bosTokenId !== null) ids.unshift(tokenizer.bosTokenId);
   const json = bool(p, 'json');

@@ -1,6 +1,6 @@
 // ajar generate: stream a continuation of a prompt; --json prints {"text", "ids"} of the generated part.
 import { generateStream } from '../generate/index.js';
-import { loadPretrained } from '../models/index.js';
+import { loadCausalLM } from '../models/index.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
 
@@ -33,7 +33,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     stop: (p.values.stop as string[] | undefined) ?? [],
   };
   selectBackend(str(p, 'backend'));
-  const { model, tokenizer } = loadPretrained(dir);
+  const { model, tokenizer } = loadCausalLM(dir);
   const promptIds = tokenizer.encode(prompt);
   if (tokenizer.addBos && tokenizer.bosTokenId !== null) promptIds.unshift(tokenizer.bosTokenId);
   const json = bool(p, 'json');

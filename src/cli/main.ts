@@ -9,10 +9,20 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./eval.js')).evalCommand },
   generate: { summary: 'stream a continuation of a prompt',
     load: async () => (await import('./generate.js')).generateCommand },
+  train: { summary: 'train from scratch or fine-tune; --preset shakespeare-char reproduces nanoGPT',
+    load: async () => (await import('./train.js')).trainCommand },
   tokenize: { summary: 'token ids of a text under a model\'s tokenizer',
     load: async () => (await import('./tokenize.js')).tokenizeCommand },
   plan: { summary: 'compare open, closed and hybrid releases on cost, revenue and risk',
     load: async () => (await import('./plan.js')).planCommand },
+  serve: { summary: 'OpenAI-compatible server: API keys, limits, metering, audit log',
+    load: async () => (await import('./serve.js')).serveCommand },
+  keys: { summary: 'create, list, revoke and rotate API keys of the server',
+    load: async () => (await import('./keys.js')).keysCommand },
+  usage: { summary: 'token usage per API key and day, from the server\'s records',
+    load: async () => (await import('./usage.js')).usageCommand },
+  audit: { summary: 'the server\'s audit log: key changes, admin calls, failed logins',
+    load: async () => (await import('./audit.js')).auditCommand },
 };
 
 function usage(): string {

@@ -1,2 +1,3 @@
 // Evaluation: language-model loss, perplexity and accuracy (classification metrics come with training).
+export * from './classification.js';
 export * from './lm.js';

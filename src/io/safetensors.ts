@@ -9,7 +9,7 @@ import { AjarError } from '../tensor/errors.js';
 
 /** A named tensor as ajar holds it: row-major float32 data. */
 export interface WeightTensor {
-  shape: number[];
+  shape: readonly number[];
   data: Float32Array; // (numel(shape),)
 }
 

@@ -3,10 +3,10 @@
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
 import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, causalAttention } from '../nn/index.js';
 import {
-  add, dropout, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, type Rng, type Tensor,
+  add, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { ConfigReader } from './config.js';
-import type { CausalLM, ForwardOptions } from './types.js';
+import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
 
 /** config.json fields GPT-2 reads, with transformers' GPT2Config defaults (the 124M model). */
 export interface GPT2Config {
@@ -164,24 +164,30 @@ class GPT2Transformer extends Module {
 class GPT2Root extends Module {
   readonly transformer: GPT2Transformer;
   readonly lm_head: Linear | null;
-  constructor(cfg: GPT2Config) {
+  readonly score: Linear | null;
+  constructor(cfg: GPT2Config, numLabels: number | null) {
     super();
     this.transformer = this.child('transformer', new GPT2Transformer(cfg));
-    this.lm_head = cfg.tie_word_embeddings ? null : this.child('lm_head', new Linear(cfg.n_embd, cfg.vocab_size, false));
+    const lmHead = numLabels === null && !cfg.tie_word_embeddings;
+    this.lm_head = lmHead ? this.child('lm_head', new Linear(cfg.n_embd, cfg.vocab_size, false)) : null;
+    this.score = numLabels !== null ? this.child('score', new Linear(cfg.n_embd, numLabels, false)) : null;
   }
 }
 
 /** Checkpoint tensors that GPT-2 loaders ignore: the causal-mask buffers of older transformers versions. */
 const IGNORED = /(^|\.)attn\.(bias|masked_bias)$/;
 
-export class GPT2LMHeadModel implements CausalLM {
-  readonly architecture = 'GPT2LMHeadModel';
+type Weights = Map<string, { shape: readonly number[]; data: Float32Array }>;
+
+/** The GPT-2 trunk shared by the LM and classification heads: embeddings, blocks, ln_f, loading, init. */
+abstract class GPT2Base {
+  abstract readonly architecture: string;
   readonly cfg: GPT2Config;
   readonly module: GPT2Root;
 
-  constructor(readonly config: Record<string, unknown>, label = 'config.json') {
+  constructor(readonly config: Record<string, unknown>, label: string, numLabels: number | null) {
     this.cfg = readGPT2Config(config, label);
-    this.module = new GPT2Root(this.cfg);
+    this.module = new GPT2Root(this.cfg, numLabels);
   }
 
   get vocabSize(): number {
@@ -225,30 +231,29 @@ export class GPT2LMHeadModel implements CausalLM {
     return tr.ln_f.forward(x); // (B, T, C)
   }
 
-  forward(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
-    const x = this.hidden(ids, batch, opts); // (B, T, C)
-    const head = this.module.lm_head ? this.module.lm_head.weight : this.module.transformer.wte.weight;
-    return matmul(x, head, { transB: true }); // (B, T, V)
+  /** Checkpoint names this model may ignore besides the legacy buffers. */
+  protected optionalNames(name: string): boolean {
+    return name === 'lm_head.weight' && this.cfg.tie_word_embeddings;
   }
 
-  loadWeights(weights: Map<string, { shape: readonly number[]; data: Float32Array }>, label: string): void {
+  loadWeights(weights: Weights, label: string): void {
     const prefixed = [...weights.keys()].some((k) => k.startsWith('transformer.'));
     const resolve = (name: string): string => {
       if (name.startsWith('transformer.') && !prefixed) return name.slice('transformer.'.length);
       return name;
     };
     const expected = new Set(this.module.namedParameters().map(([n]) => resolve(n)));
-    const extra = [...weights.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) &&
-      !(k === 'lm_head.weight' && this.cfg.tie_word_embeddings));
+    const extra = [...weights.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) && !this.optionalNames(k));
     if (extra.length > 0) {
-      throw new AjarError('bad_weights', `${label}: unexpected tensors for GPT2LMHeadModel: ${extra.slice(0, 5).join(', ')}` +
+      throw new AjarError('bad_weights', `${label}: unexpected tensors for ${this.architecture}: ${extra.slice(0, 5).join(', ')}` +
         `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''} (is config.json's architecture right?)`);
     }
     this.module.loadStateDict(weights, label, resolve);
   }
 
-  stateDict(): Map<string, { shape: readonly number[]; data: Float32Array }> {
-    const out = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+  /** Tensors to save, named as transformers saves them; a tied lm_head is not stored (wte holds it). */
+  stateDict(): Weights {
+    const out: Weights = new Map();
     for (const [name, t] of this.module.namedParameters()) out.set(name, { shape: t.shape, data: t.data });
     return out;
   }
@@ -257,7 +262,7 @@ export class GPT2LMHeadModel implements CausalLM {
   initWeights(rng: Rng): void {
     const std = this.cfg.initializer_range;
     for (const [name, t] of this.module.namedParameters()) {
-      if (/ln_\d|ln_f/.test(name)) {
+      if (/(^|\.)ln_(\d|f)\./.test(name)) {
         t.data.fill(name.endsWith('weight') ? 1 : 0);
       } else if (name.endsWith('bias')) {
         t.data.fill(0);
@@ -267,4 +272,84 @@ export class GPT2LMHeadModel implements CausalLM {
       }
     }
   }
+}
+
+export class GPT2LMHeadModel extends GPT2Base implements CausalLM {
+  readonly architecture = 'GPT2LMHeadModel';
+  readonly task = 'causal-lm';
+
+  constructor(config: Record<string, unknown>, label = 'config.json') {
+    super(config, label, null);
+  }
+
+  forward(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
+    const x = this.hidden(ids, batch, opts); // (B, T, C)
+    const head = this.module.lm_head ? this.module.lm_head.weight : this.module.transformer.wte.weight;
+    return matmul(x, head, { transB: true }); // (B, T, V)
+  }
+}
+
+/**
+ * GPT2ForSequenceClassification: a bias-free `score` layer on the hidden state of each row's last real token
+ * (transformers pools at the last non-padding token). num_labels 1 with problem_type "regression" is regression.
+ */
+export class GPT2ForSequenceClassification extends GPT2Base implements SequenceClassifier {
+  readonly architecture = 'GPT2ForSequenceClassification';
+  readonly task = 'sequence-classification';
+  readonly numLabels: number;
+  readonly labels: string[];
+  readonly regression: boolean;
+
+  constructor(config: Record<string, unknown>, label = 'config.json') {
+    const { numLabels, labels } = readLabels(config, label);
+    super(config, label, numLabels);
+    this.numLabels = numLabels;
+    this.labels = labels;
+    this.regression = config.problem_type === 'regression' || (numLabels === 1 && config.problem_type === undefined);
+  }
+
+  protected override optionalNames(name: string): boolean {
+    return name === 'lm_head.weight';
+  }
+
+  /** Scores (B, numLabels) at position lastIndex[b] of each row of ids (B, T). */
+  classify(ids: Int32Array, batch: number, lastIndex: Int32Array, opts: ForwardOptions = {}): Tensor {
+    const x = this.hidden(ids, batch, opts); // (B, T, C)
+    const [B, T, C] = x.shape;
+    const rows = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      const li = lastIndex[b];
+      if (!(li >= 0 && li < T)) throw new AjarError('bad_input', `gpt2: last index ${li} outside a row of ${T} tokens`);
+      rows[b] = b * T + li;
+    }
+    const pooled = gatherRowsOf(reshape(x, [B * T, C]), rows); // (B, C)
+    return this.module.score!.forward(pooled); // (B, numLabels)
+  }
+}
+
+/** Rows of a (N, C) tensor, differentiable (an embedding lookup into the activations). */
+function gatherRowsOf(x: Tensor, rows: Int32Array): Tensor {
+  return embedding(x, rows, [rows.length]);
+}
+
+/** num_labels and label names from id2label (transformers' convention), or num_labels alone. */
+function readLabels(config: Record<string, unknown>, label: string): { numLabels: number; labels: string[] } {
+  const id2label = config.id2label;
+  if (id2label && typeof id2label === 'object') {
+    const entries = Object.entries(id2label as Record<string, unknown>);
+    const labels = new Array<string>(entries.length);
+    for (const [k, v] of entries) {
+      const i = Number(k);
+      if (!Number.isInteger(i) || i < 0 || i >= entries.length) {
+        throw new AjarError('bad_config', `${label}: id2label keys must be 0..${entries.length - 1}, got "${k}"`);
+      }
+      labels[i] = String(v);
+    }
+    return { numLabels: entries.length, labels };
+  }
+  const n = config.num_labels;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 1) {
+    return { numLabels: n, labels: Array.from({ length: n }, (_, i) => `LABEL_${i}`) };
+  }
+  throw new AjarError('bad_config', `${label}: a sequence classifier needs "id2label" or "num_labels"`);
 }

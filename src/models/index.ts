@@ -2,4 +2,5 @@
 export * from './gpt2.js';
 export * from './load.js';
 export * from './registry.js';
+export * from './save.js';
 export * from './types.js';

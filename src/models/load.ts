@@ -1,12 +1,12 @@
 // Load a Hugging Face model folder into a ready model: config.json -> registry -> weights -> tokenizer.
 import { loadModelFolder } from '../io/folder.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
-import { buildModel } from './registry.js';
-import type { CausalLM } from './types.js';
+import { asCausalLM, buildModel } from './registry.js';
+import type { AnyModel, CausalLM } from './types.js';
 
-export interface Pretrained {
+export interface Pretrained<M extends AnyModel = AnyModel> {
   dir: string;
-  model: CausalLM;
+  model: M;
   tokenizer: Tokenizer;
 }
 
@@ -18,4 +18,10 @@ export function loadPretrained(dir: string): Pretrained {
   const tokenizer = loadTokenizer(dir);
   model.module.eval();
   return { dir, model, tokenizer };
+}
+
+/** Load a folder that must hold a causal language model. */
+export function loadCausalLM(dir: string): Pretrained<CausalLM> {
+  const p = loadPretrained(dir);
+  return { ...p, model: asCausalLM(p.model, dir) };
 }

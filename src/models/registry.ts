@@ -1,13 +1,13 @@
 // The architecture registry: config.json's "architectures" / "model_type" -> a builder.
 // CLI, training, evaluation and serving reach models only through here; a new architecture adds one entry.
 import { AjarError } from '../tensor/errors.js';
-import { GPT2LMHeadModel } from './gpt2.js';
-import type { CausalLM } from './types.js';
+import { GPT2ForSequenceClassification, GPT2LMHeadModel } from './gpt2.js';
+import type { AnyModel, CausalLM } from './types.js';
 
 interface ArchitectureEntry {
   architectures: string[]; // config.json "architectures" values
   modelTypes: string[]; // config.json "model_type" values
-  build(config: Record<string, unknown>, label: string): CausalLM;
+  build(config: Record<string, unknown>, label: string): AnyModel;
 }
 
 const entries: ArchitectureEntry[] = [
@@ -16,6 +16,11 @@ const entries: ArchitectureEntry[] = [
     modelTypes: ['gpt2'],
     build: (config, label) => new GPT2LMHeadModel(config, label),
   },
+  {
+    architectures: ['GPT2ForSequenceClassification'],
+    modelTypes: [],
+    build: (config, label) => new GPT2ForSequenceClassification(config, label),
+  },
 ];
 
 export function knownArchitectures(): string[] {
@@ -23,7 +28,7 @@ export function knownArchitectures(): string[] {
 }
 
 /** Build an (uninitialised) model from a config.json object. */
-export function buildModel(config: Record<string, unknown>, label = 'config.json'): CausalLM {
+export function buildModel(config: Record<string, unknown>, label = 'config.json'): AnyModel {
   const archs = Array.isArray(config.architectures) ? (config.architectures as unknown[]).map(String) : [];
   const modelType = typeof config.model_type === 'string' ? config.model_type : undefined;
   const entry = entries.find((e) => archs.some((a) => e.architectures.includes(a))) ??
@@ -35,4 +40,13 @@ export function buildModel(config: Record<string, unknown>, label = 'config.json
       `${label}: ${what} is not supported (supported: ${knownArchitectures().join(', ')})`);
   }
   return entry.build(config, label);
+}
+
+/** Build a model that must be a causal language model (generation, perplexity, serving). */
+export function asCausalLM(model: AnyModel, label: string): CausalLM {
+  if (model.task !== 'causal-lm') {
+    throw new AjarError('wrong_model_task',
+      `${label}: ${model.architecture} is a sequence classifier, not a language model; it cannot generate text`);
+  }
+  return model;
 }

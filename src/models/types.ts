@@ -9,9 +9,10 @@ export interface ForwardOptions {
   rng?: Rng;
 }
 
-/** A causal language model: token ids (B, T) in, next-token logits (B, T, V) out. */
-export interface CausalLM {
+/** What every model offers: config, parameters, checkpoint I/O and initialisation. */
+export interface BaseModel {
   readonly architecture: string;
+  readonly task: 'causal-lm' | 'sequence-classification';
   /** The config.json object this model was built from (written back on save). */
   readonly config: Record<string, unknown>;
   readonly vocabSize: number;
@@ -19,9 +20,6 @@ export interface CausalLM {
   readonly contextLength: number;
   readonly eosTokenId: number | null;
   readonly module: Module;
-  /** ids is row-major (B, T). Returns logits (B, T, V). */
-  forward(ids: Int32Array, batch: number, opts?: ForwardOptions): Tensor;
-  newCache(): KVCache;
   /** Copy weights from a checkpoint's tensors (names as the checkpoint stores them). */
   loadWeights(weights: Map<string, { shape: readonly number[]; data: Float32Array }>, label: string): void;
   /** The tensors to save, named as Hugging Face transformers saves them (tied weights once). */
@@ -29,3 +27,23 @@ export interface CausalLM {
   /** Fill parameters with the architecture's published initialisation. */
   initWeights(rng: Rng): void;
 }
+
+/** A causal language model: token ids (B, T) in, next-token logits (B, T, V) out. */
+export interface CausalLM extends BaseModel {
+  readonly task: 'causal-lm';
+  /** ids is row-major (B, T). Returns logits (B, T, V). */
+  forward(ids: Int32Array, batch: number, opts?: ForwardOptions): Tensor;
+  newCache(): KVCache;
+}
+
+/** A sequence classifier or regressor: one score vector per row, read at each row's last real token. */
+export interface SequenceClassifier extends BaseModel {
+  readonly task: 'sequence-classification';
+  readonly numLabels: number;
+  readonly labels: string[];
+  readonly regression: boolean;
+  /** ids (B, T) row-major; lastIndex[b] is the position of row b's last real token. Returns (B, numLabels). */
+  classify(ids: Int32Array, batch: number, lastIndex: Int32Array, opts?: ForwardOptions): Tensor;
+}
+
+export type AnyModel = CausalLM | SequenceClassifier;

@@ -1,0 +1,172 @@
+// ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...]: preset, then file, then flags.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { generate } from '../generate/index.js';
+import { AjarError } from '../tensor/errors.js';
+import { CONFIG_KEYS, DEFAULTS, PRESETS, applyOverrides, presetConfig, validateConfig, type TrainConfig } from '../train/config.js';
+import { Trainer } from '../train/trainer.js';
+import { printJson, selectBackend } from './common.js';
+import { fmtDuration } from './progress.js';
+
+const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [--json] [--backend js]
+
+Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder, evaluates it every
+eval-interval steps, checkpoints, and saves the model as a Hugging Face folder in --out.
+Values on the command line override the file, which overrides the preset.
+
+presets:
+${Object.entries(PRESETS).map(([n, p]) => `  ${n.padEnd(18)} ${p.about}`).join('\n')}
+
+keys (defaults in parentheses):
+${CONFIG_KEYS.map((k) => `  --${k.replace(/_/g, '-')} (${JSON.stringify(DEFAULTS[k])})`).join('\n')}`;
+
+const BOOLEAN_KEYS = new Set(CONFIG_KEYS.filter((k) => typeof DEFAULTS[k] === 'boolean').map((k) => k.replace(/_/g, '-')));
+
+interface TrainArgs {
+  file?: string;
+  preset?: string;
+  json: boolean;
+  help: boolean;
+  backend?: string;
+  overrides: Record<string, string | boolean>;
+}
+
+function parseTrainArgs(argv: string[]): TrainArgs {
+  const out: TrainArgs = { json: false, help: false, overrides: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      if (a === '-h') {
+        out.help = true;
+        continue;
+      }
+      if (out.file) throw new AjarError('bad_flag', `ajar train: one config file at most (got '${out.file}' and '${a}')`);
+      out.file = a;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    let value: string | undefined = eq >= 0 ? a.slice(eq + 1) : undefined;
+    if (name === 'json' || name === 'help') {
+      out[name] = true;
+      continue;
+    }
+    const takesValue = !BOOLEAN_KEYS.has(name) || (value === undefined && argv[i + 1] !== undefined && /^(true|false)$/.test(argv[i + 1]));
+    if (value === undefined && takesValue) {
+      if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new AjarError('bad_flag', `ajar train: --${name} needs a value`);
+      value = argv[++i];
+    }
+    if (name === 'preset') out.preset = value;
+    else if (name === 'backend') out.backend = value;
+    else out.overrides[name] = value ?? true;
+  }
+  return out;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new AjarError('bad_config', `config file ${path} cannot be read (does it exist?)`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new AjarError('bad_config', `${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new AjarError('bad_config', `${path} must hold a mapping of keys to values`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export function resolveTrainConfig(args: TrainArgs): TrainConfig {
+  let cfg = { ...DEFAULTS };
+  if (args.preset) cfg = applyOverrides(cfg, presetConfig(args.preset), `preset ${args.preset}`);
+  if (args.file) {
+    const raw = readConfigFile(args.file);
+    const preset = raw.preset;
+    delete raw.preset;
+    if (typeof preset === 'string' && !args.preset) cfg = applyOverrides(cfg, presetConfig(preset), `preset ${preset}`);
+    cfg = applyOverrides(cfg, raw, args.file);
+  }
+  cfg = applyOverrides(cfg, args.overrides, 'command line');
+  return validateConfig(cfg);
+}
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  const args = parseTrainArgs(argv);
+  if (args.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const cfg = resolveTrainConfig(args);
+  selectBackend(args.backend);
+  const tty = Boolean(process.stderr.isTTY);
+  let stop = false;
+  const onSigint = (): void => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write('\nstopping after this step (Ctrl-C again to quit without saving)...\n');
+  };
+  process.on('SIGINT', onSigint);
+  const log = (line: string): void => {
+    if (tty) process.stderr.write('\r\x1b[K');
+    process.stderr.write(`${line}\n`);
+  };
+  const trainer = new Trainer(cfg, {
+    log,
+    status: (line) => log(line),
+    shouldStop: () => stop,
+    progress: (p) => {
+      const eta = p.step > 0 ? ((p.maxIters - p.step) * p.elapsedS) / Math.max(1, p.step) : NaN;
+      const line = `step ${p.step}/${p.maxIters} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ` +
+        `${Math.round(p.tokensPerS)} tok/s ETA ${fmtDuration(eta)}`;
+      if (tty) {
+        const width = 20;
+        const filled = Math.round((width * p.step) / Math.max(1, p.maxIters));
+        process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${line}\x1b[K`);
+      } else if (p.step % cfg.log_interval === 0 || p.step === p.maxIters) {
+        process.stderr.write(`${line}\n`);
+      }
+    },
+  });
+  try {
+    trainer.setup();
+    const summary = await trainer.run();
+    if (tty) process.stderr.write('\n');
+    const out = {
+      out_dir: summary.out_dir,
+      iters: summary.iters,
+      train_loss: summary.train_loss,
+      val_loss: summary.val_loss,
+      best_val_loss: summary.best_val_loss,
+      seconds: summary.seconds,
+      tokens_per_s: summary.tokens_per_s,
+    };
+    if (args.json) {
+      printJson({ ...out, ...(summary.metrics ? { metrics: summary.metrics } : {}) });
+    } else {
+      console.log(`saved ${summary.out_dir} after ${summary.iters} iterations in ${fmtDuration(summary.seconds)}: ` +
+        `val loss ${summary.val_loss?.toFixed(4)} (best ${summary.best_val_loss?.toFixed(4)}), ${Math.round(summary.tokens_per_s)} tok/s`);
+      if (summary.metrics && 'accuracy' in summary.metrics) {
+        const m = summary.metrics;
+        console.log(`validation accuracy ${(100 * m.accuracy).toFixed(1)}% (majority baseline ${(100 * m.majority_baseline).toFixed(1)}%), macro-F1 ${m.macro_f1.toFixed(3)}`);
+      }
+      if (!summary.stopped_early && cfg.sample_tokens > 0 && trainer.model.task === 'causal-lm') {
+        const tok = trainer.tokenizer;
+        const prompt = tok.kind === 'char' ? tok.encode('\n') : tok.eosTokenId !== null ? [tok.eosTokenId] : tok.encode('\n');
+        const sample = await generate(trainer.model, tok, prompt, {
+          maxNewTokens: Math.min(cfg.sample_tokens, trainer.model.contextLength - prompt.length),
+          temperature: 0.8, topK: 200, seed: cfg.seed, stopAtEos: true,
+        });
+        console.log(`\nsample:\n${sample.text}`);
+      }
+    }
+    return summary.stopped_early ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

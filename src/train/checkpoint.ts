@@ -1,0 +1,76 @@
+// Training checkpoints: everything needed to continue a run exactly (model, optimizer state, RNG states, step,
+// data position, best validation loss), written into a fresh folder that replaces the previous one by rename,
+// so a kill at any moment leaves one complete checkpoint (`checkpoint/` or, mid-swap, `checkpoint.old/`).
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSafetensors, writeSafetensors, type WeightTensor } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/tokenizer/files.js';
+import { AjarError } from '../tensor/errors.js';
+import type { OptimizerState } from './optim.js';
+
+export interface TrainerState {
+  step: number; // optimizer steps done
+  rng: number[]; // training RNG (batches, dropout)
+  data: { epoch: number; cursor: number } | null; // example batcher position
+  best_val_loss: number | null;
+  tokens_seen: number;
+  elapsed_s: number; // training wall time before this checkpoint
+  config: Record<string, unknown>; // the run's configuration, to check a resume is compatible
+}
+
+export interface Checkpoint {
+  state: TrainerState;
+  model: Map<string, WeightTensor>;
+  optimizer: OptimizerState;
+}
+
+const CURRENT = 'checkpoint';
+const OLD = 'checkpoint.old';
+
+export function saveCheckpoint(outDir: string, ck: {
+  state: TrainerState; model: Map<string, { shape: readonly number[]; data: Float32Array }>; optimizer: OptimizerState;
+}): void {
+  mkdirSync(outDir, { recursive: true });
+  const tmp = join(outDir, `checkpoint.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  writeSafetensors(join(tmp, 'model.safetensors'), ck.model);
+  const opt = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+  ck.optimizer.buffers.forEach((bufs, i) => bufs.forEach((b, j) => opt.set(`${i}.${j}`, { shape: [b.length], data: b })));
+  writeSafetensors(join(tmp, 'optimizer.safetensors'), opt, {
+    kind: ck.optimizer.kind, step: String(ck.optimizer.step), params: String(ck.optimizer.buffers.length),
+  });
+  writeFileAtomic(join(tmp, 'state.json'), `${JSON.stringify(ck.state, null, 1)}\n`);
+  const cur = join(outDir, CURRENT);
+  const old = join(outDir, OLD);
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(cur)) renameSync(cur, old);
+  renameSync(tmp, cur);
+  rmSync(old, { recursive: true, force: true });
+}
+
+/** The newest complete checkpoint under outDir, or null when there is none. */
+export function loadCheckpoint(outDir: string): Checkpoint | null {
+  for (const name of [CURRENT, OLD]) {
+    const dir = join(outDir, name);
+    if (!existsSync(join(dir, 'state.json'))) continue;
+    try {
+      const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as TrainerState;
+      const model = readSafetensors(join(dir, 'model.safetensors')).tensors;
+      const optFile = readSafetensors(join(dir, 'optimizer.safetensors'));
+      const nParams = Number(optFile.metadata.params);
+      const buffers: Float32Array[][] = [];
+      for (let i = 0; i < nParams; i++) {
+        const bufs: Float32Array[] = [];
+        for (let j = 0; optFile.tensors.has(`${i}.${j}`); j++) bufs.push(optFile.tensors.get(`${i}.${j}`)!.data);
+        buffers.push(bufs);
+      }
+      return { state, model, optimizer: { kind: optFile.metadata.kind, step: Number(optFile.metadata.step), buffers } };
+    } catch (e) {
+      if (name === OLD) {
+        throw new AjarError('bad_checkpoint', `${dir} cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+  return null;
+}

@@ -1,0 +1,245 @@
+// The training configuration: every key with its default, the presets, and parsing of YAML/JSON files and
+// --key value overrides into one validated TrainConfig. Keys are spelled as on the command line
+// (`max-iters`); files may use `max_iters` or `max-iters`.
+import { AjarError } from '../tensor/errors.js';
+
+export interface TrainConfig {
+  // data
+  data: string; // training data file (required)
+  val_data: string | null; // separate validation file; null = split val_fraction off the training data
+  val_fraction: number; // 0.1 // nanoGPT: first 90% / last 10% of a single text
+  format: 'text' | 'jsonl' | 'csv' | null; // null = from the file extension
+  task: 'lm' | 'instruct' | 'classification' | 'regression' | null; // null = inferred from the data's fields
+  text_field: string; // 'text'
+  label_field: string; // 'label'
+  prompt_field: string; // 'prompt'
+  completion_field: string; // 'completion'
+  // model
+  init_from: string; // 'scratch' or a Hugging Face folder to fine-tune
+  tokenizer: string; // for scratch: 'char' (built from the training text), 'gpt2' (GPT-2's BPE) or a folder
+  n_layer: number; // 4
+  n_head: number; // 4
+  n_embd: number; // 128
+  dropout: number; // 0.0
+  block_size: number; // 64 // context length in tokens
+  // optimisation
+  optimizer: 'adamw' | 'sgd'; // 'adamw'
+  max_iters: number; // 2000
+  batch_size: number; // 12
+  grad_accum: number; // 1 // micro-batches per optimizer step
+  lr: number; // 1e-3 // peak learning rate
+  min_lr: number | null; // null = lr / 10 (nanoGPT's advice)
+  warmup_iters: number; // 100
+  lr_decay_iters: number | null; // null = max_iters
+  decay_lr: boolean; // true: cosine decay; false: constant after warmup
+  beta1: number; // 0.9
+  beta2: number; // 0.99
+  weight_decay: number; // 0.1
+  momentum: number; // 0.9 (sgd)
+  grad_clip: number; // 1.0 // 0 disables
+  // evaluation, logging, checkpoints
+  eval_interval: number; // 250
+  eval_iters: number; // 20 // validation batches per evaluation
+  log_interval: number; // 10
+  checkpoint_interval: number | null; // null = eval_interval
+  keep_best: boolean; // true: the saved model is the one with the best validation loss
+  out: string; // 'out/run'
+  resume: boolean; // false
+  seed: number; // 1337
+  sample_tokens: number; // 200 // characters/tokens of sample text printed at the end (LM only; 0 = none)
+}
+
+export const DEFAULTS: TrainConfig = {
+  data: '',
+  val_data: null,
+  val_fraction: 0.1,
+  format: null,
+  task: null,
+  text_field: 'text',
+  label_field: 'label',
+  prompt_field: 'prompt',
+  completion_field: 'completion',
+  init_from: 'scratch',
+  tokenizer: 'char',
+  n_layer: 4,
+  n_head: 4,
+  n_embd: 128,
+  dropout: 0,
+  block_size: 64,
+  optimizer: 'adamw',
+  max_iters: 2000,
+  batch_size: 12,
+  grad_accum: 1,
+  lr: 1e-3,
+  min_lr: null,
+  warmup_iters: 100,
+  lr_decay_iters: null,
+  decay_lr: true,
+  beta1: 0.9,
+  beta2: 0.99,
+  weight_decay: 0.1,
+  momentum: 0.9,
+  grad_clip: 1.0,
+  eval_interval: 250,
+  eval_iters: 20,
+  log_interval: 10,
+  checkpoint_interval: null,
+  keep_best: true,
+  out: 'out/run',
+  resume: false,
+  seed: 1337,
+  sample_tokens: 200,
+};
+
+/** Presets: named partial configs, applied before the file and the command line. */
+export const PRESETS: Record<string, { about: string; config: Partial<TrainConfig> }> = {
+  'shakespeare-char': {
+    about: "nanoGPT's CPU recipe: character-level Tiny Shakespeare, 4 layers, 4 heads, width 128, block 64, batch 12, 2000 iterations",
+    config: {
+      data: 'examples/data/tinyshakespeare.txt',
+      tokenizer: 'char',
+      n_layer: 4,
+      n_head: 4,
+      n_embd: 128,
+      dropout: 0,
+      block_size: 64,
+      batch_size: 12,
+      max_iters: 2000,
+      lr: 1e-3,
+      min_lr: 1e-4,
+      warmup_iters: 100,
+      lr_decay_iters: 2000,
+      beta2: 0.99,
+      weight_decay: 0.1,
+      grad_clip: 1.0,
+      eval_interval: 250,
+      eval_iters: 20,
+      log_interval: 10,
+      out: 'out/shakespeare-char',
+      sample_tokens: 300,
+    },
+  },
+  'sentiment': {
+    about: 'a small GPT-2 classifier from scratch on the synthetic review set in examples/data/sentiment',
+    config: {
+      data: 'examples/data/sentiment/train.jsonl',
+      val_data: 'examples/data/sentiment/val.jsonl',
+      task: 'classification',
+      tokenizer: 'char',
+      n_layer: 2,
+      n_head: 4,
+      n_embd: 64,
+      dropout: 0,
+      block_size: 128,
+      batch_size: 16,
+      max_iters: 300,
+      lr: 2e-3,
+      min_lr: 2e-4,
+      warmup_iters: 30,
+      eval_interval: 100,
+      eval_iters: 20,
+      log_interval: 10,
+      out: 'out/sentiment',
+      sample_tokens: 0,
+    },
+  },
+};
+
+type Kind = 'string' | 'number' | 'int' | 'bool' | 'nullable-string' | 'nullable-number' | 'nullable-int';
+
+const KINDS: Record<keyof TrainConfig, Kind | string[]> = {
+  data: 'string', val_data: 'nullable-string', val_fraction: 'number', format: ['text', 'jsonl', 'csv'],
+  task: ['lm', 'instruct', 'classification', 'regression'], text_field: 'string', label_field: 'string',
+  prompt_field: 'string', completion_field: 'string', init_from: 'string', tokenizer: 'string',
+  n_layer: 'int', n_head: 'int', n_embd: 'int', dropout: 'number', block_size: 'int',
+  optimizer: ['adamw', 'sgd'], max_iters: 'int', batch_size: 'int', grad_accum: 'int', lr: 'number',
+  min_lr: 'nullable-number', warmup_iters: 'int', lr_decay_iters: 'nullable-int', decay_lr: 'bool',
+  beta1: 'number', beta2: 'number', weight_decay: 'number', momentum: 'number', grad_clip: 'number',
+  eval_interval: 'int', eval_iters: 'int', log_interval: 'int', checkpoint_interval: 'nullable-int',
+  keep_best: 'bool', out: 'string', resume: 'bool', seed: 'int', sample_tokens: 'int',
+};
+
+export const CONFIG_KEYS = Object.keys(KINDS) as (keyof TrainConfig)[];
+
+function bad(where: string, key: string, msg: string): never {
+  throw new AjarError('bad_config', `${where}: ${key.replace(/_/g, '-')} ${msg}`);
+}
+
+/** Coerce one value (from YAML/JSON or a command-line string) to the key's type. */
+function coerce(key: keyof TrainConfig, value: unknown, where: string): unknown {
+  const kind = KINDS[key];
+  const fromString = typeof value === 'string';
+  if (Array.isArray(kind)) {
+    if (value === null && (key === 'format' || key === 'task')) return null;
+    if (typeof value !== 'string' || !kind.includes(value)) bad(where, key, `must be one of ${kind.join(', ')}, got ${JSON.stringify(value)}`);
+    return value;
+  }
+  const nullable = kind.startsWith('nullable-');
+  if (nullable && (value === null || value === 'null' || value === 'none')) return null;
+  const base = nullable ? kind.slice('nullable-'.length) : kind;
+  switch (base) {
+    case 'string':
+      if (typeof value !== 'string' || value === '') bad(where, key, `must be a non-empty string, got ${JSON.stringify(value)}`);
+      return value;
+    case 'bool':
+      if (typeof value === 'boolean') return value;
+      if (value === 'true' || value === '1' || value === 'yes') return true;
+      if (value === 'false' || value === '0' || value === 'no') return false;
+      return bad(where, key, `must be true or false, got ${JSON.stringify(value)}`);
+    default: {
+      const n = fromString && (value as string).trim() !== '' ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isFinite(n)) bad(where, key, `must be a number, got ${JSON.stringify(value)}`);
+      if (base === 'int' && !Number.isInteger(n)) bad(where, key, `must be an integer, got ${JSON.stringify(value)}`);
+      return n;
+    }
+  }
+}
+
+/** Apply a partial config given as an object (file contents or parsed flags), checking every key. */
+export function applyOverrides(base: TrainConfig, raw: Record<string, unknown>, where: string): TrainConfig {
+  const out: TrainConfig = { ...base };
+  for (const [k, v] of Object.entries(raw)) {
+    const key = k.replace(/-/g, '_') as keyof TrainConfig;
+    if (!(key in KINDS)) {
+      const near = CONFIG_KEYS.filter((c) => c.startsWith(key.slice(0, 3))).map((c) => c.replace(/_/g, '-'));
+      throw new AjarError('bad_config', `${where}: unknown key '${k}'${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}`);
+    }
+    (out as unknown as Record<string, unknown>)[key] = coerce(key, v, where);
+  }
+  return out;
+}
+
+export function presetConfig(name: string): Partial<TrainConfig> {
+  const p = PRESETS[name];
+  if (!p) throw new AjarError('bad_config', `unknown preset '${name}' (presets: ${Object.keys(PRESETS).join(', ')})`);
+  return p.config;
+}
+
+/** Check ranges and relations between keys; returns the config with derived defaults filled in. */
+export function validateConfig(c: TrainConfig): TrainConfig {
+  const where = 'train config';
+  if (!c.data) bad(where, 'data', 'is required (a text, JSONL or CSV file)');
+  const positive: (keyof TrainConfig)[] = ['n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'grad_accum',
+    'eval_interval', 'eval_iters', 'log_interval'];
+  for (const k of positive) if ((c[k] as number) < 1) bad(where, k, `must be at least 1, got ${c[k]}`);
+  if (c.max_iters < 0) bad(where, 'max_iters', `must be >= 0, got ${c.max_iters}`);
+  if (c.block_size < 2) bad(where, 'block_size', `must be at least 2, got ${c.block_size}`);
+  if (c.n_embd % c.n_head !== 0) bad(where, 'n_embd', `(${c.n_embd}) must be divisible by n-head (${c.n_head})`);
+  if (!(c.lr > 0)) bad(where, 'lr', `must be > 0, got ${c.lr}`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) bad(where, 'dropout', `must be in [0, 1), got ${c.dropout}`);
+  if (!(c.val_fraction > 0 && c.val_fraction < 1)) bad(where, 'val_fraction', `must be in (0, 1), got ${c.val_fraction}`);
+  if (!(c.beta1 >= 0 && c.beta1 < 1)) bad(where, 'beta1', `must be in [0, 1), got ${c.beta1}`);
+  if (!(c.beta2 >= 0 && c.beta2 < 1)) bad(where, 'beta2', `must be in [0, 1), got ${c.beta2}`);
+  if (c.weight_decay < 0) bad(where, 'weight_decay', `must be >= 0, got ${c.weight_decay}`);
+  if (c.grad_clip < 0) bad(where, 'grad_clip', `must be >= 0, got ${c.grad_clip}`);
+  if (c.warmup_iters < 0) bad(where, 'warmup_iters', `must be >= 0, got ${c.warmup_iters}`);
+  const minLr = c.min_lr ?? c.lr / 10;
+  if (minLr < 0 || minLr > c.lr) bad(where, 'min_lr', `must be in [0, lr], got ${minLr}`);
+  const decayIters = c.lr_decay_iters ?? c.max_iters;
+  if (c.decay_lr && decayIters <= c.warmup_iters && c.max_iters > c.warmup_iters) {
+    bad(where, 'lr_decay_iters', `(${decayIters}) must exceed warmup-iters (${c.warmup_iters})`);
+  }
+  const ckpt = c.checkpoint_interval ?? c.eval_interval;
+  if (ckpt < 1) bad(where, 'checkpoint_interval', `must be at least 1, got ${ckpt}`);
+  return { ...c, min_lr: minLr, lr_decay_iters: decayIters, checkpoint_interval: ckpt };
+}

@@ -1,0 +1,504 @@
+// The training loop (nanoGPT's train.py, generalised to classification, regression and instruction data):
+// evaluate every eval_interval steps, AdamW/SGD with warmup + cosine, clipping, accumulation, dropout,
+// checkpoints for an exact --resume, keep-best, metrics.jsonl, progress, and a clean stop on Ctrl-C.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  ExampleBatcher, StreamBatcher, checkBlockSize, loadTrainAndValidation, splitValidation,
+  type DataSpec, type Dataset, type ExampleBatch, type ExampleData, type LMBatch, type StreamData,
+} from '../data/index.js';
+import { classificationReport, regressionReport, type ClassificationReport, type RegressionReport } from '../eval/index.js';
+import { CharTokenizer, loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
+import { writeFileAtomic } from '../io/tokenizer/files.js';
+import { buildModel, loadPretrained, saveModelFolder, type AnyModel } from '../models/index.js';
+import {
+  AjarError, crossEntropy, mseLoss, mul, noGrad, reshape, Rng, tensor, type Tensor,
+} from '../tensor/index.js';
+import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { AdamW, SGD, clipGradNorm, decayGroups, type Optimizer } from './optim.js';
+import { lrAt } from './schedule.js';
+
+export interface TrainEvents {
+  /** A plain log line (also for non-TTY progress). */
+  log?(line: string): void;
+  /** Called after every optimizer step. */
+  progress?(p: { step: number; maxIters: number; loss: number; lr: number; tokensPerS: number; elapsedS: number }): void;
+  /** Tokenising, loading and other set-up work. */
+  status?(line: string): void;
+  /** When it returns true the loop saves a checkpoint and stops after the current step. */
+  shouldStop?(): boolean;
+}
+
+export interface TrainSummary {
+  out_dir: string;
+  iters: number;
+  train_loss: number | null;
+  val_loss: number | null;
+  best_val_loss: number | null;
+  seconds: number;
+  tokens_per_s: number;
+  stopped_early: boolean;
+  task: string;
+  metrics?: ClassificationReport | RegressionReport;
+}
+
+/** Where a bundled GPT-2 vocabulary lives (assets/gpt2 in the package). */
+const GPT2_ASSETS = new URL('../../../assets/gpt2/', import.meta.url);
+
+function isCharTokenizerSpec(s: string): boolean {
+  return s === 'char';
+}
+
+export class Trainer {
+  readonly cfg: TrainConfig;
+  readonly outDir: string;
+  tokenizer!: Tokenizer;
+  model!: AnyModel;
+  optimizer!: Optimizer;
+  train!: Dataset;
+  val!: Dataset;
+  private rng!: Rng;
+  private streamBatcher: StreamBatcher | null = null;
+  private exampleBatcher: ExampleBatcher | null = null;
+  private step = 0;
+  private bestVal: number | null = null;
+  private tokensSeen = 0;
+  private elapsedBefore = 0;
+  private lastTrainLoss: number | null = null;
+  private lastValLoss: number | null = null;
+  private lastMetrics: ClassificationReport | RegressionReport | undefined;
+
+  constructor(cfg: TrainConfig, private readonly events: TrainEvents = {}) {
+    this.cfg = cfg;
+    this.outDir = resolve(cfg.out);
+  }
+
+  private get task(): string {
+    return this.train.task;
+  }
+
+  private log(line: string): void {
+    this.events.log?.(line);
+  }
+
+  /** Tokenizer, data, model, optimizer; restores a checkpoint when resuming. */
+  setup(): void {
+    const c = this.cfg;
+    const resumeCk = c.resume ? loadCheckpoint(this.outDir) : null;
+    if (c.resume && !resumeCk) {
+      throw new AjarError('bad_checkpoint', `--resume: no checkpoint in ${join(this.outDir, 'checkpoint')} (train without --resume first)`);
+    }
+    if (!c.resume && existsSync(join(this.outDir, 'checkpoint'))) {
+      throw new AjarError('out_exists', `${this.outDir} already holds a training run: pass --resume to continue it, or choose another --out`);
+    }
+    let pretrained: { model: AnyModel; tokenizer: Tokenizer } | null = null;
+    if (resumeCk) {
+      // The run's own folder (written at the first checkpoint) holds its tokenizer and config.
+      this.tokenizer = loadTokenizer(join(this.outDir, 'checkpoint'));
+    } else if (c.init_from !== 'scratch') {
+      this.events.status?.(`loading ${c.init_from}`);
+      pretrained = loadPretrained(c.init_from);
+      this.tokenizer = pretrained.tokenizer;
+    } else {
+      this.tokenizer = this.scratchTokenizer();
+    }
+    this.loadData();
+    if (resumeCk) {
+      this.model = buildModel(JSON.parse(readFileSync(join(this.outDir, 'checkpoint', 'config.json'), 'utf8')) as Record<string, unknown>);
+      this.model.loadWeights(resumeCk.model, join(this.outDir, 'checkpoint', 'model.safetensors'));
+    } else {
+      this.model = this.buildModelFor(pretrained?.model ?? null);
+    }
+    checkBlockSize(c.block_size, this.model.contextLength);
+    const params = this.model.module.parameters();
+    const groups = decayGroups(params, c.weight_decay);
+    this.optimizer = c.optimizer === 'sgd'
+      ? new SGD(groups, { lr: c.lr, momentum: c.momentum })
+      : new AdamW(groups, { lr: c.lr, beta1: c.beta1, beta2: c.beta2 });
+    this.rng = new Rng(c.seed);
+    if (this.train.kind === 'stream') {
+      this.streamBatcher = new StreamBatcher(this.train, c.batch_size, c.block_size, this.rng);
+    } else {
+      this.exampleBatcher = new ExampleBatcher(this.train, c.batch_size, c.block_size, this.padId(), c.seed);
+    }
+    if (resumeCk) {
+      const s = resumeCk.state;
+      this.checkResumeCompatible(s.config);
+      this.optimizer.loadStateDict(resumeCk.optimizer);
+      this.rng.setState(s.rng);
+      if (s.data && this.exampleBatcher) this.exampleBatcher.setState(s.data);
+      this.step = s.step;
+      this.bestVal = s.best_val_loss;
+      this.tokensSeen = s.tokens_seen;
+      this.elapsedBefore = s.elapsed_s;
+      this.log(`resumed from ${join(this.outDir, 'checkpoint')} at step ${s.step}`);
+    }
+    this.model.module.train(true);
+  }
+
+  private scratchTokenizer(): Tokenizer {
+    const spec = this.cfg.tokenizer;
+    if (isCharTokenizerSpec(spec)) {
+      // nanoGPT's shakespeare_char: the vocabulary is every character of the text (train and validation).
+      const texts = [this.cfg.data, this.cfg.val_data].filter((p): p is string => p !== null).map((p) => readDataText(p));
+      return CharTokenizer.fromText(texts.join(''));
+    }
+    if (spec === 'gpt2') return loadTokenizer(new URL(GPT2_ASSETS).pathname);
+    return loadTokenizer(spec);
+  }
+
+  private dataSpec(path: string): DataSpec {
+    const c = this.cfg;
+    return {
+      path, format: c.format ?? undefined, task: c.task ?? undefined, textField: c.text_field, labelField: c.label_field,
+      promptField: c.prompt_field, completionField: c.completion_field,
+    };
+  }
+
+  private loadData(): void {
+    const c = this.cfg;
+    this.events.status?.(`tokenising ${c.data}`);
+    const { train, val } = loadTrainAndValidation(this.dataSpec(c.data), this.tokenizer, {
+      val: c.val_data ? this.dataSpec(c.val_data) : undefined,
+      valFraction: c.val_fraction,
+      seed: c.seed,
+    });
+    if (val) {
+      this.train = train;
+      this.val = val;
+    } else {
+      const split = splitValidation(train, c.val_fraction, c.seed);
+      this.train = split.train;
+      this.val = split.val;
+    }
+  }
+
+  private padId(): number {
+    return this.tokenizer.eosTokenId ?? 0;
+  }
+
+  /** A new model for this task: from scratch (GPT-2 init) or from a pretrained trunk. */
+  private buildModelFor(base: AnyModel | null): AnyModel {
+    const c = this.cfg;
+    const task = this.train.task;
+    const rng = new Rng(c.seed + 1);
+    const headConfig: Record<string, unknown> = {};
+    if (task === 'classification' || task === 'regression') {
+      const labels = task === 'classification' ? (this.train as ExampleData).labels ?? [] : ['value'];
+      Object.assign(headConfig, {
+        architectures: ['GPT2ForSequenceClassification'],
+        id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
+        label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+        num_labels: labels.length,
+        problem_type: task === 'regression' ? 'regression' : 'single_label_classification',
+        pad_token_id: this.padId(),
+      });
+    }
+    if (base) {
+      if (base.task === 'causal-lm' && headConfig.architectures === undefined) return base;
+      if (base.task === 'sequence-classification' && headConfig.architectures !== undefined) {
+        const sameLabels = JSON.stringify(base.config.id2label) === JSON.stringify(headConfig.id2label);
+        if (sameLabels) return base;
+      }
+      // A new head on the pretrained trunk: transformer.* from the checkpoint, the head initialised.
+      const config = { ...base.config, ...headConfig };
+      if (headConfig.architectures === undefined) config.architectures = ['GPT2LMHeadModel'];
+      const model = buildModel(config, `${c.init_from}/config.json`);
+      model.initWeights(rng);
+      const trunk = new Map([...base.stateDict()].filter(([k]) => k.startsWith('transformer.')));
+      const own = new Map(model.module.namedParameters());
+      for (const [k, v] of trunk) own.get(k)?.data.set(v.data);
+      return model;
+    }
+    const config: Record<string, unknown> = {
+      architectures: ['GPT2LMHeadModel'],
+      model_type: 'gpt2',
+      vocab_size: this.tokenizer.vocabSize,
+      n_positions: c.block_size,
+      n_ctx: c.block_size,
+      n_embd: c.n_embd,
+      n_layer: c.n_layer,
+      n_head: c.n_head,
+      n_inner: null,
+      activation_function: 'gelu_new',
+      resid_pdrop: c.dropout,
+      embd_pdrop: c.dropout,
+      attn_pdrop: c.dropout,
+      layer_norm_epsilon: 1e-5,
+      initializer_range: 0.02,
+      bos_token_id: this.tokenizer.bosTokenId,
+      eos_token_id: this.tokenizer.eosTokenId,
+      tie_word_embeddings: true,
+      ...headConfig,
+    };
+    const model = buildModel(config, 'scratch config');
+    model.initWeights(rng);
+    return model;
+  }
+
+  private checkResumeCompatible(saved: Record<string, unknown>): void {
+    const keys: (keyof TrainConfig)[] = ['n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed'];
+    for (const k of keys) {
+      if (saved[k] !== undefined && JSON.stringify(saved[k]) !== JSON.stringify(this.cfg[k])) {
+        throw new AjarError('bad_checkpoint', `--resume: ${k.replace(/_/g, '-')} was ${JSON.stringify(saved[k])} in the checkpoint, now ${JSON.stringify(this.cfg[k])}; resume with the same settings`);
+      }
+    }
+  }
+
+  /** Loss of one batch (with the graph, for backward) and the tokens/examples it covers. */
+  private batchLoss(training: boolean, lm?: LMBatch, ex?: ExampleBatch): { loss: Tensor; tokens: number } {
+    const opts = training ? { rng: this.rng } : {};
+    if (lm) {
+      if (this.model.task !== 'causal-lm') throw new Error('unreachable: stream data needs a language model');
+      const logits = this.model.forward(lm.x, lm.batch, opts); // (B, T, V)
+      const V = logits.shape[2];
+      return { loss: crossEntropy(reshape(logits, [lm.batch * lm.block, V]), lm.y), tokens: lm.batch * lm.block };
+    }
+    const b = ex!;
+    if (this.model.task === 'causal-lm') {
+      const logits = this.model.forward(b.ids, b.batch, opts); // (B, T, V)
+      const V = logits.shape[2];
+      const targets = b.targets ?? lmTargets(b);
+      return { loss: crossEntropy(reshape(logits, [b.batch * b.block, V]), targets), tokens: b.batch * b.block };
+    }
+    const last = b.lengths.map((l) => l - 1);
+    const scores = this.model.classify(b.ids, b.batch, last, opts); // (B, K)
+    if (this.model.regression) {
+      return { loss: mseLoss(reshape(scores, [b.batch]), tensor(b.values!)), tokens: b.batch * b.block };
+    }
+    return { loss: crossEntropy(scores, b.labels!), tokens: b.batch * b.block };
+  }
+
+  private nextTrainBatch(): { lm?: LMBatch; ex?: ExampleBatch } {
+    return this.streamBatcher ? { lm: this.streamBatcher.next() } : { ex: this.exampleBatcher!.next() };
+  }
+
+  /**
+   * Mean loss over eval_iters batches of a split. Stream data samples windows with an RNG derived from the
+   * step alone (so evaluation never disturbs the training stream and a resumed run evaluates identically);
+   * example data is a full ordered pass, with classification/regression metrics on the validation split.
+   */
+  evaluate(split: 'train' | 'val'): number {
+    const ds = split === 'train' ? this.train : this.val;
+    const c = this.cfg;
+    this.model.module.eval();
+    try {
+      return noGrad(() => {
+        if (ds.kind === 'stream') {
+          const rng = new Rng(c.seed * 7919 + this.step * 2 + (split === 'val' ? 1 : 0));
+          const batcher = new StreamBatcher(ds as StreamData, c.batch_size, Math.min(c.block_size, ds.ids.length - 1), rng);
+          let total = 0;
+          for (let i = 0; i < c.eval_iters; i++) total += this.batchLoss(false, batcher.next()).loss.item();
+          return total / c.eval_iters;
+        }
+        return this.evaluateExamples(ds as ExampleData, split === 'val');
+      });
+    } finally {
+      this.model.module.train(true);
+    }
+  }
+
+  private evaluateExamples(ds: ExampleData, withMetrics: boolean): number {
+    const c = this.cfg;
+    const batcher = new ExampleBatcher(ds, c.batch_size, c.block_size, this.padId(), c.seed);
+    let total = 0;
+    let count = 0;
+    const truth: number[] = [];
+    const pred: number[] = [];
+    let batches = 0;
+    for (const b of batcher.batches()) {
+      if (!withMetrics && batches >= c.eval_iters) break;
+      batches++;
+      const { loss } = this.batchLoss(false, undefined, b);
+      const weight = this.model.task === 'causal-lm' ? countTargets(b.targets ?? lmTargets(b)) : b.batch;
+      total += loss.item() * weight;
+      count += weight;
+      if (withMetrics && this.model.task === 'sequence-classification') {
+        const scores = this.model.classify(b.ids, b.batch, b.lengths.map((l) => l - 1)); // (B, K)
+        const K = scores.shape[1];
+        for (let r = 0; r < b.batch; r++) {
+          if (this.model.regression) {
+            truth.push(b.values![r]);
+            pred.push(scores.data[r]);
+          } else {
+            truth.push(b.labels![r]);
+            let best = 0;
+            for (let k = 1; k < K; k++) if (scores.data[r * K + k] > scores.data[r * K + best]) best = k;
+            pred.push(best);
+          }
+        }
+      }
+    }
+    if (withMetrics && this.model.task === 'sequence-classification') {
+      this.lastMetrics = this.model.regression ? regressionReport(truth, pred) : classificationReport(this.model.labels, truth, pred);
+    }
+    return count > 0 ? total / count : NaN;
+  }
+
+  private appendMetrics(record: Record<string, unknown>): void {
+    appendFileSync(join(this.outDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
+  }
+
+  private saveRunFolder(dir: string): void {
+    saveModelFolder(dir, this.model, this.tokenizer);
+  }
+
+  private checkpoint(elapsed: number): void {
+    const state: TrainerState = {
+      step: this.step,
+      rng: this.rng.getState(),
+      data: this.exampleBatcher ? this.exampleBatcher.getState() : null,
+      best_val_loss: this.bestVal,
+      tokens_seen: this.tokensSeen,
+      elapsed_s: elapsed,
+      config: this.cfg as unknown as Record<string, unknown>,
+    };
+    saveCheckpoint(this.outDir, { state, model: this.model.stateDict(), optimizer: this.optimizer.stateDict() });
+    // The checkpoint folder doubles as a loadable model folder (config + tokenizer) for resume.
+    this.tokenizer.save(join(this.outDir, 'checkpoint'), { modelMaxLength: this.model.contextLength });
+    writeFileAtomic(join(this.outDir, 'checkpoint', 'config.json'), `${JSON.stringify({ ...this.model.config, architectures: [this.model.architecture] }, null, 2)}\n`);
+  }
+
+  /** Run to max_iters (or until asked to stop). */
+  async run(): Promise<TrainSummary> {
+    const c = this.cfg;
+    mkdirSync(this.outDir, { recursive: true });
+    if (!c.resume) rmSync(join(this.outDir, 'metrics.jsonl'), { force: true });
+    const start = Date.now();
+    const elapsed = (): number => this.elapsedBefore + (Date.now() - start) / 1000;
+    const schedule = { lr: c.lr, warmupIters: c.warmup_iters, decayIters: c.lr_decay_iters!, minLr: c.min_lr!, decay: c.decay_lr };
+    const params = this.model.module.parameters();
+    let windowTokens = 0;
+    let windowStart = Date.now();
+    let tokensPerS = 0;
+    let stoppedEarly = false;
+    let savedBest = false;
+    const startTokens = this.tokensSeen;
+    this.log(`training ${this.model.architecture} (${(this.model.module.numParameters() / 1e6).toFixed(2)}M parameters) ` +
+      `on ${this.train.source}: task ${this.task}, ${c.max_iters} iterations, batch ${c.batch_size} x ${c.block_size}`);
+    for (;;) {
+      const it = this.step;
+      const lastIter = it === c.max_iters;
+      if (it % c.eval_interval === 0 || lastIter) {
+        const trainLoss = this.evaluate('train');
+        const valLoss = this.evaluate('val');
+        this.lastValLoss = valLoss;
+        const improved = this.bestVal === null || valLoss < this.bestVal;
+        if (improved) this.bestVal = valLoss;
+        const record: Record<string, unknown> = { step: it, train_loss_eval: trainLoss, val_loss: valLoss, best_val_loss: this.bestVal, elapsed_s: elapsed() };
+        if (this.lastMetrics) record.val_metrics = summarizeMetrics(this.lastMetrics);
+        this.appendMetrics(record);
+        this.log(`step ${it}: train loss ${trainLoss.toFixed(4)}, val loss ${valLoss.toFixed(4)}${improved ? ' (best)' : ''}`);
+        if (this.lastTrainLoss === null) this.lastTrainLoss = trainLoss;
+        // keep_best: the saved model is the best so far; otherwise the latest evaluated one.
+        if ((improved || !c.keep_best) && (it > 0 || c.max_iters === 0)) {
+          this.saveRunFolder(this.outDir);
+          savedBest = true;
+        }
+      }
+      if (lastIter) break;
+      if (it > 0 && it % c.checkpoint_interval! === 0) this.checkpoint(elapsed());
+      // One optimizer step: grad_accum micro-batches.
+      const lr = lrAt(schedule, it);
+      this.optimizer.lr = lr;
+      this.optimizer.zeroGrad();
+      let lossSum = 0;
+      for (let micro = 0; micro < c.grad_accum; micro++) {
+        const batch = this.nextTrainBatch();
+        const { loss, tokens } = this.batchLoss(true, batch.lm, batch.ex);
+        lossSum += loss.item();
+        // Gradients accumulate in .grad across micro-batches; each is scaled so the step sees their mean.
+        (c.grad_accum > 1 ? mul(loss, 1 / c.grad_accum) : loss).backward();
+        windowTokens += tokens;
+        this.tokensSeen += tokens;
+      }
+      const loss = lossSum / c.grad_accum;
+      if (!Number.isFinite(loss)) {
+        throw new AjarError('diverged', `training diverged at step ${it} (loss ${loss}); lower --lr or check the data`);
+      }
+      if (c.grad_clip > 0) clipGradNorm(params, c.grad_clip);
+      this.optimizer.step();
+      this.step++;
+      this.lastTrainLoss = loss;
+      const now = Date.now();
+      if (now - windowStart > 1000) {
+        tokensPerS = (windowTokens * 1000) / (now - windowStart);
+        windowTokens = 0;
+        windowStart = now;
+      } else if (tokensPerS === 0) {
+        tokensPerS = (windowTokens * 1000) / Math.max(1, now - windowStart);
+      }
+      if (this.step % c.log_interval === 0 || this.step === c.max_iters) {
+        this.appendMetrics({ step: this.step, train_loss: loss, lr, tokens_per_s: tokensPerS, elapsed_s: elapsed() });
+      }
+      this.events.progress?.({ step: this.step, maxIters: c.max_iters, loss, lr, tokensPerS, elapsedS: elapsed() });
+      // Let signal handlers (Ctrl-C) run between steps.
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.events.shouldStop?.()) {
+        this.checkpoint(elapsed());
+        this.log(`stopped at step ${this.step}; checkpoint saved in ${join(this.outDir, 'checkpoint')} (continue with --resume)`);
+        stoppedEarly = true;
+        break;
+      }
+    }
+    if (!stoppedEarly) {
+      this.checkpoint(elapsed());
+      if (!savedBest) this.saveRunFolder(this.outDir);
+      this.writeResults();
+    }
+    const seconds = elapsed();
+    return {
+      out_dir: this.outDir,
+      iters: this.step,
+      train_loss: this.lastTrainLoss,
+      val_loss: this.lastValLoss,
+      best_val_loss: this.bestVal,
+      seconds,
+      tokens_per_s: seconds > 0 ? (this.tokensSeen - startTokens) / Math.max(1e-9, seconds - this.elapsedBefore) : 0,
+      stopped_early: stoppedEarly,
+      task: this.task,
+      metrics: this.lastMetrics,
+    };
+  }
+
+  /** Evaluation results beside the model, for model cards and `ajar release`. */
+  private writeResults(): void {
+    const record = {
+      task: this.task,
+      dataset: this.cfg.val_data ?? `${this.cfg.data} (held-out ${this.cfg.val_fraction})`,
+      metrics: { val_loss: this.bestVal, ...(this.lastMetrics ? summarizeMetrics(this.lastMetrics) : {}) },
+      iters: this.step,
+      date: new Date().toISOString(),
+      source: 'ajar train',
+    };
+    writeFileAtomic(join(this.outDir, 'ajar_results.json'), `${JSON.stringify([record], null, 2)}\n`);
+    writeFileAtomic(join(this.outDir, 'training_args.json'), `${JSON.stringify(this.cfg, null, 2)}\n`);
+  }
+}
+
+/** Next-token targets for plain LM examples: the next id, -100 past each row's end. */
+function lmTargets(b: ExampleBatch): Int32Array {
+  const t = new Int32Array(b.batch * b.block).fill(-100);
+  for (let r = 0; r < b.batch; r++) for (let i = 0; i < b.lengths[r] - 1; i++) t[r * b.block + i] = b.ids[r * b.block + i + 1];
+  return t;
+}
+
+function countTargets(t: Int32Array): number {
+  let n = 0;
+  for (const v of t) if (v !== -100) n++;
+  return n;
+}
+
+function summarizeMetrics(m: ClassificationReport | RegressionReport): Record<string, number> {
+  if ('accuracy' in m) return { accuracy: m.accuracy, macro_f1: m.macro_f1, majority_baseline: m.majority_baseline };
+  return { mse: m.mse, mae: m.mae };
+}
+
+function readDataText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new AjarError('bad_data', `${path} cannot be read (does it exist?)`);
+  }
+}
