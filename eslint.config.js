@@ -10,8 +10,9 @@ const layers = {
   io: ['backends', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
   models: ['backends', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
   data: ['backends', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
-  train: ['backends', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
-  eval: ['backends', 'generate', 'serve', 'release', 'plan', 'cli'],
+  // NOTE: train may use eval's metrics (training evaluates as it goes); eval never imports train.
+  train: ['backends', 'generate', 'serve', 'release', 'plan', 'cli'],
+  eval: ['backends', 'train', 'generate', 'serve', 'release', 'plan', 'cli'],
   generate: ['backends', 'train', 'eval', 'serve', 'release', 'plan', 'cli'],
   serve: ['release', 'plan', 'cli'],
   release: ['serve', 'plan', 'cli'],

@@ -159,7 +159,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
         const tok = trainer.tokenizer;
         const prompt = tok.kind === 'char' ? tok.encode('\n') : tok.eosTokenId !== null ? [tok.eosTokenId] : tok.encode('\n');
         const sample = await generate(trainer.model, tok, prompt, {
-          maxNewTokens: Math.min(cfg.sample_tokens, trainer.model.contextLength - prompt.length),
+          maxNewTokens: cfg.sample_tokens, slidingWindow: true,
           temperature: 0.8, topK: 200, seed: cfg.seed, stopAtEos: true,
         });
         console.log(`\nsample:\n${sample.text}`);

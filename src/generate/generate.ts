@@ -17,6 +17,11 @@ export interface GenerateOptions extends SamplingOptions {
   eosTokenId?: number | null; // default: the model's
   stopAtEos?: boolean; // default true
   signal?: AbortSignal; // aborting ends generation after the current token
+  /**
+   * When the context is full, keep going on the last contextLength tokens (nanoGPT's sample.py crop; each
+   * further token recomputes the window). Default false: generation ends with finishReason 'length'.
+   */
+  slidingWindow?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'eos' | 'abort';
@@ -121,7 +126,7 @@ export async function* generateStream(model: CausalLM, tok: TokenSource, promptI
   const buffer = new StopTextBuffer((opts.stop ?? []).filter((s) => s.length > 0));
   const wasTraining = model.module.training;
   model.module.eval();
-  const cache = model.newCache();
+  let cache = model.newCache();
   const context = [...promptIds];
   const ids: number[] = [];
   let finishReason: FinishReason = 'length';
@@ -146,13 +151,19 @@ export async function* generateStream(model: CausalLM, tok: TokenSource, promptI
         break;
       }
       if (step === maxNew - 1) break;
-      if (context.length >= model.contextLength) {
+      if (context.length >= model.contextLength && !opts.slidingWindow) {
         finishReason = 'length';
         break;
       }
       // Let the event loop breathe (a server notices aborts and other requests between tokens).
       await new Promise<void>((resolve) => setImmediate(resolve));
-      row = noGrad(() => lastRow(model.forward(Int32Array.of(id), 1, { cache })));
+      if (context.length >= model.contextLength) {
+        cache = model.newCache();
+        const window = Int32Array.from(context.slice(-model.contextLength));
+        row = noGrad(() => lastRow(model.forward(window, 1, { cache })));
+      } else {
+        row = noGrad(() => lastRow(model.forward(Int32Array.of(id), 1, { cache })));
+      }
     }
     const tail = buffer.finish();
     if (tail) yield { id: null, text: tail };

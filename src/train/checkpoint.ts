@@ -27,9 +27,10 @@ export interface Checkpoint {
 const CURRENT = 'checkpoint';
 const OLD = 'checkpoint.old';
 
+/** `extra(dir)` writes further files (tokenizer, config.json) into the new checkpoint before it goes live. */
 export function saveCheckpoint(outDir: string, ck: {
   state: TrainerState; model: Map<string, { shape: readonly number[]; data: Float32Array }>; optimizer: OptimizerState;
-}): void {
+}, extra?: (dir: string) => void): void {
   mkdirSync(outDir, { recursive: true });
   const tmp = join(outDir, `checkpoint.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
@@ -40,6 +41,7 @@ export function saveCheckpoint(outDir: string, ck: {
   writeSafetensors(join(tmp, 'optimizer.safetensors'), opt, {
     kind: ck.optimizer.kind, step: String(ck.optimizer.step), params: String(ck.optimizer.buffers.length),
   });
+  extra?.(tmp);
   writeFileAtomic(join(tmp, 'state.json'), `${JSON.stringify(ck.state, null, 1)}\n`);
   const cur = join(outDir, CURRENT);
   const old = join(outDir, OLD);

@@ -354,10 +354,11 @@ export class Trainer {
       elapsed_s: elapsed,
       config: this.cfg as unknown as Record<string, unknown>,
     };
-    saveCheckpoint(this.outDir, { state, model: this.model.stateDict(), optimizer: this.optimizer.stateDict() });
     // The checkpoint folder doubles as a loadable model folder (config + tokenizer) for resume.
-    this.tokenizer.save(join(this.outDir, 'checkpoint'), { modelMaxLength: this.model.contextLength });
-    writeFileAtomic(join(this.outDir, 'checkpoint', 'config.json'), `${JSON.stringify({ ...this.model.config, architectures: [this.model.architecture] }, null, 2)}\n`);
+    saveCheckpoint(this.outDir, { state, model: this.model.stateDict(), optimizer: this.optimizer.stateDict() }, (dir) => {
+      this.tokenizer.save(dir, { modelMaxLength: this.model.contextLength });
+      writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify({ ...this.model.config, architectures: [this.model.architecture] }, null, 2)}\n`);
+    });
   }
 
   /** Run to max_iters (or until asked to stop). */
