@@ -1,0 +1,40 @@
+// ajar audit: the server's append-only audit log (key changes, admin calls, failed authentications), oldest first.
+import { defaultDbSpec, formatAudit, isoTime, openStore, parseDate } from '../serve/index.js';
+import { bool, num, parseFlags, str } from './args.js';
+import { printJson } from './common.js';
+
+const HELP = `usage: ajar audit [--since DATE] [--limit N] [--json] [--db sqlite:PATH]
+
+Lists the audit log, oldest first: keys created, rotated and revoked; admin calls; authentication failures
+(with the key's non-secret prefix ajar_sk_<id> at most). --limit N shows the newest N entries.
+--json prints an array of {id, time, actor, action, key_id, key_prefix, remote, detail}.
+--db: as for 'ajar serve' (now: ${defaultDbSpec()}).`;
+
+export async function auditCommand(argv: string[]): Promise<number> {
+  const p = parseFlags('audit', argv, {
+    since: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, db: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (bool(p, 'help')) {
+    console.log(HELP);
+    return 0;
+  }
+  const sinceText = str(p, 'since');
+  const since = sinceText === undefined ? undefined : parseDate(sinceText, '--since');
+  const limit = num('audit', p, 'limit', { int: true, min: 1 });
+  const store = await openStore(str(p, 'db') ?? defaultDbSpec());
+  try {
+    const entries = await store.listAudit({ since, limit });
+    if (bool(p, 'json')) {
+      printJson(entries.map((e) => ({
+        id: e.id, time: isoTime(e.ts), actor: e.actor, action: e.action, key_id: e.keyId, key_prefix: e.keyPrefix,
+        remote: e.remote, detail: e.detail,
+      })));
+    } else {
+      console.log(formatAudit(entries));
+    }
+  } finally {
+    await store.close();
+  }
+  return 0;
+}

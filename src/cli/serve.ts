@@ -1,0 +1,137 @@
+// ajar serve: load model folders and serve them over an OpenAI-compatible HTTP API until SIGINT/SIGTERM.
+// Closed mode (the default) admits only API keys from the store; open mode admits anyone, limited per address.
+import { readFileSync, statSync } from 'node:fs';
+import {
+  buildServer, DEFAULT_LIMITS, defaultDbSpec, keyStatus, modelSpecFromFolder, openStore, type ModelSpec,
+} from '../serve/index.js';
+import { AjarError } from '../tensor/errors.js';
+import { bool, num, parseFlags, str } from './args.js';
+import { selectBackend } from './common.js';
+
+const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--mode closed|open] [--host 127.0.0.1] [--port 8080]
+                  [--db sqlite:PATH] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
+                  [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
+                  [--log-level info|warn|error|silent] [--backend js]
+
+Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
+and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs/serving.md.
+--model: a Hugging Face model folder; its id (the request's "model") is ID, else the folder's name. Repeatable.
+--mode: closed (default) needs an API key from 'ajar keys create'; open needs none and limits per address.
+--db: the store of keys, usage and audit (default ${'$'}AJAR_HOME/ajar.db or ~/.ajar/ajar.db; now ${defaultDbSpec()}).
+--admin-token-file: a file holding the admin token (else the AJAR_ADMIN_TOKEN variable); at least 16 characters.
+--default-rpm/--default-tpm: per-minute limits for keys without their own, and per address in open mode
+  (default ${DEFAULT_LIMITS.defaultRpm} requests, ${DEFAULT_LIMITS.defaultTpm} tokens).
+--queue-depth: requests that may wait per model behind the running one (default ${DEFAULT_LIMITS.queueDepth}); more get 503.
+--timeout: seconds a request may take, queue included (default ${DEFAULT_LIMITS.requestTimeoutMs / 1000}).
+--body-limit: largest request body in bytes (default ${DEFAULT_LIMITS.bodyLimit}).
+--trust-proxy: take the client address from X-Forwarded-For (only behind your own reverse proxy).`;
+
+function modelArg(arg: string): { id?: string; dir: string } {
+  const eq = arg.indexOf('=');
+  if (eq > 0 && !arg.slice(0, eq).includes('/')) return { id: arg.slice(0, eq), dir: arg.slice(eq + 1) };
+  return { dir: arg };
+}
+
+/** The admin token from --admin-token-file, else AJAR_ADMIN_TOKEN, else none (admin endpoints off). */
+function adminToken(file: string | undefined): string | undefined {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new AjarError('bad_flag', `ajar serve: cannot read --admin-token-file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    const token = text.trim();
+    if (token === '') throw new AjarError('bad_flag', `ajar serve: --admin-token-file ${file} is empty`);
+    if (process.platform !== 'win32' && (statSync(file).mode & 0o077) !== 0) {
+      console.error(`ajar serve: warning: ${file} is readable by other users; chmod 600 it`);
+    }
+    return token;
+  }
+  const env = process.env.AJAR_ADMIN_TOKEN;
+  return env !== undefined && env.trim() !== '' ? env.trim() : undefined;
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const p = parseFlags('serve', argv, {
+    model: { type: 'string', multiple: true }, mode: { type: 'string' }, host: { type: 'string' },
+    port: { type: 'string' }, db: { type: 'string' }, 'admin-token-file': { type: 'string' },
+    'default-rpm': { type: 'string' }, 'default-tpm': { type: 'string' }, 'queue-depth': { type: 'string' },
+    timeout: { type: 'string' }, 'body-limit': { type: 'string' }, 'trust-proxy': { type: 'boolean' },
+    'log-level': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (bool(p, 'help')) {
+    console.log(HELP);
+    return 0;
+  }
+  const dirs = (p.values.model as string[] | undefined) ?? [];
+  if (dirs.length === 0) throw new AjarError('bad_flag', 'ajar serve: --model is required (a Hugging Face model folder)');
+  const mode = str(p, 'mode') ?? 'closed';
+  if (mode !== 'closed' && mode !== 'open') throw new AjarError('bad_flag', `ajar serve: --mode must be closed or open, got '${mode}'`);
+  const host = str(p, 'host') ?? '127.0.0.1';
+  const port = num('serve', p, 'port', { int: true, min: 0, max: 65535 }) ?? 8080;
+  const logLevel = str(p, 'log-level') ?? 'info';
+  if (!['info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    throw new AjarError('bad_flag', `ajar serve: --log-level must be info, warn, error or silent, got '${logLevel}'`);
+  }
+  const timeout = num('serve', p, 'timeout', { min: 1 });
+  const limits = {
+    defaultRpm: num('serve', p, 'default-rpm', { int: true, min: 1 }) ?? DEFAULT_LIMITS.defaultRpm,
+    defaultTpm: num('serve', p, 'default-tpm', { int: true, min: 1 }) ?? DEFAULT_LIMITS.defaultTpm,
+    queueDepth: num('serve', p, 'queue-depth', { int: true, min: 0 }) ?? DEFAULT_LIMITS.queueDepth,
+    requestTimeoutMs: timeout === undefined ? DEFAULT_LIMITS.requestTimeoutMs : Math.round(timeout * 1000),
+    bodyLimit: num('serve', p, 'body-limit', { int: true, min: 1 }) ?? DEFAULT_LIMITS.bodyLimit,
+  };
+  const token = adminToken(str(p, 'admin-token-file'));
+  const dbSpec = str(p, 'db') ?? defaultDbSpec();
+
+  selectBackend(str(p, 'backend'));
+  const models: ModelSpec[] = dirs.map((arg) => {
+    const { id, dir } = modelArg(arg);
+    console.error(`ajar serve: loading ${dir}`);
+    return modelSpecFromFolder(dir, id);
+  });
+  const store = await openStore(dbSpec);
+  let app;
+  try {
+    app = buildServer({
+      models, store, mode, limits, adminToken: token, trustProxy: bool(p, 'trust-proxy'),
+      logger: logLevel === 'silent' ? false : { level: logLevel, redact: ['req.headers.authorization'] },
+    });
+    await app.listen({ host, port });
+  } catch (e) {
+    await store.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new AjarError('listen_failed', `ajar serve: cannot listen on ${host}:${port} (${code}); pick another --port or --host`);
+    }
+    throw e;
+  }
+  const addr = app.server.address();
+  const where = typeof addr === 'object' && addr !== null ? `${host}:${addr.port}` : `${host}:${port}`;
+  console.error(`ajar serve: listening on http://${where} (${mode} mode; models: ${models.map((m) => m.id).join(', ')}; `
+    + `db: ${dbSpec}; admin endpoints ${token === undefined ? 'off' : 'on'})`);
+  if (mode === 'closed') {
+    const now = Date.now();
+    const active = (await store.listKeys()).filter((k) => keyStatus(k, now) === 'active').length;
+    if (active === 0) {
+      console.error("ajar serve: no active API keys yet, so every request gets 401: run 'ajar keys create --name NAME'"
+        + (str(p, 'db') !== undefined ? ` --db ${dbSpec}` : ''));
+    }
+  } else if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
+    console.error(`ajar serve: warning: open mode on ${host} serves anyone who can reach it (limits apply per address)`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      console.error('ajar serve: shutting down');
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await app.close();
+  await store.close();
+  return 0;
+}

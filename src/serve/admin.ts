@@ -1,0 +1,150 @@
+// Admin endpoints behind the admin token: keys (list, create, rotate, revoke), usage totals and the audit log.
+// Every authenticated admin call leaves an audit entry; a created or rotated key appears once, in the response.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AjarError } from '../tensor/errors.js';
+import { authenticateAdmin } from './auth.js';
+import type { ServerContext } from './context.js';
+import { ServeError } from './errors.js';
+import { createApiKey, keyView, revokeApiKey, rotateApiKey, type Actor, type NewKeySpec } from './keys.js';
+import { parseDate, type QuotaPeriod } from './time.js';
+
+/** Library errors of key operations -> catalog errors. */
+function translate(e: unknown, param?: string): never {
+  if (e instanceof AjarError && !(e instanceof ServeError)) {
+    if (e.code === 'key_not_found') throw new ServeError('key_not_found', e.message);
+    if (e.code === 'bad_key_spec' || e.code === 'bad_date') throw new ServeError('invalid_value', e.message, { param });
+    if (e.code === 'key_revoked') throw new ServeError('invalid_request', e.message);
+  }
+  throw e;
+}
+
+function optInt(b: Record<string, unknown>, key: string): number | null {
+  const v = b[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    throw new ServeError('invalid_value', `'${key}' must be a whole number >= 1`, { param: key });
+  }
+  return v;
+}
+
+function parseKeySpec(body: unknown): NewKeySpec {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ServeError('invalid_request', 'the request body must be a JSON object');
+  }
+  const b = body as Record<string, unknown>;
+  if (typeof b.name !== 'string') throw new ServeError('missing_parameter', "'name' is required", { param: 'name' });
+  let quotaPeriod: QuotaPeriod | null = null;
+  if (b.quota_period !== undefined && b.quota_period !== null) {
+    if (b.quota_period !== 'day' && b.quota_period !== 'month') {
+      throw new ServeError('invalid_value', "'quota_period' must be 'day' or 'month'", { param: 'quota_period' });
+    }
+    quotaPeriod = b.quota_period;
+  }
+  let expiresAt: number | null = null;
+  if (b.expires_at !== undefined && b.expires_at !== null) {
+    if (typeof b.expires_at !== 'string') {
+      throw new ServeError('invalid_type', "'expires_at' must be a date string", { param: 'expires_at' });
+    }
+    try {
+      expiresAt = parseDate(b.expires_at, 'expires_at', 'end');
+    } catch (e) {
+      translate(e, 'expires_at');
+    }
+  }
+  let models: string[] | null = null;
+  if (b.models !== undefined && b.models !== null) {
+    if (!Array.isArray(b.models) || !b.models.every((m) => typeof m === 'string')) {
+      throw new ServeError('invalid_type', "'models' must be an array of model ids", { param: 'models' });
+    }
+    models = b.models as string[];
+  }
+  return {
+    name: b.name, rpm: optInt(b, 'rpm'), tpm: optInt(b, 'tpm'), quotaTokens: optInt(b, 'quota_tokens'),
+    quotaPeriod, expiresAt, models,
+  };
+}
+
+function sinceParam(req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>): number | undefined {
+  const s = req.query.since;
+  if (s === undefined) return undefined;
+  try {
+    return parseDate(s, 'since');
+  } catch (e) {
+    return translate(e, 'since');
+  }
+}
+
+export function adminRoutes(ctx: ServerContext) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.addHook('onRequest', async (req) => {
+      await authenticateAdmin({
+        store: ctx.store, now: ctx.clock(), remote: req.ip, path: req.url.split('?')[0],
+        onFailure: (reason) => ctx.metrics.authFailures.inc({ target: 'admin', reason }),
+      }, ctx.adminTokenHash, req.headers.authorization);
+      req.ajar.admin = true;
+    });
+
+    app.addHook('onResponse', async (req, reply) => {
+      if (!req.ajar.admin) return;
+      try {
+        await ctx.store.appendAudit({
+          ts: ctx.clock(), actor: 'admin', action: 'admin.request', keyId: null, keyPrefix: null, remote: req.ip,
+          detail: { method: req.method, path: req.url.split('?')[0], status: reply.statusCode },
+        });
+      } catch (e) {
+        req.log.error({ code: 'audit_write_failed', message: (e as Error).message }, 'could not write an audit entry');
+      }
+    });
+
+    const actor = (req: FastifyRequest): Actor => ({ actor: 'admin', remote: req.ip });
+
+    app.get('/keys', async () => {
+      const now = ctx.clock();
+      return { object: 'list', data: (await ctx.store.listKeys()).map((k) => keyView(k, now)) };
+    });
+
+    app.post('/keys', async (req, reply) => {
+      const spec = parseKeySpec(req.body);
+      try {
+        const { record, key } = await createApiKey(ctx.store, spec, actor(req), ctx.clock());
+        reply.code(201);
+        return { ...keyView(record, ctx.clock()), key };
+      } catch (e) {
+        return translate(e);
+      }
+    });
+
+    app.post<{ Params: { id: string } }>('/keys/:id/rotate', async (req) => {
+      try {
+        const { record, key } = await rotateApiKey(ctx.store, req.params.id, actor(req), ctx.clock());
+        return { ...keyView(record, ctx.clock()), key };
+      } catch (e) {
+        return translate(e);
+      }
+    });
+
+    const revoke = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<unknown> => {
+      try {
+        return keyView(await revokeApiKey(ctx.store, req.params.id, actor(req), ctx.clock()), ctx.clock());
+      } catch (e) {
+        return translate(e);
+      }
+    };
+    app.post<{ Params: { id: string } }>('/keys/:id/revoke', revoke);
+    app.delete<{ Params: { id: string } }>('/keys/:id', revoke);
+
+    app.get<{ Querystring: Record<string, string | undefined> }>('/usage', async (req) => {
+      const since = sinceParam(req);
+      return { object: 'list', data: await ctx.store.usageSummary({ keyId: req.query.key, since }) };
+    });
+
+    app.get<{ Querystring: Record<string, string | undefined> }>('/audit', async (req) => {
+      const since = sinceParam(req);
+      const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
+      if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 1)) {
+        throw new ServeError('invalid_value', "'limit' must be a whole number >= 1", { param: 'limit' });
+      }
+      return { object: 'list', data: await ctx.store.listAudit({ since, limit }) };
+    });
+  };
+}

@@ -1,0 +1,165 @@
+// buildServer: the whole HTTP app as a fastify instance, built without listening (tests use app.inject; the CLI
+// calls listen). Models arrive loaded, so a model decrypted in memory is served exactly like one from a folder.
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { AjarError } from '../tensor/errors.js';
+import type { CausalLM } from '../models/types.js';
+import { adminRoutes } from './admin.js';
+import { adminTokenHash } from './auth.js';
+import { ChatFormat } from './chat.js';
+import {
+  finalizeRequest, newRequestState, type RequestState, type ResolvedLimits, type ServedModel, type ServerContext,
+  type ServeMode, type ServeTokenizer,
+} from './context.js';
+import { ERROR_CATALOG, errorBody, ServeError, toServeError } from './errors.js';
+import { RateLimiter } from './limits.js';
+import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
+import { GenerationQueue } from './queue.js';
+import type { Store } from './store.js';
+import { v1Routes } from './v1.js';
+
+export interface ModelSpec {
+  /** The name clients pass as `model`. */
+  id: string;
+  model: CausalLM;
+  tokenizer: ServeTokenizer;
+  /** Jinja chat template text; without one, chat uses the plain fallback (docs/serving.md). */
+  chatTemplate?: string;
+}
+
+export const DEFAULT_LIMITS: ResolvedLimits = {
+  defaultRpm: 120,
+  defaultTpm: 100_000,
+  queueDepth: 16,
+  requestTimeoutMs: 120_000,
+  bodyLimit: 1 << 20, // 1 MiB
+};
+
+export interface ServerOptions {
+  models: ModelSpec[];
+  store: Store;
+  /** closed (default): an API key on every /v1 request. open: no keys; limits and metering per client address. */
+  mode?: ServeMode;
+  limits?: Partial<ResolvedLimits>;
+  /** Enables /admin/*. Kept only as a SHA-256 digest. */
+  adminToken?: string;
+  /** fastify's logger option (pino options, or false). Default: off. */
+  logger?: FastifyServerOptions['logger'];
+  /** Trust X-Forwarded-For for the client address (behind a reverse proxy). Default false. */
+  trustProxy?: FastifyServerOptions['trustProxy'];
+  /** Epoch ms; tests move it to cross minutes and expiry dates. */
+  clock?: () => number;
+}
+
+function checkLimits(l: ResolvedLimits): void {
+  const intAtLeast = (v: number, min: number, what: string): void => {
+    if (!Number.isSafeInteger(v) || v < min) throw new AjarError('bad_flag', `${what} must be a whole number >= ${min}, got ${v}`);
+  };
+  intAtLeast(l.defaultRpm, 1, 'the default requests per minute');
+  intAtLeast(l.defaultTpm, 1, 'the default tokens per minute');
+  intAtLeast(l.queueDepth, 0, 'the queue depth');
+  intAtLeast(l.requestTimeoutMs, 1, 'the request timeout (ms)');
+  intAtLeast(l.bodyLimit, 1, 'the body limit (bytes)');
+}
+
+function tokenText(tok: ServeTokenizer, id: number | null): string {
+  return id === null ? '' : tok.decode([id]);
+}
+
+function serveModels(specs: ModelSpec[], limits: ResolvedLimits, now: number): Map<string, ServedModel> {
+  if (specs.length === 0) throw new AjarError('bad_flag', 'no model to serve: give at least one');
+  const out = new Map<string, ServedModel>();
+  for (const s of specs) {
+    if (!/^[A-Za-z0-9._:/-]{1,128}$/.test(s.id)) {
+      throw new AjarError('bad_flag', `model id '${s.id}' must be 1-128 letters, digits or . _ : / -`);
+    }
+    if (out.has(s.id)) throw new AjarError('bad_flag', `two models are both named '${s.id}'; give them distinct ids`);
+    const chat = new ChatFormat(s.chatTemplate, tokenText(s.tokenizer, s.tokenizer.bosTokenId),
+      tokenText(s.tokenizer, s.tokenizer.eosTokenId), s.tokenizer.addBos);
+    out.set(s.id, {
+      id: s.id, model: s.model, tokenizer: s.tokenizer, chat, queue: new GenerationQueue(limits.queueDepth),
+      created: Math.floor(now / 1000),
+    });
+  }
+  return out;
+}
+
+const RATE_CODES = new Set(Object.entries(ERROR_CATALOG).filter(([, e]) => e.status === 429 || e.status === 503).map(([c]) => c));
+
+/** The app. The caller owns the store (closes it after app.close()). */
+export function buildServer(opts: ServerOptions): FastifyInstance {
+  const clock = opts.clock ?? Date.now;
+  const limits: ResolvedLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  checkLimits(limits);
+  const models = serveModels(opts.models, limits, clock());
+  if (opts.adminToken !== undefined && opts.adminToken.length < 16) {
+    throw new AjarError('bad_admin_token', 'the admin token is shorter than 16 characters; use a long random one');
+  }
+  const ctx: ServerContext = {
+    models,
+    store: opts.store,
+    mode: opts.mode ?? 'closed',
+    limits,
+    limiter: new RateLimiter(clock),
+    metrics: new ServerMetrics(() => [...models.values()].map((m) => ({
+      model: m.id, waiting: m.queue.waiting, running: m.queue.running,
+    }))),
+    clock,
+    adminTokenHash: opts.adminToken === undefined ? null : adminTokenHash(opts.adminToken),
+  };
+
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: limits.bodyLimit,
+    // NOTE: the time to receive a request (headers and body), against slow senders; generation has its own timeout.
+    requestTimeout: 30_000,
+    trustProxy: opts.trustProxy ?? false,
+    // Our own 503 while closing (below), in OpenAI's error shape rather than fastify's.
+    return503OnClosing: false,
+    genReqId: () => `req_${randomBytes(8).toString('hex')}`,
+  });
+
+  // JSON only: a text/plain body is refused with 415 rather than parsed into a string.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('ajar', null as unknown as RequestState);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    req.ajar = newRequestState(clock());
+    reply.header('x-request-id', String(req.id));
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new ServeError('server_closing', undefined, { retryAfter: 5 });
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (!req.ajar.deferred) await finalizeRequest(ctx, req, reply.statusCode);
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const { error, internal } = toServeError(err, limits.bodyLimit);
+    if (internal) {
+      // NOTE: message only: a stack trace in the log is as unwelcome as one in the response.
+      req.log.error({ code: 'internal_error', message: err instanceof Error ? err.message : String(err) }, 'request failed');
+    }
+    if (RATE_CODES.has(error.code)) ctx.metrics.rateLimited.inc({ code: error.code });
+    if (error.retryAfter !== null) reply.header('retry-after', String(error.retryAfter));
+    return reply.code(error.status).type('application/json; charset=utf-8').send(errorBody(error));
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    const e = new ServeError('not_found', `no endpoint ${req.method} ${req.url.split('?')[0]}`);
+    return reply.code(404).type('application/json; charset=utf-8').send(errorBody(e));
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(PROMETHEUS_CONTENT_TYPE);
+    return ctx.metrics.registry.render();
+  });
+  app.register(v1Routes(ctx), { prefix: '/v1' });
+  app.register(adminRoutes(ctx), { prefix: '/admin' });
+  return app;
+}

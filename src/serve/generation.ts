@@ -1,0 +1,348 @@
+// POST /v1/completions and /v1/chat/completions: parse, admit (model, context, quota, tokens per minute), wait
+// for the model's queue, generate, and answer as OpenAI does: one JSON object, or server-sent events ending in [DONE].
+import { randomBytes, randomInt } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { generateStream, type FinishReason, type GenerationResult } from '../generate/index.js';
+import { errorBody, ServeError, toServeError } from './errors.js';
+import {
+  finalizeRequest, setLimitHeaders, type Caller, type ServedModel, type ServerContext,
+} from './context.js';
+import { parseChatRequest, parseCompletionRequest, type SamplingRequest } from './schemas.js';
+import { periodEnd, periodStart } from './time.js';
+
+export type GenerationKind = 'completion' | 'chat';
+
+/** Why a generation's AbortSignal fired. */
+const DISCONNECTED = Symbol('client disconnected');
+const TIMED_OUT = Symbol('request timed out');
+
+interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+interface Prepared {
+  served: ServedModel;
+  promptIds: number[];
+  stops: string[];
+  sampling: SamplingRequest;
+}
+
+function findModel(ctx: ServerContext, caller: Caller, id: string): ServedModel {
+  const served = ctx.models.get(id);
+  if (!served) {
+    throw new ServeError('model_not_found', `the model '${id}' does not exist on this server; GET /v1/models lists them`,
+      { param: 'model' });
+  }
+  if (caller.key?.models && !caller.key.models.includes(id)) {
+    throw new ServeError('model_not_allowed', `this API key may not use the model '${id}'`, { param: 'model' });
+  }
+  return served;
+}
+
+function withBos(served: ServedModel, ids: number[], addBos: boolean): number[] {
+  const bos = served.tokenizer.bosTokenId;
+  return addBos && bos !== null ? [bos, ...ids] : ids;
+}
+
+function prepare(ctx: ServerContext, caller: Caller, kind: GenerationKind, body: unknown): Prepared {
+  if (kind === 'completion') {
+    const req = parseCompletionRequest(body, (id) => ctx.models.get(id)?.model.vocabSize);
+    const served = findModel(ctx, caller, req.model);
+    let promptIds: number[];
+    if (typeof req.prompt === 'string') {
+      promptIds = withBos(served, served.tokenizer.encode(req.prompt), served.tokenizer.addBos);
+    } else {
+      promptIds = [...req.prompt];
+    }
+    if (promptIds.length === 0) {
+      // NOTE: OpenAI reads an empty prompt as the start of a document; the BOS token says exactly that.
+      const bos = served.tokenizer.bosTokenId;
+      if (bos === null) throw new ServeError('invalid_value', "'prompt' is empty", { param: 'prompt' });
+      promptIds = [bos];
+    }
+    return { served, promptIds, stops: req.stop, sampling: req };
+  }
+  const req = parseChatRequest(body);
+  const served = findModel(ctx, caller, req.model);
+  const chat = served.chat.render(req.messages);
+  const promptIds = withBos(served, served.tokenizer.encode(chat.text), chat.addBos);
+  if (promptIds.length === 0) throw new ServeError('invalid_value', "'messages' give an empty prompt", { param: 'messages' });
+  return { served, promptIds, stops: [...req.stop, ...chat.stop], sampling: req };
+}
+
+/** max_tokens after the context check (400 context_length_exceeded when the request cannot fit). */
+function completionBudget(p: Prepared, kind: GenerationKind): number {
+  const context = p.served.model.contextLength;
+  const n = p.promptIds.length;
+  if (n > context) {
+    throw new ServeError('context_length_exceeded',
+      `this model's maximum context length is ${context} tokens, but the prompt has ${n} tokens; shorten it`,
+      { param: kind === 'completion' ? 'prompt' : 'messages' });
+  }
+  const room = context - n;
+  const asked = p.sampling.maxTokens;
+  if (asked === undefined) return kind === 'completion' ? Math.min(16, room) : room;
+  if (asked > room) {
+    throw new ServeError('context_length_exceeded',
+      `this model's maximum context length is ${context} tokens, but ${n + asked} were requested (${n} in the prompt, `
+      + `${asked} for the completion); lower ${p.sampling.maxTokensParam} to at most ${room} or shorten the prompt`,
+      { param: p.sampling.maxTokensParam });
+  }
+  return asked;
+}
+
+interface Admission {
+  maxTokens: number;
+  settle(used: number): void;
+}
+
+/**
+ * Check the key's quota (clamping max_tokens to what is left of it) and reserve tokens per minute.
+ * NOTE: the quota check and the hold run with no await between them, so concurrent requests in this process
+ * see each other's holds and cannot together overshoot the quota.
+ */
+async function admit(ctx: ServerContext, caller: Caller, promptTokens: number, maxTokens: number,
+  param: string): Promise<Admission> {
+  let releaseQuota = (): void => {};
+  const key = caller.key;
+  if (key && key.quotaTokens !== null && key.quotaPeriod !== null) {
+    const now = ctx.clock();
+    const used = await ctx.store.tokensUsedSince(key.id, periodStart(key.quotaPeriod, now));
+    const left = key.quotaTokens - used - ctx.limiter.inflightTokens(caller.id);
+    if (left < promptTokens + 1) {
+      const wait = Math.max(1, Math.ceil((periodEnd(key.quotaPeriod, now) - now) / 1000));
+      throw new ServeError('insufficient_quota',
+        `the key's quota of ${key.quotaTokens} tokens per ${key.quotaPeriod} (UTC) is used up `
+        + `(${Math.max(0, left)} left, the prompt alone needs ${promptTokens + 1} with one completion token)`,
+        { retryAfter: wait });
+    }
+    maxTokens = Math.min(maxTokens, left - promptTokens);
+    releaseQuota = ctx.limiter.holdQuota(caller.id, promptTokens + maxTokens);
+  }
+  try {
+    const r = ctx.limiter.reserveTokens(caller.id, caller.limits, promptTokens + maxTokens, param);
+    return {
+      maxTokens,
+      settle: (used: number) => {
+        r.settle(used);
+        releaseQuota();
+      },
+    };
+  } catch (e) {
+    releaseQuota();
+    throw e;
+  }
+}
+
+function openaiFinish(r: FinishReason): 'stop' | 'length' {
+  return r === 'length' ? 'length' : 'stop';
+}
+
+function responseId(kind: GenerationKind): string {
+  return `${kind === 'completion' ? 'cmpl' : 'chatcmpl'}-${randomBytes(12).toString('hex')}`;
+}
+
+function usageOf(prompt: number, completion: number): Usage {
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+/** The handler of both generation endpoints. */
+export async function handleGeneration(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest,
+  reply: FastifyReply): Promise<unknown> {
+  const st = req.ajar;
+  const caller = st.caller!;
+  const p = prepare(ctx, caller, kind, req.body);
+  st.model = p.served.id;
+  st.user = p.sampling.user;
+  const budget = completionBudget(p, kind);
+  const admission = await admit(ctx, caller, p.promptIds.length, budget, p.sampling.maxTokensParam);
+  setLimitHeaders(ctx, reply, caller);
+  try {
+    return await run(ctx, kind, req, reply, p, admission.maxTokens);
+  } finally {
+    admission.settle(st.promptTokens + st.completionTokens);
+    setLimitHeaders(ctx, reply, caller);
+  }
+}
+
+async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest, reply: FastifyReply,
+  p: Prepared, maxTokens: number): Promise<unknown> {
+  const st = req.ajar;
+  const ac = new AbortController();
+  // NOTE: the response's 'close' before its end is the client going away; the request's 'close' is not (Node
+  // emits it as soon as the body has been read).
+  const onClose = (): void => {
+    if (!reply.raw.writableEnded) ac.abort(DISCONNECTED);
+  };
+  reply.raw.on('close', onClose);
+  const timer = setTimeout(() => ac.abort(TIMED_OUT), ctx.limits.requestTimeoutMs);
+  try {
+    let release: () => void;
+    try {
+      release = await p.served.queue.acquire(ac.signal);
+    } catch (e) {
+      if (e === TIMED_OUT) {
+        throw new ServeError('queue_timeout',
+          `waited ${Math.round(ctx.limits.requestTimeoutMs / 1000)} s in the model's queue; retry later`, { retryAfter: 5 });
+      }
+      if (e === DISCONNECTED) {
+        st.deferred = true;
+        await finalizeRequest(ctx, req, 499);
+        reply.hijack();
+        return undefined;
+      }
+      throw e;
+    }
+    st.deferred = true;
+    st.promptTokens = p.promptIds.length;
+    try {
+      const s = p.sampling;
+      const gen = generateStream(p.served.model, p.served.tokenizer, p.promptIds, {
+        maxNewTokens: maxTokens,
+        temperature: s.temperature,
+        topK: s.topK,
+        topP: s.topP,
+        repetitionPenalty: s.repetitionPenalty,
+        // NOTE: without a seed, sampling should differ between requests as OpenAI's does; greedy ignores it.
+        seed: s.seed ?? randomInt(0, 2 ** 31),
+        stop: p.stops,
+        signal: ac.signal,
+      });
+      if (s.stream) return await streamEvents(ctx, kind, req, reply, p, gen, ac.signal);
+      return await collect(ctx, kind, req, reply, p, gen, ac.signal);
+    } finally {
+      release();
+    }
+  } finally {
+    clearTimeout(timer);
+    reply.raw.off('close', onClose);
+  }
+}
+
+type Gen = AsyncGenerator<{ id: number | null; text: string }, GenerationResult, void>;
+
+/** Non-streaming: generate to the end, then one JSON body. */
+async function collect(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest, reply: FastifyReply,
+  p: Prepared, gen: Gen, signal: AbortSignal): Promise<unknown> {
+  const st = req.ajar;
+  let result: GenerationResult;
+  try {
+    for (;;) {
+      const r = await gen.next();
+      if (r.done) {
+        result = r.value;
+        break;
+      }
+      if (r.value.id !== null) st.completionTokens++;
+    }
+  } catch (e) {
+    const { error } = toServeError(e);
+    await finalizeRequest(ctx, req, error.status);
+    throw e;
+  }
+  st.finishReason = result.finishReason;
+  if (signal.reason === DISCONNECTED) {
+    await finalizeRequest(ctx, req, 499);
+    reply.hijack();
+    return undefined;
+  }
+  if (signal.reason === TIMED_OUT) {
+    st.finishReason = 'timeout';
+    await finalizeRequest(ctx, req, 504);
+    throw new ServeError('request_timeout',
+      `generation passed the server's ${Math.round(ctx.limits.requestTimeoutMs / 1000)} s timeout; lower max_tokens`);
+  }
+  await finalizeRequest(ctx, req, 200);
+  const id = responseId(kind);
+  const created = Math.floor(ctx.clock() / 1000);
+  const usage = usageOf(st.promptTokens, st.completionTokens);
+  const finish = openaiFinish(result.finishReason);
+  if (kind === 'completion') {
+    return {
+      id, object: 'text_completion', created, model: p.served.id,
+      choices: [{ text: result.text, index: 0, logprobs: null, finish_reason: finish }], usage,
+    };
+  }
+  return {
+    id, object: 'chat.completion', created, model: p.served.id,
+    choices: [{ index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finish }],
+    usage,
+  };
+}
+
+/** Streaming: server-sent events, one per text piece, then the finish, the usage if asked, and [DONE]. */
+async function streamEvents(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest, reply: FastifyReply,
+  p: Prepared, gen: Gen, signal: AbortSignal): Promise<undefined> {
+  const st = req.ajar;
+  const raw = reply.raw;
+  reply.hijack();
+  raw.writeHead(200, {
+    ...(reply.getHeaders() as Record<string, string>),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  const send = (data: unknown): void => {
+    if (!raw.writableEnded && !raw.destroyed) raw.write(`data: ${JSON.stringify(data)}\n\n`);
+  };
+  const id = responseId(kind);
+  const created = Math.floor(ctx.clock() / 1000);
+  const object = kind === 'completion' ? 'text_completion' : 'chat.completion.chunk';
+  const extra = p.sampling.includeUsage ? { usage: null } : {};
+  const chunk = (text: string | null, finish: string | null, role = false): unknown => {
+    const choice = kind === 'completion'
+      ? { text: text ?? '', index: 0, logprobs: null, finish_reason: finish }
+      : {
+        index: 0,
+        delta: finish !== null ? {} : role ? { role: 'assistant', content: '' } : { content: text },
+        logprobs: null,
+        finish_reason: finish,
+      };
+    return { id, object, created, model: p.served.id, choices: [choice], ...extra };
+  };
+
+  if (kind === 'chat') send(chunk(null, null, true));
+  let result: GenerationResult | undefined;
+  let failure: ServeError | undefined;
+  try {
+    for (;;) {
+      const r = await gen.next();
+      if (r.done) {
+        result = r.value;
+        break;
+      }
+      if (r.value.id !== null) st.completionTokens++;
+      if (r.value.text !== '') send(chunk(r.value.text, null));
+    }
+  } catch (e) {
+    const converted = toServeError(e);
+    if (converted.internal) req.log.error({ code: 'generation_failed', message: (e as Error).message }, 'generation failed');
+    failure = converted.error;
+  }
+  st.finishReason = result?.finishReason ?? null;
+  if (signal.reason === DISCONNECTED) {
+    await finalizeRequest(ctx, req, 499);
+    raw.destroy();
+    return undefined;
+  }
+  if (signal.reason === TIMED_OUT && failure === undefined) {
+    st.finishReason = 'timeout';
+    failure = new ServeError('request_timeout',
+      `generation passed the server's ${Math.round(ctx.limits.requestTimeoutMs / 1000)} s timeout; lower max_tokens`);
+  }
+  if (failure !== undefined) {
+    await finalizeRequest(ctx, req, failure.status);
+    send(errorBody(failure));
+  } else {
+    // NOTE: the usage record is written before [DONE], so a client that has read [DONE] finds it in the store.
+    await finalizeRequest(ctx, req, 200);
+    send(chunk(null, openaiFinish(result!.finishReason)));
+    if (p.sampling.includeUsage) {
+      send({ id, object, created, model: p.served.id, choices: [], usage: usageOf(st.promptTokens, st.completionTokens) });
+    }
+  }
+  if (!raw.writableEnded && !raw.destroyed) raw.end('data: [DONE]\n\n');
+  return undefined;
+}

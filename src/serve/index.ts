@@ -1,0 +1,23 @@
+// Serving: an OpenAI-compatible HTTP app (buildServer) with API keys, limits, metering and an audit log,
+// over a Store (SQLite by default). See docs/serving.md.
+export { buildServer, DEFAULT_LIMITS } from './app.js';
+export type { ModelSpec, ServerOptions } from './app.js';
+export { modelSpecFromFolder } from './folder.js';
+export { ChatFormat, fallbackChatText, FALLBACK_STOPS, loadChatTemplate } from './chat.js';
+export type { ChatMessage, ChatPrompt } from './chat.js';
+export type { ResolvedLimits, ServeMode, ServeTokenizer } from './context.js';
+export { ERROR_CATALOG, errorBody, ServeError } from './errors.js';
+export type { OpenAIErrorType, ServeErrorCode } from './errors.js';
+export {
+  createApiKey, hashKey, keyStatus, keyView, parseKey, revokeApiKey, rotateApiKey, KEY_PREFIX,
+} from './keys.js';
+export type { Actor, KeyStatus, KeyView, NewKeySpec } from './keys.js';
+export { dataDir, defaultDbSpec, openStore, parseDbSpec } from './store.js';
+export type {
+  AuditEntry, AuditFilter, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
+} from './store.js';
+export { SqliteStore } from './sqlite-store.js';
+export { isoTime, parseDate, periodEnd, periodStart } from './time.js';
+export type { QuotaPeriod } from './time.js';
+export { csv, formatAudit, formatKeys, formatUsage, REPORT_FORMATS, textTable } from './report.js';
+export type { ReportFormat } from './report.js';

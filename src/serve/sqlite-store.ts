@@ -1,0 +1,269 @@
+// The embedded store: one SQLite file (better-sqlite3) in WAL mode, safe to share between a running server and
+// the keys/usage/audit commands. Usage and audit tables are append-only, enforced by triggers.
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { AjarError } from '../tensor/errors.js';
+import type {
+  AuditEntry, AuditFilter, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
+} from './store.js';
+import type { QuotaPeriod } from './time.js';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  hash BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  rotated_at INTEGER,
+  revoked_at INTEGER,
+  expires_at INTEGER,
+  rpm INTEGER,
+  tpm INTEGER,
+  quota_tokens INTEGER,
+  quota_period TEXT CHECK (quota_period IN ('day', 'month')),
+  models TEXT
+);
+CREATE TABLE IF NOT EXISTS usage (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts INTEGER NOT NULL,
+  key_id TEXT,
+  client TEXT,
+  model TEXT,
+  endpoint TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  latency_ms INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  finish_reason TEXT,
+  user TEXT,
+  request_id TEXT
+);
+CREATE INDEX IF NOT EXISTS usage_key_ts ON usage (key_id, ts);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  key_id TEXT,
+  key_prefix TEXT,
+  remote TEXT,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS usage_no_update BEFORE UPDATE ON usage
+  BEGIN SELECT RAISE(ABORT, 'usage records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS usage_no_delete BEFORE DELETE ON usage
+  BEGIN SELECT RAISE(ABORT, 'usage records are append-only'); END;
+`;
+
+interface KeyRow {
+  id: string;
+  name: string;
+  hash: Buffer;
+  created_at: number;
+  rotated_at: number | null;
+  revoked_at: number | null;
+  expires_at: number | null;
+  rpm: number | null;
+  tpm: number | null;
+  quota_tokens: number | null;
+  quota_period: QuotaPeriod | null;
+  models: string | null;
+}
+
+interface UsageRow {
+  id: number;
+  ts: number;
+  key_id: string | null;
+  client: string | null;
+  model: string | null;
+  endpoint: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  latency_ms: number;
+  status: number;
+  finish_reason: string | null;
+  user: string | null;
+  request_id: string | null;
+}
+
+interface AuditRow {
+  id: number;
+  ts: number;
+  actor: string;
+  action: AuditEntry['action'];
+  key_id: string | null;
+  key_prefix: string | null;
+  remote: string | null;
+  detail: string | null;
+}
+
+function keyFromRow(r: KeyRow): KeyRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    hash: Buffer.from(r.hash),
+    createdAt: r.created_at,
+    rotatedAt: r.rotated_at,
+    revokedAt: r.revoked_at,
+    expiresAt: r.expires_at,
+    rpm: r.rpm,
+    tpm: r.tpm,
+    quotaTokens: r.quota_tokens,
+    quotaPeriod: r.quota_period,
+    models: r.models === null ? null : (JSON.parse(r.models) as string[]),
+  };
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private readonly stmts;
+
+  private constructor(private readonly db: Database.Database) {
+    this.stmts = {
+      insertKey: db.prepare(`INSERT INTO api_keys (id, name, hash, created_at, rotated_at, revoked_at, expires_at,
+        rpm, tpm, quota_tokens, quota_period, models) VALUES (@id, @name, @hash, @created_at, @rotated_at, @revoked_at,
+        @expires_at, @rpm, @tpm, @quota_tokens, @quota_period, @models)`),
+      getKey: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
+      listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
+      revokeKey: db.prepare('UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
+      replaceHash: db.prepare('UPDATE api_keys SET hash = ?, rotated_at = ? WHERE id = ?'),
+      insertUsage: db.prepare(`INSERT INTO usage (ts, key_id, client, model, endpoint, prompt_tokens, completion_tokens,
+        latency_ms, status, finish_reason, user, request_id) VALUES (@ts, @key_id, @client, @model, @endpoint,
+        @prompt_tokens, @completion_tokens, @latency_ms, @status, @finish_reason, @user, @request_id)`),
+      tokensSince: db.prepare(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage
+        WHERE key_id = ? AND ts >= ?`),
+      insertAudit: db.prepare(`INSERT INTO audit (ts, actor, action, key_id, key_prefix, remote, detail)
+        VALUES (@ts, @actor, @action, @key_id, @key_prefix, @remote, @detail)`),
+    };
+  }
+
+  /** Open (creating if needed) the database file; the file is created owner-only (0600). */
+  static open(path: string): SqliteStore {
+    if (path !== ':memory:') {
+      try {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        closeSync(openSync(path, 'a', 0o600));
+      } catch (e) {
+        throw new AjarError('bad_db', `cannot create the database ${path}: ${(e as Error).message}`);
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      // NOTE: FULL syncs the WAL on every commit: a usage record survives power loss, not only a crash.
+      // Generation costs far more than an fsync, so metering pays almost nothing for it.
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 5000');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new AjarError('bad_db', `${path} was written by a newer ajar (schema ${version}); upgrade ajar`);
+      }
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } catch (e) {
+      if (e instanceof AjarError) throw e;
+      throw new AjarError('bad_db', `cannot open the database ${path}: ${(e as Error).message}`);
+    }
+    return new SqliteStore(db);
+  }
+
+  async createKey(k: KeyRecord): Promise<void> {
+    this.stmts.insertKey.run({
+      id: k.id, name: k.name, hash: k.hash, created_at: k.createdAt, rotated_at: k.rotatedAt,
+      revoked_at: k.revokedAt, expires_at: k.expiresAt, rpm: k.rpm, tpm: k.tpm, quota_tokens: k.quotaTokens,
+      quota_period: k.quotaPeriod, models: k.models === null ? null : JSON.stringify(k.models),
+    });
+  }
+
+  async getKey(id: string): Promise<KeyRecord | undefined> {
+    const row = this.stmts.getKey.get(id) as KeyRow | undefined;
+    return row ? keyFromRow(row) : undefined;
+  }
+
+  async listKeys(): Promise<KeyRecord[]> {
+    return (this.stmts.listKeys.all() as KeyRow[]).map(keyFromRow);
+  }
+
+  async revokeKey(id: string, at: number): Promise<boolean> {
+    return this.stmts.revokeKey.run(at, id).changes > 0;
+  }
+
+  async replaceKeyHash(id: string, hash: Buffer, at: number): Promise<boolean> {
+    return this.stmts.replaceHash.run(hash, at, id).changes > 0;
+  }
+
+  async recordUsage(u: UsageRecord): Promise<void> {
+    this.stmts.insertUsage.run({
+      ts: u.ts, key_id: u.keyId, client: u.client, model: u.model, endpoint: u.endpoint,
+      prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, latency_ms: Math.round(u.latencyMs),
+      status: u.status, finish_reason: u.finishReason, user: u.user, request_id: u.requestId,
+    });
+  }
+
+  async tokensUsedSince(keyId: string, since: number): Promise<number> {
+    return (this.stmts.tokensSince.get(keyId, since) as { n: number }).n;
+  }
+
+  async usageSummary(filter: UsageFilter): Promise<UsageSummaryRow[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.keyId !== undefined) {
+      where.push('key_id = ?');
+      args.push(filter.keyId);
+    }
+    if (filter.since !== undefined) {
+      where.push('ts >= ?');
+      args.push(filter.since);
+    }
+    const sql = `SELECT COALESCE(key_id, 'anon:' || COALESCE(client, 'unknown')) AS key_id,
+        strftime('%Y-%m-%d', ts / 1000, 'unixepoch') AS day,
+        COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens
+      FROM usage ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      GROUP BY 1, 2 ORDER BY 2, 1`;
+    return this.db.prepare(sql).all(...args) as UsageSummaryRow[];
+  }
+
+  async listUsage(filter: UsageFilter): Promise<Array<UsageRecord & { id: number }>> {
+    const rows = this.db.prepare(`SELECT * FROM (SELECT * FROM usage WHERE (? IS NULL OR key_id = ?) AND ts >= ?
+      ORDER BY id DESC LIMIT ?) ORDER BY id`).all(filter.keyId ?? null, filter.keyId ?? null, filter.since ?? 0,
+      filter.limit ?? -1) as UsageRow[];
+    return rows.map((r) => ({
+      id: r.id, ts: r.ts, keyId: r.key_id, client: r.client, model: r.model, endpoint: r.endpoint,
+      promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, latencyMs: r.latency_ms, status: r.status,
+      finishReason: r.finish_reason, user: r.user, requestId: r.request_id,
+    }));
+  }
+
+  async appendAudit(e: AuditEntry): Promise<void> {
+    this.stmts.insertAudit.run({
+      ts: e.ts, actor: e.actor, action: e.action, key_id: e.keyId, key_prefix: e.keyPrefix, remote: e.remote,
+      detail: e.detail === null ? null : JSON.stringify(e.detail),
+    });
+  }
+
+  async listAudit(filter: AuditFilter): Promise<AuditEntry[]> {
+    const since = filter.since ?? 0;
+    // The newest `limit` entries, shown oldest first.
+    const limit = filter.limit ?? -1;
+    const rows = this.db.prepare(`SELECT * FROM (SELECT * FROM audit WHERE ts >= ? ORDER BY id DESC LIMIT ?)
+      ORDER BY id`).all(since, limit) as AuditRow[];
+    return rows.map((r) => ({
+      id: r.id, ts: r.ts, actor: r.actor, action: r.action, keyId: r.key_id, keyPrefix: r.key_prefix,
+      remote: r.remote, detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,139 @@
+// The store behind the server and the keys/usage/audit commands: API keys (hashes only), usage records and the
+// audit log. Every method is async so a PostgreSQL store can implement the same interface; SQLite is the default.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { AjarError } from '../tensor/errors.js';
+import type { QuotaPeriod } from './time.js';
+
+/** One API key as stored. `hash` is SHA-256 of the whole key; the key itself is never stored. */
+export interface KeyRecord {
+  id: string;
+  name: string;
+  hash: Buffer;
+  createdAt: number; // epoch ms, like every time below
+  rotatedAt: number | null;
+  revokedAt: number | null;
+  expiresAt: number | null;
+  rpm: number | null; // null: the server's default
+  tpm: number | null; // null: the server's default
+  quotaTokens: number | null; // null: no quota
+  quotaPeriod: QuotaPeriod | null;
+  models: string[] | null; // null: every served model
+}
+
+/** One metered request. Open mode has no key: keyId is null and `client` (the address) identifies the caller. */
+export interface UsageRecord {
+  ts: number;
+  keyId: string | null;
+  client: string | null;
+  model: string | null;
+  endpoint: string;
+  promptTokens: number;
+  completionTokens: number;
+  latencyMs: number;
+  /** HTTP status; 499 when the client went away before the response ended (nginx's convention). */
+  status: number;
+  finishReason: string | null;
+  user: string | null;
+  requestId: string | null;
+}
+
+export interface UsageFilter {
+  keyId?: string;
+  since?: number;
+  /** listUsage only: the newest `limit` records. */
+  limit?: number;
+}
+
+/** Totals per key and UTC day: the contract of `ajar usage --format json`. */
+export interface UsageSummaryRow {
+  key_id: string; // the key id, or "anon:<address>" for open-mode callers
+  day: string; // YYYY-MM-DD, UTC
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+export type AuditAction =
+  | 'key.create'
+  | 'key.rotate'
+  | 'key.revoke'
+  | 'admin.request'
+  | 'auth.failure';
+
+export interface AuditEntry {
+  id?: number;
+  ts: number;
+  /** Who acted: 'cli:<os user>', 'admin' (the admin token) or 'client' (a caller of /v1). */
+  actor: string;
+  action: AuditAction;
+  keyId: string | null;
+  /** For auth failures: the non-secret prefix `ajar_sk_<id>` of the presented key, when it had our shape. */
+  keyPrefix: string | null;
+  remote: string | null;
+  /** Small JSON-able facts (reason, path, status). Never a secret. */
+  detail: Record<string, unknown> | null;
+}
+
+export interface AuditFilter {
+  since?: number;
+  limit?: number;
+}
+
+export interface Store {
+  readonly kind: string;
+  createKey(rec: KeyRecord): Promise<void>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+  listKeys(): Promise<KeyRecord[]>;
+  /** Sets revokedAt once; returns false when there is no such key. */
+  revokeKey(id: string, at: number): Promise<boolean>;
+  /** Replaces the hash (rotation); returns false when there is no such key. */
+  replaceKeyHash(id: string, hash: Buffer, at: number): Promise<boolean>;
+  recordUsage(u: UsageRecord): Promise<void>;
+  /** Prompt + completion tokens a key has used since `since` (epoch ms). */
+  tokensUsedSince(keyId: string, since: number): Promise<number>;
+  usageSummary(filter: UsageFilter): Promise<UsageSummaryRow[]>;
+  /** Raw usage records, oldest first (billing exports, tests). */
+  listUsage(filter: UsageFilter): Promise<Array<UsageRecord & { id: number }>>;
+  appendAudit(e: AuditEntry): Promise<void>;
+  /** Oldest first. */
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  close(): Promise<void>;
+}
+
+/** $AJAR_HOME, else ~/.ajar. */
+export function dataDir(): string {
+  const home = process.env.AJAR_HOME;
+  return home !== undefined && home !== '' ? home : join(homedir(), '.ajar');
+}
+
+/** `sqlite:<data dir>/ajar.db`. */
+export function defaultDbSpec(): string {
+  return `sqlite:${join(dataDir(), 'ajar.db')}`;
+}
+
+export interface DbSpec {
+  kind: 'sqlite';
+  path: string; // ':memory:' for an in-memory database
+}
+
+/** Parse a --db value. Only `sqlite:PATH` exists today; PostgreSQL URLs get a clear "not yet". */
+export function parseDbSpec(spec: string): DbSpec {
+  if (spec.startsWith('sqlite:')) {
+    const path = spec.slice('sqlite:'.length);
+    if (path === '') throw new AjarError('bad_db', `--db '${spec}' names no file: use sqlite:PATH`);
+    return { kind: 'sqlite', path };
+  }
+  if (/^postgres(ql)?:/.test(spec)) {
+    throw new AjarError('bad_db', 'the PostgreSQL store is not implemented yet; use --db sqlite:PATH (the default is '
+      + `${defaultDbSpec()})`);
+  }
+  throw new AjarError('bad_db', `--db '${spec}' is not a database address: use sqlite:PATH`);
+}
+
+/** Open the store a --db value names (default: defaultDbSpec()). */
+export async function openStore(spec: string = defaultDbSpec()): Promise<Store> {
+  const parsed = parseDbSpec(spec);
+  const { SqliteStore } = await import('./sqlite-store.js');
+  return SqliteStore.open(parsed.path);
+}
