@@ -1,22 +1,23 @@
 // Lint rules for ajar. The import arrows of STYLE.md are enforced here:
-// tensor <- backends; tensor <- nn <- models <- (train, eval, generate, data) <- (serve, release, plan) <- cli.
+// tensor <- backends; tensor <- nn <- models <- (data, train, eval, generate) <- (serve, release, plan, bench) <- cli.
 import tseslint from 'typescript-eslint';
 
 // For each layer under src/, the layers it must not import from.
 const layers = {
-  tensor: ['backends', 'nn', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
-  backends: ['nn', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
-  nn: ['backends', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
-  io: ['backends', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
-  models: ['backends', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
-  data: ['backends', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'cli'],
+  tensor: ['backends', 'nn', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
+  backends: ['nn', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
+  nn: ['backends', 'io', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
+  io: ['backends', 'models', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
+  models: ['backends', 'data', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
+  data: ['backends', 'train', 'eval', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
   // NOTE: train may use eval's metrics (training evaluates as it goes); eval never imports train.
-  train: ['backends', 'generate', 'serve', 'release', 'plan', 'cli'],
-  eval: ['backends', 'train', 'generate', 'serve', 'release', 'plan', 'cli'],
-  generate: ['backends', 'train', 'eval', 'serve', 'release', 'plan', 'cli'],
-  serve: ['release', 'plan', 'cli'],
-  release: ['serve', 'plan', 'cli'],
-  plan: ['serve', 'release', 'cli'],
+  train: ['backends', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
+  eval: ['backends', 'train', 'generate', 'serve', 'release', 'plan', 'bench', 'cli'],
+  generate: ['backends', 'train', 'eval', 'serve', 'release', 'plan', 'bench', 'cli'],
+  bench: ['serve', 'release', 'plan', 'cli'],
+  serve: ['release', 'plan', 'cli', 'bench'],
+  release: ['serve', 'plan', 'cli', 'bench'],
+  plan: ['serve', 'release', 'cli', 'bench'],
   cli: [],
 };
 

@@ -5,6 +5,8 @@ import { isAjarError } from '../tensor/errors.js';
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  bench: { summary: 'time a workload (train-baby, train-gpt2, decode-gpt2); npm run bench compares with PyTorch',
+    load: async () => (await import('./bench.js')).benchCommand },
   eval: { summary: 'loss, perplexity and token count of a model over a text file',
     load: async () => (await import('./eval.js')).evalCommand },
   generate: { summary: 'stream a continuation of a prompt',

@@ -1,0 +1,143 @@
+"""PyTorch reference for ajar's benchmark workloads (same shapes as src/bench/workloads.ts), run beside
+`ajar bench` by bench/run.ts. Debian's python3-torch 1.13 with its default threads (one per core).
+
+    /usr/bin/python3 bench/torch_ref.py WORKLOAD [--steps N]
+
+Prints {"workload", "step_ms_median", "tokens_per_s", "peak_rss_mib", "steps", "backend"} as one JSON line.
+The model is GPT-2 as nanoGPT's model.py writes it (biases on, tied head, gelu tanh), trained with
+torch.optim.AdamW and clip_grad_norm_ exactly like ajar's step.
+"""
+import json
+import math
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, C, nh):
+        super().__init__()
+        self.nh = nh
+        self.ln_1 = nn.LayerNorm(C)
+        self.c_attn = nn.Linear(C, 3 * C)
+        self.c_proj = nn.Linear(C, C)
+        self.ln_2 = nn.LayerNorm(C)
+        self.c_fc = nn.Linear(C, 4 * C)
+        self.mlp_proj = nn.Linear(4 * C, C)
+
+    def attn(self, x, cache):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.nh, C // self.nh).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if cache is not None:
+            if cache.get("k") is not None:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        Tk = k.shape[2]
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        if T > 1:
+            mask = torch.ones(T, Tk, dtype=torch.bool).tril(diagonal=Tk - T)
+            att = att.masked_fill(~mask, float("-inf"))
+        y = F.softmax(att, dim=-1) @ v
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab, ctx, C, L, nh):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, C)
+        self.wpe = nn.Embedding(ctx, C)
+        self.h = nn.ModuleList([Block(C, nh) for _ in range(L)])
+        self.ln_f = nn.LayerNorm(C)
+
+    def forward(self, idx, caches=None, past=0):
+        T = idx.shape[1]
+        x = self.wte(idx) + self.wpe(torch.arange(past, past + T))
+        for i, b in enumerate(self.h):
+            x = b(x, caches[i] if caches is not None else None)
+        return F.linear(self.ln_f(x), self.wte.weight)
+
+
+def train_bench(model, batch, block, steps, warmup):
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    other = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.99))
+    V = model.wte.weight.shape[0]
+    times = []
+    for i in range(warmup + steps):
+        x = torch.randint(V, (batch, block))
+        y = torch.randint(V, (batch, block))
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x).view(-1, V), y.view(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def decode_bench(model, steps):
+    prompt = torch.tensor([[(i * 977) % 50000 for i in range(16)]])
+    times = []
+    with torch.no_grad():
+        for run in range(2):
+            n = 4 if run == 0 else steps
+            caches = [dict() for _ in model.h]
+            t_last = time.perf_counter()
+            logits = model(prompt, caches, 0)
+            past = prompt.shape[1]
+            for _ in range(n):
+                nxt = logits[0, -1].argmax().view(1, 1)
+                now = time.perf_counter()
+                if run == 1:
+                    times.append((now - t_last) * 1000)
+                t_last = now
+                logits = model(nxt, caches, past)
+                past += 1
+    return times
+
+
+def main():
+    workload = sys.argv[1]
+    steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else None
+    # Same thread count as ajar's worker pool: one per core unless AJAR_THREADS says otherwise.
+    torch.set_num_threads(int(os.environ.get("AJAR_THREADS") or os.cpu_count() or 1))
+    torch.manual_seed(1)
+    if workload == "train-baby":
+        model = GPT(65, 64, 128, 4, 4)
+        times = train_bench(model, 12, 64, steps or 30, 3)
+        tokens = 12 * 64
+    elif workload == "train-gpt2":
+        model = GPT(50257, 1024, 768, 12, 12)
+        times = train_bench(model, 4, 64, steps or 5, 1)
+        tokens = 4 * 64
+    elif workload == "decode-gpt2":
+        model = GPT(50257, 1024, 768, 12, 12).eval()
+        times = decode_bench(model, steps or 64)
+        tokens = 1
+    else:
+        sys.exit(f"unknown workload {workload}")
+    ms = statistics.median(times)
+    print(json.dumps({
+        "workload": workload, "step_ms_median": ms, "tokens_per_s": tokens * 1000 / ms,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "steps": len(times),
+        "backend": f"pytorch {torch.__version__} ({torch.get_num_threads()} threads)",
+    }))
+
+
+if __name__ == "__main__":
+    main()

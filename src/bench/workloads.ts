@@ -1,0 +1,125 @@
+// The benchmark workloads `ajar bench` runs and bench/run.ts compares with PyTorch (bench/torch_ref.py
+// runs the same shapes): a training step of the shakespeare-char model, a GPT-2 124M training step, and
+// GPT-2 124M greedy decoding with a KV cache.
+import { generate } from '../generate/index.js';
+import { buildModel, type CausalLM } from '../models/index.js';
+import { crossEntropy, reshape, Rng } from '../tensor/index.js';
+import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
+
+export interface BenchResult {
+  workload: string;
+  step_ms_median: number; // training: one optimizer step; decoding: one generated token
+  tokens_per_s: number; // training: tokens per second of batch; decoding: generated tokens per second
+  peak_rss_mib: number; // peak resident memory of the process
+  steps: number;
+  backend: string;
+}
+
+export interface WorkloadSpec {
+  name: string;
+  about: string;
+  run(opts: { steps?: number; onStep?: (i: number, ms: number) => void }): Omit<BenchResult, 'peak_rss_mib' | 'backend'> | Promise<Omit<BenchResult, 'peak_rss_mib' | 'backend'>>;
+}
+
+function gpt2Config(over: Record<string, unknown>): Record<string, unknown> {
+  return {
+    architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768,
+    n_layer: 12, n_head: 12, activation_function: 'gelu_new', resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
+    layer_norm_epsilon: 1e-5, eos_token_id: 50256, ...over,
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median time of a full training step (forward, backward, clip, AdamW) on random tokens. */
+function trainSteps(model: CausalLM, batch: number, block: number, steps: number, warmup: number,
+  onStep?: (i: number, ms: number) => void): number[] {
+  const rng = new Rng(1);
+  model.initWeights(rng);
+  model.module.train(true);
+  const params = model.module.parameters();
+  const opt = new AdamW(decayGroups(params, 0.1), { lr: 1e-3, beta2: 0.99 });
+  const times: number[] = [];
+  for (let i = 0; i < warmup + steps; i++) {
+    const x = new Int32Array(batch * block);
+    const y = new Int32Array(batch * block);
+    for (let j = 0; j < x.length; j++) {
+      x[j] = rng.int(model.vocabSize);
+      y[j] = rng.int(model.vocabSize);
+    }
+    const t0 = performance.now();
+    opt.zeroGrad();
+    const logits = model.forward(x, batch); // (B, T, V)
+    const loss = crossEntropy(reshape(logits, [batch * block, model.vocabSize]), y);
+    loss.backward();
+    clipGradNorm(params, 1.0);
+    opt.step();
+    const ms = performance.now() - t0;
+    if (i >= warmup) {
+      times.push(ms);
+      onStep?.(i - warmup, ms);
+    }
+  }
+  return times;
+}
+
+export const WORKLOADS: Record<string, WorkloadSpec> = {
+  'train-baby': {
+    name: 'train-baby',
+    about: "shakespeare-char model training step (4 layers, 4 heads, width 128, vocab 65, batch 12 x 64)",
+    run({ steps = 30, onStep }) {
+      const model = buildModel(gpt2Config({ vocab_size: 65, n_positions: 64, n_embd: 128, n_layer: 4, n_head: 4 })) as CausalLM;
+      const times = trainSteps(model, 12, 64, steps, 3, onStep);
+      const ms = median(times);
+      return { workload: 'train-baby', step_ms_median: ms, tokens_per_s: (12 * 64 * 1000) / ms, steps };
+    },
+  },
+  'train-gpt2': {
+    name: 'train-gpt2',
+    about: 'GPT-2 124M from random initialisation, training step at batch 4 x 64',
+    run({ steps = 5, onStep }) {
+      const model = buildModel(gpt2Config({})) as CausalLM;
+      const times = trainSteps(model, 4, 64, steps, 1, onStep);
+      const ms = median(times);
+      return { workload: 'train-gpt2', step_ms_median: ms, tokens_per_s: (4 * 64 * 1000) / ms, steps };
+    },
+  },
+  'decode-gpt2': {
+    name: 'decode-gpt2',
+    about: 'GPT-2 124M greedy decoding with a KV cache after a 16-token prompt',
+    async run({ steps = 64, onStep }) {
+      const model = buildModel(gpt2Config({})) as CausalLM;
+      model.initWeights(new Rng(1));
+      const prompt = Array.from({ length: 16 }, (_, i) => (i * 977) % 50000);
+      const noBytes = { encode: () => [], tokenBytes: () => new Uint8Array(0) };
+      // Warm up once, then time each token of a full run.
+      await generate(model, noBytes, prompt, { maxNewTokens: 4, temperature: 0, stopAtEos: false });
+      const times: number[] = [];
+      let last = performance.now();
+      const { generateStream } = await import('../generate/index.js');
+      const it = generateStream(model, noBytes, prompt, { maxNewTokens: steps, temperature: 0, stopAtEos: false });
+      let i = 0;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        const now = performance.now();
+        if (r.value.id !== null) {
+          times.push(now - last);
+          onStep?.(i++, now - last);
+        }
+        last = now;
+      }
+      // NOTE: the first token's time includes the 16-token prompt (prefill); the median is the decode step.
+      const ms = median(times);
+      return { workload: 'decode-gpt2', step_ms_median: ms, tokens_per_s: 1000 / ms, steps: times.length };
+    },
+  },
+};
+
+export function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
+}
