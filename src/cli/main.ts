@@ -25,6 +25,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./usage.js')).usageCommand },
   audit: { summary: 'the server\'s audit log: key changes, admin calls, failed logins',
     load: async () => (await import('./audit.js')).auditCommand },
+  release: { summary: 'ship a model: open (Hugging Face folder, card, licence) or closed (encrypted bundle)',
+    load: async () => (await import('./release.js')).releaseCommand },
+  verify: { summary: 'check a release against SHA256SUMS, or a closed bundle against its manifest',
+    load: async () => (await import('./verify.js')).verifyCommand },
 };
 
 function usage(): string {

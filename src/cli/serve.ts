@@ -1,6 +1,9 @@
-// ajar serve: load model folders and serve them over an OpenAI-compatible HTTP API until SIGINT/SIGTERM.
-// Closed mode (the default) admits only API keys from the store; open mode admits anyone, limited per address.
+// ajar serve: load model folders (or closed bundles, decrypted in memory) and serve them over an OpenAI-compatible
+// HTTP API until SIGINT/SIGTERM. Closed mode (the default) admits only API keys from the store; open mode admits
+// anyone, limited per address.
 import { readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { KEY_ENV, loadBundledModel, readSecret } from '../release/index.js';
 import {
   buildServer, DEFAULT_LIMITS, defaultDbSpec, keyStatus, modelSpecFromFolder, openStore, type ModelSpec,
 } from '../serve/index.js';
@@ -8,7 +11,8 @@ import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, str } from './args.js';
 import { selectBackend } from './common.js';
 
-const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--mode closed|open] [--host 127.0.0.1] [--port 8080]
+const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--bundle [ID=]BUNDLE --key-file F] [--mode closed|open]
+                  [--host 127.0.0.1] [--port 8080]
                   [--db sqlite:PATH] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
                   [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
                   [--log-level info|warn|error|silent] [--backend js]
@@ -16,6 +20,9 @@ const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--mode closed|op
 Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
 and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs/serving.md.
 --model: a Hugging Face model folder; its id (the request's "model") is ID, else the folder's name. Repeatable.
+--bundle: a closed bundle from 'ajar release closed', decrypted in memory with the key in --key-file (else the
+  ${KEY_ENV} variable); a wrong key, a missing file or a changed byte stops the server before it listens.
+  Its id is ID, else the bundle folder's name. Repeatable (one key for all). See docs/release.md.
 --mode: closed (default) needs an API key from 'ajar keys create'; open needs none and limits per address.
 --db: the store of keys, usage and audit (default ${'$'}AJAR_HOME/ajar.db or ~/.ajar/ajar.db; now ${defaultDbSpec()}).
 --admin-token-file: a file holding the admin token (else the AJAR_ADMIN_TOKEN variable); at least 16 characters.
@@ -54,7 +61,8 @@ function adminToken(file: string | undefined): string | undefined {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const p = parseFlags('serve', argv, {
-    model: { type: 'string', multiple: true }, mode: { type: 'string' }, host: { type: 'string' },
+    model: { type: 'string', multiple: true }, bundle: { type: 'string', multiple: true }, 'key-file': { type: 'string' },
+    mode: { type: 'string' }, host: { type: 'string' },
     port: { type: 'string' }, db: { type: 'string' }, 'admin-token-file': { type: 'string' },
     'default-rpm': { type: 'string' }, 'default-tpm': { type: 'string' }, 'queue-depth': { type: 'string' },
     timeout: { type: 'string' }, 'body-limit': { type: 'string' }, 'trust-proxy': { type: 'boolean' },
@@ -65,7 +73,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const dirs = (p.values.model as string[] | undefined) ?? [];
-  if (dirs.length === 0) throw new AjarError('bad_flag', 'ajar serve: --model is required (a Hugging Face model folder)');
+  const bundles = (p.values.bundle as string[] | undefined) ?? [];
+  if (dirs.length === 0 && bundles.length === 0) {
+    throw new AjarError('bad_flag', 'ajar serve: --model is required (a Hugging Face model folder), or --bundle with --key-file');
+  }
+  if (bundles.length === 0 && str(p, 'key-file') !== undefined) {
+    throw new AjarError('bad_flag', 'ajar serve: --key-file opens a --bundle; give the bundle too');
+  }
   const mode = str(p, 'mode') ?? 'closed';
   if (mode !== 'closed' && mode !== 'open') throw new AjarError('bad_flag', `ajar serve: --mode must be closed or open, got '${mode}'`);
   const host = str(p, 'host') ?? '127.0.0.1';
@@ -91,6 +105,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
     console.error(`ajar serve: loading ${dir}`);
     return modelSpecFromFolder(dir, id);
   });
+  if (bundles.length > 0) {
+    const secret = readSecret(str(p, 'key-file'));
+    for (const w of secret.warnings) console.error(`ajar serve: warning: ${w}`);
+    try {
+      for (const arg of bundles) {
+        const { id, dir } = modelArg(arg);
+        console.error(`ajar serve: decrypting ${dir} in memory`);
+        // NOTE: every check (MAC, files, tags) runs here, before the store opens or a port is bound.
+        const b = loadBundledModel(dir, secret.bytes);
+        models.push({ id: id ?? basename(resolve(dir)), model: b.model, tokenizer: b.tokenizer, chatTemplate: b.chatTemplate });
+      }
+    } finally {
+      secret.bytes.fill(0);
+    }
+  }
   const store = await openStore(dbSpec);
   let app;
   try {

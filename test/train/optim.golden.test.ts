@@ -78,7 +78,7 @@ function check(kind: 'adamw' | 'sgd'): void {
         }
         worst = Math.max(worst, Math.abs(t.data[i] - v));
       });
-      assert.ok(skipped <= p.values.length * 1e-3, `${name}: ${skipped} weights with near-zero gradients`);
+      assert.ok(skipped <= p.values.length * 5e-3, `${name}: ${skipped} weights with near-zero gradients`);
     } else {
       p.ids!.forEach((id, k) => p.rows![k].forEach((v, j) => {
         worst = Math.max(worst, Math.abs(t.data[id * t.shape[1] + j] - v));

@@ -1,0 +1,137 @@
+// ajar release open|closed|list|key: flags -> src/release. Open writes a Hugging Face folder with card, licence and
+// checksums; closed writes an encrypted bundle; list shows a model's release records; key makes a bundle key file.
+import { basename, resolve } from 'node:path';
+import {
+  KEY_ENV, LICENSE_IDS, listReleases, MIN_SECRET_BYTES, readSecret, releaseOpen, sealBundle, writeNewKeyFile,
+} from '../release/index.js';
+import { AjarError } from '../tensor/errors.js';
+import { bool, parseFlags, requireStr, str } from './args.js';
+import { printJson, selectBackend } from './common.js';
+
+const HELP = `usage: ajar release open   --model DIR --out DIR --license ID [--name NAME] [--card FILE] [--author NAME]
+                         [--license-file FILE] [--license-name NAME] [--dataset HUB_ID ...] [--base-model HUB_ID]
+                         [--no-eval] [--json]
+       ajar release closed --model DIR --out BUNDLE [--key-file FILE] [--name NAME] [--json]
+       ajar release list   --model DIR [--json]
+       ajar release key    --out FILE
+
+open: a folder Hugging Face transformers loads with from_pretrained: config.json, model.safetensors, tokenizer
+  files, generation_config.json, a README.md model card (front matter with the recorded evaluation results),
+  LICENSE and SHA256SUMS. --license: ${LICENSE_IDS.join(', ')}. apache-2.0, mit and cc-by-4.0 texts are bundled;
+  openrail-m and other need --license-file with the text. MIT needs --author (the copyright holder).
+  Refused: an unknown licence, a model without evaluation results (run 'ajar eval --record', or pass --no-eval),
+  and an --out that exists and is not empty.
+closed: every model file encrypted with AES-256-GCM under a key derived from the secret in --key-file (or
+  ${KEY_ENV}), at least ${MIN_SECRET_BYTES} bytes; serve it with 'ajar serve --bundle BUNDLE --key-file FILE'.
+list: the releases recorded in DIR/ajar_releases.jsonl.
+key: a new random key file (64 hex characters, mode 600). See docs/release.md.`;
+
+function openCommand(argv: string[]): number {
+  const p = parseFlags('release', argv, {
+    model: { type: 'string' }, out: { type: 'string' }, license: { type: 'string' }, name: { type: 'string' },
+    card: { type: 'string' }, author: { type: 'string' }, 'license-file': { type: 'string' }, 'license-name': { type: 'string' },
+    dataset: { type: 'string', multiple: true }, 'base-model': { type: 'string' }, 'no-eval': { type: 'boolean' },
+    json: { type: 'boolean' }, backend: { type: 'string' },
+  });
+  const modelDir = requireStr('release', p, 'model');
+  const out = requireStr('release', p, 'out');
+  const license = requireStr('release', p, 'license');
+  const json = bool(p, 'json');
+  selectBackend(str(p, 'backend'));
+  const result = releaseOpen({
+    modelDir, out, license,
+    name: str(p, 'name') ?? basename(resolve(modelDir)),
+    cardFile: str(p, 'card'),
+    licenseFile: str(p, 'license-file'),
+    licenseName: str(p, 'license-name'),
+    // NOTE: the copyright holder is --author, else an explicit --name (never the folder's name).
+    author: str(p, 'author') ?? str(p, 'name'),
+    datasets: (p.values.dataset as string[] | undefined) ?? [],
+    baseModel: str(p, 'base-model'),
+    noEval: bool(p, 'no-eval'),
+    log: json ? undefined : (line) => console.error(`ajar release: ${line}`),
+  });
+  if (json) {
+    printJson({ kind: 'open', out: result.out, license: result.license, model_sha256: result.model_sha256, results: result.results,
+      files: result.files, record: result.recordPath });
+  } else {
+    console.log(`released ${result.out}: ${result.files.length + 1} files, licence ${result.license}, `
+      + `${result.results} evaluation result(s) in the card; check it with 'ajar verify ${result.out}'`);
+  }
+  return 0;
+}
+
+function closedCommand(argv: string[]): number {
+  const p = parseFlags('release', argv, {
+    model: { type: 'string' }, out: { type: 'string' }, 'key-file': { type: 'string' }, name: { type: 'string' },
+    json: { type: 'boolean' }, backend: { type: 'string' },
+  });
+  const modelDir = requireStr('release', p, 'model');
+  const out = requireStr('release', p, 'out');
+  const json = bool(p, 'json');
+  const secret = readSecret(str(p, 'key-file'));
+  for (const w of secret.warnings) console.error(`ajar release: warning: ${w}`);
+  selectBackend(str(p, 'backend'));
+  const result = sealBundle({
+    modelDir, out, secret: secret.bytes, name: str(p, 'name') ?? basename(resolve(modelDir)),
+    log: json ? undefined : (line) => console.error(`ajar release: ${line}`),
+  });
+  secret.bytes.fill(0);
+  const m = result.manifest;
+  if (json) {
+    printJson({ kind: 'closed', out: result.out, key_id: m.key_id, model_sha256: m.model_sha256,
+      files: m.files.map((f) => ({ name: f.name, path: f.path, size: f.size })), record: result.recordPath });
+  } else {
+    console.log(`sealed ${result.out}: ${m.files.length} encrypted files, key id ${m.key_id}; `
+      + `serve it with 'ajar serve --bundle ${result.out} --key-file KEY'`);
+  }
+  return 0;
+}
+
+function listCommand(argv: string[]): number {
+  const p = parseFlags('release', argv, { model: { type: 'string' }, json: { type: 'boolean' } });
+  const modelDir = requireStr('release', p, 'model');
+  const rows = listReleases(modelDir);
+  if (bool(p, 'json')) {
+    printJson(rows);
+    return 0;
+  }
+  if (rows.length === 0) {
+    console.log(`${modelDir} has no releases yet ('ajar release open' or 'ajar release closed' record them here)`);
+    return 0;
+  }
+  const table = [['date', 'kind', 'name', 'licence / key id', 'model sha256', 'model now', 'out']];
+  for (const r of rows) {
+    table.push([r.date.slice(0, 19).replace('T', ' '), r.kind, r.name ?? '', r.kind === 'open' ? `licence ${r.license ?? '?'}` : `key ${r.key_id ?? '?'}`,
+      r.model_sha256.slice(0, 12), r.same_model === null ? '?' : r.same_model ? 'same' : 'changed',
+      r.present ? r.out : `${r.out} (gone)`]);
+  }
+  const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+  for (const row of table) console.log(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));
+  return 0;
+}
+
+function keyCommand(argv: string[]): number {
+  const p = parseFlags('release', argv, { out: { type: 'string' } });
+  const out = requireStr('release', p, 'out');
+  const id = writeNewKeyFile(out);
+  console.log(`wrote a new bundle key to ${out} (key id ${id}); keep it secret and backed up: without it a bundle cannot be opened`);
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => number> = {
+  open: openCommand, closed: closedCommand, list: listCommand, key: keyCommand,
+};
+
+export async function releaseCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    console.log(HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  const run = SUBCOMMANDS[sub];
+  if (run === undefined) {
+    throw new AjarError('bad_flag', `ajar release: unknown subcommand '${sub}' (open, closed, list, key; see 'ajar release --help')`);
+  }
+  return run(rest);
+}

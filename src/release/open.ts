@@ -1,0 +1,132 @@
+// `ajar release open`: a folder Hugging Face transformers loads with from_pretrained (config.json, model.safetensors
+// with tied weights once, tokenizer files, generation_config.json), plus a model card, the licence text and
+// SHA256SUMS over every file. Written into a staging folder and published with one rename.
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { isRecord } from '../io/tokenizer/files.js';
+import { loadPretrained, saveModelFolder } from '../models/index.js';
+import { AjarError } from '../tensor/errors.js';
+import { renderCard } from './card.js';
+import { contentHash, sha256Hex, sortByBytes, Staging, sumsText, writeNewFile } from './files.js';
+import { resolveLicense } from './licenses.js';
+import { appendReleaseRecord } from './records.js';
+import { hasMetrics, readResults, readTrainingArgs, RESULTS_FILE } from './results.js';
+
+export const SUMS_FILE = 'SHA256SUMS';
+
+export interface OpenReleaseOptions {
+  modelDir: string;
+  out: string;
+  license: string;
+  /** The model's name in the card and model-index; default the model folder's name. */
+  name: string;
+  /** A Markdown file: its front matter is merged over the generated one, its body goes under the title. */
+  cardFile?: string;
+  licenseFile?: string;
+  licenseName?: string;
+  /** Copyright holder (MIT needs one; Apache-2.0's appendix line is filled when given). */
+  author?: string;
+  /** Hub dataset ids for the card's `datasets`. */
+  datasets?: string[];
+  /** Hub id of the model this one was fine-tuned from. */
+  baseModel?: string;
+  /** Release without evaluation results (the card says so). */
+  noEval?: boolean;
+  now?: Date;
+  log?: (line: string) => void;
+}
+
+export interface OpenReleaseResult {
+  out: string;
+  files: Array<{ name: string; sha256: string; bytes: number }>;
+  license: string;
+  model_sha256: string;
+  results: number;
+  recordPath: string;
+}
+
+function readCardFile(path: string): string {
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a file');
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new AjarError('bad_flag', `--card ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** The chat template of the source folder, carried over: chat_template.jinja, and tokenizer_config.json's key. */
+function carryChatTemplate(modelDir: string, staging: Staging): void {
+  const jinja = join(modelDir, 'chat_template.jinja');
+  if (existsSync(jinja)) writeNewFile(staging.path('chat_template.jinja'), readFileSync(jinja));
+  const srcConfig = join(modelDir, 'tokenizer_config.json');
+  if (!existsSync(srcConfig)) return;
+  let src: unknown;
+  try {
+    src = JSON.parse(readFileSync(srcConfig, 'utf8'));
+  } catch {
+    return; // loadPretrained already read it; a template-less config is fine
+  }
+  if (!isRecord(src) || src.chat_template === undefined || src.chat_template === null) return;
+  const outPath = staging.path('tokenizer_config.json');
+  const written = JSON.parse(readFileSync(outPath, 'utf8')) as Record<string, unknown>;
+  written.chat_template = src.chat_template;
+  writeReplace(outPath, `${JSON.stringify(written, null, 2)}\n`);
+}
+
+/** Replace a staged file: a new file, then a rename over the old one. */
+function writeReplace(path: string, text: string): void {
+  const tmp = `${path}.new`;
+  writeNewFile(tmp, text);
+  renameSync(tmp, path);
+}
+
+export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
+  const log = opts.log ?? (() => undefined);
+  const now = opts.now ?? new Date();
+  const out = resolve(opts.out);
+  // Every refusal comes before any work: licence, card, evaluation results, output folder.
+  const license = resolveLicense(opts.license, {
+    licenseFile: opts.licenseFile, licenseName: opts.licenseName, author: opts.author, year: now.getUTCFullYear(),
+  });
+  const userCard = opts.cardFile !== undefined ? readCardFile(opts.cardFile) : undefined;
+  const results = readResults(opts.modelDir).filter(hasMetrics);
+  if (results.length === 0 && !opts.noEval) {
+    throw new AjarError('no_eval_results', `${opts.modelDir} has no evaluation results (${RESULTS_FILE} from 'ajar train' or `
+      + `'ajar eval --record'): evaluate it first with 'ajar eval --model ${opts.modelDir} --data FILE --record', `
+      + 'or pass --no-eval to release it without results (the card will say so)');
+  }
+  const trainingArgs = readTrainingArgs(opts.modelDir);
+  const staging = new Staging(out, 'release');
+  try {
+    log(`loading ${opts.modelDir}`);
+    const { model, tokenizer } = loadPretrained(opts.modelDir);
+    const modelSha = contentHash(opts.modelDir);
+    log('writing config.json, model.safetensors, tokenizer and generation config');
+    saveModelFolder(staging.dir, model, tokenizer);
+    if (!existsSync(staging.path('special_tokens_map.json'))) writeNewFile(staging.path('special_tokens_map.json'), '{}\n');
+    carryChatTemplate(opts.modelDir, staging);
+    writeNewFile(staging.path('LICENSE'), license.text);
+    log('writing the model card');
+    const card = renderCard({
+      name: opts.name,
+      model: {
+        architecture: model.architecture, task: model.task, config: model.config, parameters: model.module.numParameters(),
+        contextLength: model.contextLength, vocabSize: model.vocabSize, tokenizerKind: tokenizer.kind,
+      },
+      license, results, trainingArgs, datasets: opts.datasets ?? [], baseModel: opts.baseModel, userCard, date: now,
+    });
+    writeNewFile(staging.path('README.md'), card);
+    const files = sortByBytes(readdirSync(staging.dir)).map((name) => {
+      const bytes = readFileSync(staging.path(name));
+      return { name, sha256: sha256Hex(bytes), bytes: bytes.length };
+    });
+    writeNewFile(staging.path(SUMS_FILE), sumsText(files));
+    staging.publish('release');
+    const recordPath = appendReleaseRecord(opts.modelDir, {
+      kind: 'open', out, date: now.toISOString(), model_sha256: modelSha, name: opts.name, license: license.id,
+    });
+    return { out, files, license: license.id, model_sha256: modelSha, results: results.length, recordPath };
+  } finally {
+    staging.discard();
+  }
+}

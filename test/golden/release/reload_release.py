@@ -1,0 +1,77 @@
+"""Reload an open release written by `ajar release open` in plain PyTorch and reproduce `ajar eval`'s loss.
+
+    /usr/bin/python3 test/golden/release/reload_release.py RELEASE_DIR TEXT_FILE [BLOCK_SIZE]
+
+Prints {"loss", "tokens"} for ajar eval's windowing (consecutive windows of BLOCK_SIZE tokens, default the model's
+n_positions; every token after the first of a window predicted; mean cross-entropy in nats).
+
+Nothing here comes from ajar: the text is tokenised with the release's own files by independent code (a
+character-level release, tokenizer_class AjarCharTokenizer, by looking each character up in vocab.json; a GPT-2
+BPE release by OpenAI's reference encoder, ../gpt2-vocab/gpt2_encoder_ref.py, over the release's vocab.json and
+merges.txt), and the model is GPT2LMHeadModel as transformers computes it, from config.json and model.safetensors
+(../train/reload_trained.py, plain torch and a hand-written safetensors reader). Debian's python3-torch 1.13,
+python3-numpy and python3-regex are enough.
+"""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "train"))
+sys.path.insert(0, os.path.join(HERE, "..", "gpt2-vocab"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from reload_trained import gpt2_logits, read_safetensors  # noqa: E402
+
+
+def tokenize(release_dir, text):
+    """Token ids of text under the release's tokenizer, without ajar."""
+    with open(os.path.join(release_dir, "tokenizer_config.json"), encoding="utf-8") as f:
+        tok_config = json.load(f)
+    with open(os.path.join(release_dir, "vocab.json"), encoding="utf-8") as f:
+        vocab = json.load(f)
+    if tok_config.get("tokenizer_class") == "AjarCharTokenizer":
+        return [vocab[c] for c in text]
+    from gpt2_encoder_ref import Encoder  # needs python3-regex
+
+    with open(os.path.join(release_dir, "merges.txt"), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    merges = [tuple(line.split()) for line in lines[1:] if line.strip() != ""]
+    return Encoder(vocab, merges).encode(text)
+
+
+def release_loss(release_dir, ids, block=None):
+    """Mean next-token loss of ids with ajar eval's windows, computed in float32 and summed in float64."""
+    with open(os.path.join(release_dir, "config.json"), encoding="utf-8") as f:
+        cfg = json.load(f)
+    assert cfg.get("activation_function", "gelu_new") in ("gelu_new", "gelu_pytorch_tanh"), cfg.get("activation_function")
+    w = read_safetensors(os.path.join(release_dir, "model.safetensors"))
+    assert "lm_head.weight" not in w, "the tied lm_head is stored once, as transformers saves it"
+    block = block or cfg["n_positions"]
+    total = 0.0
+    count = 0
+    with torch.no_grad():
+        for s in range(0, len(ids), block):
+            win = ids[s:s + block]
+            if len(win) < 2:
+                continue
+            x = torch.tensor([win])
+            logits = gpt2_logits(w, cfg, x)  # (1, T, V)
+            total += float(F.cross_entropy(logits[0, :-1], x[0, 1:], reduction="sum").double())
+            count += len(win) - 1
+    return {"loss": total / count, "tokens": count}
+
+
+def main():
+    release_dir, text_path = sys.argv[1], sys.argv[2]
+    block = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    torch.set_num_threads(1)
+    with open(text_path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    print(json.dumps(release_loss(release_dir, tokenize(release_dir, text), block)))
+
+
+if __name__ == "__main__":
+    main()
