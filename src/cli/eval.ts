@@ -1,6 +1,9 @@
-// ajar eval: mean next-token loss, perplexity and token count of a model over a text file.
-import { evaluateLM } from '../eval/index.js';
-import { loadCausalLM } from '../models/index.js';
+// ajar eval: a language model's mean next-token loss, perplexity and token count over a text file, or a
+// classifier's accuracy, per-class precision/recall/F1, macro-F1 and confusion matrix (MSE/MAE for regression).
+import { loadDataset, type ExampleData } from '../data/index.js';
+import { evaluateClassifier, evaluateLM, type ClassifierEvalResult } from '../eval/index.js';
+import { loadPretrained } from '../models/index.js';
+import type { SequenceClassifier } from '../models/types.js';
 import { appendResult } from '../release/index.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, readTextFile, selectBackend } from './common.js';
@@ -11,6 +14,9 @@ const HELP = `usage: ajar eval --model DIR --data FILE [--block-size N] [--recor
 Tokenises FILE with the model's tokenizer, splits the ids into consecutive windows of at most the
 model's context (or N) tokens, predicts every token after the first of each window and reports the
 mean loss in nats per predicted token, the perplexity and the number of predicted tokens.
+For a classifier (GPT2ForSequenceClassification), FILE holds {"text","label"} records (JSONL or CSV) and
+the report is accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix; a regressor
+reports MSE and MAE. --json prints one object in every case.
 --record appends the result to DIR/ajar_results.json, where 'ajar release open' finds it for the model card.`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -26,11 +32,16 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const dataPath = requireStr('eval', p, 'data');
   const blockSize = num('eval', p, 'block-size', { int: true, min: 2 });
   selectBackend(str(p, 'backend'));
+  const json = bool(p, 'json');
+  const loaded = loadPretrained(modelDir);
+  if (loaded.model.task === 'sequence-classification') {
+    return evalClassifier(loaded.model, loaded.tokenizer, modelDir, dataPath, blockSize, json, bool(p, 'record'));
+  }
+  const model = loaded.model;
+  const tokenizer = loaded.tokenizer;
   const text = readTextFile(dataPath, 'data file');
-  const { model, tokenizer } = loadCausalLM(modelDir);
   const ids = tokenizer.encode(text);
   if (tokenizer.addBos && tokenizer.bosTokenId !== null) ids.unshift(tokenizer.bosTokenId);
-  const json = bool(p, 'json');
   const progress = new Progress({ label: 'eval', total: 0, unit: 'tok' });
   const result = evaluateLM(model, ids, {
     blockSize,
@@ -55,4 +66,45 @@ export async function evalCommand(argv: string[]): Promise<number> {
     console.log(`loss ${result.loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(3)}  tokens ${result.tokens}  accuracy ${(100 * result.accuracy).toFixed(2)}%`);
   }
   return 0;
+}
+
+async function evalClassifier(model: SequenceClassifier, tokenizer: Parameters<typeof loadDataset>[1], modelDir: string,
+  dataPath: string, blockSize: number | undefined, json: boolean, record: boolean): Promise<number> {
+  readTextFile(dataPath, 'data file'); // a clear error for a missing file before parsing
+  const data = loadDataset({ path: dataPath, task: model.regression ? 'regression' : 'classification' }, tokenizer) as ExampleData;
+  const progress = new Progress({ label: 'eval', total: data.examples.length, unit: 'ex' });
+  const r = evaluateClassifier(model, data, { blockSize, padId: tokenizer.eosTokenId ?? 0, onProgress: (d, t) => progress.update(d, t) });
+  progress.done();
+  if (record) {
+    const metrics: Record<string, number> = r.task === 'classification'
+      ? { accuracy: r.accuracy, macro_f1: r.macro_f1, loss: r.loss, examples: r.examples }
+      : { mse: r.mse, mae: r.mae, examples: r.examples };
+    const path = appendResult(modelDir, {
+      task: r.task, dataset: dataPath, metrics, iters: null, date: new Date().toISOString(), source: 'ajar eval',
+      block_size: blockSize ?? model.contextLength,
+    });
+    console.error(`ajar eval: recorded in ${path}`);
+  }
+  if (json) {
+    printJson(r);
+    return 0;
+  }
+  printClassifierReport(r);
+  return 0;
+}
+
+function printClassifierReport(r: ClassifierEvalResult): void {
+  if (r.task === 'regression') {
+    console.log(`mse ${r.mse.toFixed(4)}  mae ${r.mae.toFixed(4)}  examples ${r.examples}`);
+    return;
+  }
+  console.log(`accuracy ${(100 * r.accuracy).toFixed(2)}%  macro-F1 ${r.macro_f1.toFixed(4)}  loss ${r.loss.toFixed(4)}  ` +
+    `examples ${r.examples}  (majority baseline ${(100 * r.majority_baseline).toFixed(2)}%)`);
+  const w = Math.max(5, ...r.per_class.map((m) => m.label.length));
+  console.log(`${'label'.padEnd(w)}  precision  recall  f1      support`);
+  for (const m of r.per_class) {
+    console.log(`${m.label.padEnd(w)}  ${m.precision.toFixed(4).padEnd(9)}  ${m.recall.toFixed(4)}  ${m.f1.toFixed(4)}  ${m.support}`);
+  }
+  console.log(`confusion (rows: true, columns: predicted; ${r.per_class.map((m) => m.label).join(', ')}):`);
+  for (const row of r.confusion) console.log(`  ${row.map((v) => String(v).padStart(5)).join(' ')}`);
 }
