@@ -1,9 +1,12 @@
 // The backends every conformance test body runs against (STYLE.md rule 6), and a helper to run one body on each.
 import { after, before, describe } from 'node:test';
 import { jsBackend } from '../../src/backends/js/index.js';
+import { getWasmBackend, wasmAvailable } from '../../src/backends/wasm/index.js';
 import { getBackend, hasBackend, setBackend, type Backend } from '../../src/tensor/backend.js';
 
-export const backends: Backend[] = [jsBackend];
+// NOTE: wasm joins when the runtime has WebAssembly SIMD and the kernels are built (npm run build);
+// test/backends/wasm.test.ts fails loudly when they should be there and are not.
+export const backends: Backend[] = [jsBackend, ...(wasmAvailable() ? [getWasmBackend()] : [])];
 
 /** Run `body` inside a describe block per backend, with that backend installed. */
 export function forEachBackend(title: string, body: (b: Backend) => void): void {

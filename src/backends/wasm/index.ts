@@ -1,0 +1,536 @@
+// The wasm backend: the Backend contract on WebAssembly SIMD kernels (asm/, built by scripts/build-wasm.mjs),
+// over buffers that live in one shared WebAssembly memory, with large kernels split across worker threads.
+// Buffers from elsewhere (a plain Float32Array) still work: they are copied into scratch blocks and back.
+import { availableParallelism, totalmem } from 'node:os';
+import { jsBackend } from '../js/index.js';
+import {
+  BINARY_OPS, UNARY_OPS, type AxisLayout, type Backend, type BinaryOp, type FusedKernels, type MatmulArgs,
+  type ReduceOp, type UnaryOp,
+} from '../../tensor/backend.js';
+import { AjarError } from '../../tensor/errors.js';
+import { RANGE_KERNELS, readConstants, type KernelConstants, type KernelExports, type RangeKernel } from './abi.js';
+import { WasmHeap, type HeapStats } from './heap.js';
+import { mergeBroadcast, mergePermute, type Merged } from './layout.js';
+import { loadKernels, whyUnavailable, type KernelVariant } from './module.js';
+import { layerNormReference, softmaxReference } from './fused-reference.js';
+import { MAX_THREADS, WorkerPool } from './pool.js';
+import { Staging } from './staging.js';
+
+export type { HeapStats } from './heap.js';
+export type { KernelVariant } from './module.js';
+
+export interface WasmBackendOptions {
+  /** Threads per kernel, the calling thread included (default AJAR_THREADS, else the cores, at most 8). */
+  threads?: number;
+  /** Cap on the wasm memory in bytes (default AJAR_WASM_MEMORY_MB, else min(4 GiB, 3/4 of RAM)). */
+  maxMemoryBytes?: number;
+  /** Bytes of that cap kept for kernels' scratch blocks rather than tensors (default 1/16). */
+  reserveBytes?: number;
+  /**
+   * Scales the least work a thread takes (default 1). 0 splits every job with more than one unit, which lets
+   * tests run the threaded paths on small inputs.
+   */
+  parallelScale?: number;
+}
+
+/**
+ * The wasm backend's fused kernels: FusedKernels' softmax, and two proposed additions, each equal to a
+ * composite of primitives in tensor/ops.ts (the tests check them against it).
+ */
+export interface WasmFusedKernels extends Pick<FusedKernels, 'softmax'> {
+  /** logSoftmax over the last axis of x (rows, n): the composite max, sub, exp, sum, log, sub. */
+  logSoftmax(x: Float32Array, rows: number, n: number, out: Float32Array): void;
+  /**
+   * layerNorm over the last axis of x (rows, n), weight and bias (n) or null: the composite mean, sub, mul,
+   * mean, add eps, rsqrt, mul (, mul weight)(, add bias). mean and rstd (rows), when given, receive the
+   * statistics a backward kernel needs.
+   */
+  layerNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, bias: Float32Array | null,
+    eps: number, out: Float32Array, mean?: Float32Array, rstd?: Float32Array): void;
+}
+
+export interface WasmBackend extends Backend {
+  readonly threads: number;
+  readonly variant: KernelVariant;
+  readonly fused: WasmFusedKernels;
+  /** Allocator statistics (bytes in use, peak, free, memory size...). */
+  memoryStats(): HeapStats;
+  /**
+   * Run a full GC and give back, now, the blocks of buffers that died before the current synchronous job;
+   * returns the bytes given back. alloc() does this by itself when much was allocated since the last sweep.
+   */
+  sweepMemory(): number;
+  /** Whether a buffer lives in this backend's memory (kernels use it without copying). */
+  owns(a: ArrayBufferView): boolean;
+  /** Start the worker threads now and wait (up to timeoutMs) until they serve; returns how many do. */
+  waitForWorkers(timeoutMs?: number): number;
+  /** Chunks of work each thread has run, by thread (0 is the calling thread). */
+  chunksRun(): number[];
+  /** Stop the worker threads; the backend keeps working on the calling thread alone. */
+  close(): void;
+}
+
+const MAX_DEFAULT_THREADS = 8;
+const PARAM_BYTES = 4096;
+
+/** Default thread count: AJAR_THREADS, else the machine's parallelism capped at 8. */
+export function defaultThreads(): number {
+  const env = process.env.AJAR_THREADS;
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new AjarError('bad_flag', `AJAR_THREADS must be a positive integer, got '${env}'`);
+    return n;
+  }
+  return Math.min(availableParallelism(), MAX_DEFAULT_THREADS);
+}
+
+function defaultMaxBytes(): number {
+  const env = process.env.AJAR_WASM_MEMORY_MB;
+  if (env !== undefined && env !== '') {
+    const mb = Number(env);
+    if (!(mb >= 16)) throw new AjarError('bad_flag', `AJAR_WASM_MEMORY_MB must be a number of MiB >= 16, got '${env}'`);
+    return mb * 1024 * 1024;
+  }
+  return Math.min(2 ** 32, Math.floor(0.75 * totalmem()));
+}
+
+/** Whether this runtime can run the wasm backend (SIMD, shared memory, kernel files present). */
+export function wasmAvailable(): boolean {
+  return loadKernels() !== null;
+}
+
+/** Why wasmAvailable() is false ('' when it is true). */
+export function wasmUnavailableReason(): string {
+  return whyUnavailable();
+}
+
+let shared: WasmBackend | undefined;
+
+/** The process-wide wasm backend with default options (created on first use). */
+export function getWasmBackend(): WasmBackend {
+  shared ??= createWasmBackend();
+  return shared;
+}
+
+const K = Object.fromEntries(RANGE_KERNELS.map((name, i) => [name, i])) as Record<(typeof RANGE_KERNELS)[number], number>;
+
+/** Smallest amounts of work worth a thread: element-wise units, and flops for products. */
+const GRAIN_CHEAP = 1 << 16;
+const GRAIN_TRANSCENDENTAL = 1 << 12;
+const PARALLEL_FLOPS = 1 << 21;
+
+const SIMD_UNARY = new Set<UnaryOp>(['neg', 'abs', 'sqrt', 'rsqrt', 'relu', 'step', 'sign']);
+
+class WasmBackendImpl implements WasmBackend {
+  readonly name = 'wasm';
+  readonly threads: number;
+  readonly variant: KernelVariant;
+  readonly fused: WasmFusedKernels;
+  private readonly heap: WasmHeap;
+  private readonly ex: KernelExports;
+  private readonly c: KernelConstants;
+  private readonly pool: WorkerPool;
+  private readonly stage: Staging;
+  private readonly pb: number; // parameter block offset
+  private readonly params: Int32Array;
+  private readonly paramsF32: Float32Array;
+  private readonly scratch: number; // matmul packing scratch, one slice per thread
+  private readonly scale: number;
+
+  constructor(opts: WasmBackendOptions) {
+    const loaded = loadKernels();
+    if (!loaded) throw new Error(`wasm backend unavailable: ${whyUnavailable()}`);
+    this.variant = loaded.variant;
+    this.threads = Math.min(MAX_THREADS, Math.max(1, Math.floor(opts.threads ?? defaultThreads())));
+    this.scale = opts.parallelScale ?? 1;
+    // The module's static data ends below heapBase; read it from a throwaway instance on a small memory.
+    const probe = new WebAssembly.Instance(loaded.module, {
+      env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) },
+    });
+    const base = (probe.exports as unknown as KernelExports).heapBase();
+    this.heap = new WasmHeap(base, { maxBytes: opts.maxMemoryBytes ?? defaultMaxBytes(), reserveBytes: opts.reserveBytes });
+    const instance = new WebAssembly.Instance(loaded.module, { env: { memory: this.heap.memory } });
+    this.ex = instance.exports as unknown as KernelExports;
+    this.c = readConstants(instance.exports, UNARY_OPS, BINARY_OPS);
+    this.pb = this.heap.allocBlock(PARAM_BYTES);
+    this.scratch = this.heap.allocBlock(this.threads * this.c.MM_SCRATCH_BYTES);
+    if (this.pb < 0 || this.scratch < 0) throw new Error('wasm backend: the memory cap is too small for its scratch space');
+    this.params = new Int32Array(this.heap.memory.buffer, this.pb, PARAM_BYTES / 4);
+    this.paramsF32 = new Float32Array(this.heap.memory.buffer, this.pb, PARAM_BYTES / 4);
+    const kernels = RANGE_KERNELS.map((n) => this.ex[n] as RangeKernel);
+    this.pool = new WorkerPool(loaded.module, this.heap.memory, kernels, this.threads);
+    this.stage = new Staging(this.heap);
+    this.fused = {
+      softmax: (x, rows, n, out) => this.softmax(x, rows, n, out),
+      logSoftmax: (x, rows, n, out) => this.logSoftmax(x, rows, n, out),
+      layerNorm: (x, rows, n, weight, bias, eps, out, mean, rstd) => this.layerNorm(x, rows, n, weight, bias, eps, out, mean, rstd),
+    };
+  }
+
+  alloc = (n: number): Float32Array => this.heap.alloc(n);
+
+  memoryStats(): HeapStats {
+    return this.heap.stats();
+  }
+
+  sweepMemory(): number {
+    return this.heap.sweep();
+  }
+
+  owns(a: ArrayBufferView): boolean {
+    return this.heap.offsetOf(a) >= 0;
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+
+  waitForWorkers(timeoutMs?: number): number {
+    return this.pool.waitForWorkers(timeoutMs);
+  }
+
+  chunksRun(): number[] {
+    return this.pool.chunksRun();
+  }
+
+  /** Chunk size for `units` of work: at least `min` (scaled), aiming at a few chunks per thread. */
+  private grain(units: number, min: number): number {
+    return Math.max(1, Math.ceil(min * this.scale), Math.ceil(units / (this.threads * 4)));
+  }
+
+  /** Whether a product of this many flops is worth splitting. */
+  private parallelFlops(flops: number): boolean {
+    return this.threads > 1 && flops >= PARALLEL_FLOPS * this.scale;
+  }
+
+  unary = (op: UnaryOp, x: Float32Array, out: Float32Array): void => {
+    const n = x.length;
+    if (n === 0) return;
+    const s = this.stage;
+    const px = s.input(x);
+    const po = s.output(out);
+    if (s.failed) {
+      s.release();
+      jsBackend.unary(op, x, out);
+      return;
+    }
+    this.params.set([this.c.unary[op], px, po]);
+    this.pool.run(K.unaryRun, this.pb, n, this.grain(n, SIMD_UNARY.has(op) ? GRAIN_CHEAP : GRAIN_TRANSCENDENTAL));
+    s.finish();
+  };
+
+  binary = (op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
+    out: Float32Array, outShape: readonly number[]): void => {
+    const n = out.length;
+    if (n === 0) return;
+    let m: Merged;
+    if (a.length === n && b.length === n) m = { shape: [n], strides: [[1], [1]] };
+    else if (b.length === 1 && a.length === n) m = { shape: [n], strides: [[1], [0]] };
+    else if (a.length === 1 && b.length === n) m = { shape: [n], strides: [[0], [1]] };
+    else m = mergeBroadcast(outShape, [aShape, bShape]);
+    const s = this.stage;
+    const pa = s.input(a);
+    const pb = s.input(b);
+    const po = s.output(out);
+    if (s.failed || m.shape.length > this.c.MAX_RANK) {
+      s.release();
+      jsBackend.binary(op, a, aShape, b, bShape, out, outShape);
+      return;
+    }
+    this.writeLayout([this.c.binary[op], pa, pb, po], m);
+    const min = op === 'pow' ? GRAIN_TRANSCENDENTAL : GRAIN_CHEAP;
+    this.pool.run(K.binaryRun, this.pb, n, this.grain(n, min));
+    s.finish();
+  };
+
+  where = (cond: Float32Array, cShape: readonly number[], a: Float32Array, aShape: readonly number[],
+    b: Float32Array, bShape: readonly number[], out: Float32Array, outShape: readonly number[]): void => {
+    const n = out.length;
+    if (n === 0) return;
+    const m = mergeBroadcast(outShape, [cShape, aShape, bShape]);
+    const s = this.stage;
+    const pc = s.input(cond);
+    const pa = s.input(a);
+    const pb = s.input(b);
+    const po = s.output(out);
+    if (s.failed || m.shape.length > this.c.MAX_RANK) {
+      s.release();
+      jsBackend.where(cond, cShape, a, aShape, b, bShape, out, outShape);
+      return;
+    }
+    this.writeLayout([po, pc, pa, pb], m);
+    this.pool.run(K.whereRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+    s.finish();
+  };
+
+  reduce = (op: ReduceOp, x: Float32Array, layout: AxisLayout, out: Float32Array): void => {
+    this.reduceLike(op === 'sum' ? this.c.R_SUM : this.c.R_MAX, x, layout, out, () => jsBackend.reduce(op, x, layout, out));
+  };
+
+  argmax = (x: Float32Array, layout: AxisLayout, idx: Int32Array): void => {
+    this.reduceLike(this.c.R_ARGMAX, x, layout, idx, () => jsBackend.argmax(x, layout, idx));
+  };
+
+  gather = (x: Float32Array, layout: AxisLayout, idx: Int32Array, out: Float32Array): void => {
+    const { outer, n, inner } = layout;
+    if (outer * inner === 0) return;
+    const s = this.stage;
+    const px = s.input(x);
+    const pi = s.input(idx);
+    const po = s.output(out);
+    if (s.failed) {
+      s.release();
+      jsBackend.gather(x, layout, idx, out);
+      return;
+    }
+    this.ex.gather(px, outer, n, inner, pi, po);
+    s.finish();
+  };
+
+  scatterAdd = (g: Float32Array, layout: AxisLayout, idx: Int32Array, out: Float32Array): void => {
+    const { outer, n, inner } = layout;
+    if (outer * inner === 0) return;
+    const s = this.stage;
+    const pg = s.input(g);
+    const pi = s.input(idx);
+    const po = s.output(out, true);
+    if (s.failed) {
+      s.release();
+      jsBackend.scatterAdd(g, layout, idx, out);
+      return;
+    }
+    this.ex.scatterAdd(pg, outer, n, inner, pi, po);
+    s.finish();
+  };
+
+  matmul = (a: Float32Array, b: Float32Array, out: Float32Array, args: MatmulArgs): void => {
+    const { batch, M, K: depth, N } = args;
+    if (batch * M * N === 0) return;
+    if (depth === 0) {
+      out.fill(0);
+      return;
+    }
+    const s = this.stage;
+    const pa = s.input(a);
+    const pb = s.input(b);
+    const pc = s.output(out);
+    if (s.failed) {
+      s.release();
+      jsBackend.matmul(a, b, out, args);
+      return;
+    }
+    if (M === 1 || N === 1) this.gemv(pa, pb, pc, args);
+    else this.tiled(pa, pb, pc, args);
+    s.finish();
+  };
+
+  permute = (x: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void => {
+    const n = x.length;
+    if (n === 0) return;
+    const m = mergePermute(shape, perm);
+    const [str] = m.strides;
+    const rank = m.shape.length;
+    if (rank === 1) {
+      out.set(x); // the permutation only moved size-1 dimensions
+      return;
+    }
+    const s = this.stage;
+    const px = s.input(x);
+    const po = s.output(out);
+    if (s.failed || rank > this.c.MAX_RANK) {
+      s.release();
+      jsBackend.permute(x, shape, perm, out);
+      return;
+    }
+    // (B, R, C) -> (B, C, R): tiled transpose.
+    const R = m.shape[rank - 1];
+    const C = m.shape[rank - 2];
+    const isTranspose = (rank === 2 || (rank === 3 && str[0] === R * C)) && str[rank - 2] === 1 && str[rank - 1] === C;
+    if (isTranspose) {
+      const B = rank === 3 ? m.shape[0] : 1;
+      this.params.set([px, po, B, R, C]);
+      const units = B * Math.ceil(R / this.c.T_TILE);
+      this.pool.run(K.transposeRun, this.pb, units, this.grain(units, Math.ceil(GRAIN_CHEAP / (this.c.T_TILE * C))));
+    } else {
+      this.writeLayout([px, po, 0, 0], m);
+      this.pool.run(K.permuteRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+    }
+    s.finish();
+  };
+
+  copyAxis = (src: Float32Array, srcN: number, srcStart: number, dst: Float32Array, dstN: number, dstStart: number,
+    outer: number, len: number, inner: number): void => {
+    const ps = this.heap.offsetOf(src);
+    const pd = this.heap.offsetOf(dst);
+    if (ps < 0 || pd < 0) {
+      // Typed-array copies work between any buffers.
+      jsBackend.copyAxis(src, srcN, srcStart, dst, dstN, dstStart, outer, len, inner);
+      return;
+    }
+    this.ex.copyAxis(ps, srcN, srcStart, pd, dstN, dstStart, outer, len, inner);
+  };
+
+  gatherRows = (table: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void => {
+    if (ids.length === 0 || dim === 0) return;
+    const s = this.stage;
+    const pt = s.input(table);
+    const pi = s.input(ids);
+    const po = s.output(out);
+    if (s.failed) {
+      s.release();
+      jsBackend.gatherRows(table, dim, ids, out);
+      return;
+    }
+    this.ex.gatherRows(pt, Math.floor(table.length / dim), dim, pi, ids.length, po);
+    s.finish();
+  };
+
+  scatterAddRows = (g: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void => {
+    if (ids.length === 0 || dim === 0) return;
+    const s = this.stage;
+    const pg = s.input(g);
+    const pi = s.input(ids);
+    const po = s.output(out, true);
+    if (s.failed) {
+      s.release();
+      jsBackend.scatterAddRows(g, dim, ids, out);
+      return;
+    }
+    this.ex.scatterAddRows(pg, dim, pi, ids.length, po, Math.floor(out.length / dim));
+    s.finish();
+  };
+
+  private softmax(x: Float32Array, rows: number, n: number, out: Float32Array): void {
+    this.rowKernel(K.softmaxRun, x, rows, n, out, () => softmaxReference(x, rows, n, out, false));
+  }
+
+  private logSoftmax(x: Float32Array, rows: number, n: number, out: Float32Array): void {
+    this.rowKernel(K.logSoftmaxRun, x, rows, n, out, () => softmaxReference(x, rows, n, out, true));
+  }
+
+  /** A kernel over rows of x (rows, n) into out; block [x, out, rows, n]. */
+  private rowKernel(kernel: number, x: Float32Array, rows: number, n: number, out: Float32Array,
+    fallback: () => void): void {
+    if (rows * n === 0) return;
+    const s = this.stage;
+    const px = s.input(x);
+    const po = s.output(out);
+    if (s.failed) {
+      s.release();
+      fallback();
+      return;
+    }
+    this.params.set([px, po, rows, n]);
+    this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / n)));
+    s.finish();
+  }
+
+  private layerNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, bias: Float32Array | null,
+    eps: number, out: Float32Array, mean?: Float32Array, rstd?: Float32Array): void {
+    if (rows * n === 0) return;
+    const s = this.stage;
+    const px = s.input(x);
+    const po = s.output(out);
+    const pw = weight ? s.input(weight) : 0;
+    const pbias = bias ? s.input(bias) : 0;
+    const pm = mean ? s.output(mean) : 0;
+    const pr = rstd ? s.output(rstd) : 0;
+    if (s.failed) {
+      s.release();
+      layerNormReference(x, rows, n, weight, bias, eps, out, mean, rstd);
+      return;
+    }
+    this.params.set([px, po, rows, n, pw, pbias, 0, pm, pr]);
+    this.paramsF32[6] = eps;
+    this.pool.run(K.layerNormRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+    s.finish();
+  }
+
+  private reduceLike(code: number, x: Float32Array, layout: AxisLayout, out: Float32Array | Int32Array,
+    fallback: () => void): void {
+    const { outer, n, inner } = layout;
+    if (outer * inner === 0) return;
+    const s = this.stage;
+    const px = s.input(x);
+    const po = s.output(out);
+    if (s.failed) {
+      s.release();
+      fallback();
+      return;
+    }
+    this.params.set([code, px, po, outer, n, inner]);
+    const units = inner === 1 ? outer : outer * Math.ceil(inner / this.c.COL_BLOCK);
+    const perUnit = Math.max(1, n * (inner === 1 ? 1 : this.c.COL_BLOCK));
+    this.pool.run(K.reduceRun, this.pb, units, this.grain(units, Math.ceil(GRAIN_CHEAP / perUnit)));
+    s.finish();
+  }
+
+  /** Parameter block of a broadcast or permutation kernel: four header slots, then rank, shape, strides. */
+  private writeLayout(head: number[], m: Merged): void {
+    const { P_RANK, P_SHAPE, MAX_RANK } = this.c;
+    const p = this.params;
+    p.set(head);
+    p[P_RANK] = m.shape.length;
+    p.set(m.shape, P_SHAPE);
+    m.strides.forEach((st, k) => p.set(st, P_SHAPE + (k + 1) * MAX_RANK));
+  }
+
+  /** M == 1 or N == 1: stream the matrix once against the vector. */
+  private gemv(pa: number, pb: number, pc: number, args: MatmulArgs): void {
+    const { batch, M, K: depth, N, transA, transB, aBatchStride, bBatchStride } = args;
+    let mode: number;
+    let J: number;
+    let ldw: number;
+    let v: number;
+    let w: number;
+    let vStride: number;
+    let wStride: number;
+    if (N === 1) {
+      // y (M) = A v with v = B's single column (contiguous either way).
+      [v, vStride, w, wStride, J] = [pb, bBatchStride, pa, aBatchStride, M];
+      mode = transA ? this.c.MM_GEMV_STREAM : this.c.MM_GEMV_DOT;
+      ldw = transA ? M : depth;
+    } else {
+      // y (N) = v B with v = A's single row.
+      [v, vStride, w, wStride, J] = [pa, aBatchStride, pb, bBatchStride, N];
+      mode = transB ? this.c.MM_GEMV_DOT : this.c.MM_GEMV_STREAM;
+      ldw = transB ? depth : N;
+    }
+    const parallel = this.parallelFlops(2 * batch * J * depth);
+    const jChunksWanted = parallel ? this.threads * 4 : 1;
+    const jc = Math.max(32, Math.ceil(J / jChunksWanted / 32) * 32);
+    const jChunks = Math.ceil(J / jc);
+    this.params.set([mode, v, w, pc, depth, J, ldw, 0, 0, vStride, wStride, batch, 0, jc, 0, jChunks]);
+    const units = batch * jChunks;
+    this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
+  }
+
+  /** The packed, register-tiled product, chunked over (batch item, row block, column block). */
+  private tiled(pa: number, pb: number, pc: number, args: MatmulArgs): void {
+    const { batch, M, K: depth, N, transA, transB, aBatchStride, bBatchStride } = args;
+    const parallel = this.parallelFlops(2 * batch * M * N * depth);
+    let mc = Math.min(M, 128);
+    let nc = Math.min(Math.ceil(N / 16) * 16, 512);
+    if (parallel) {
+      const want = this.threads * 3;
+      while (batch * Math.ceil(M / mc) * Math.ceil(N / nc) < want) {
+        if (nc > 128) nc = Math.ceil(nc / 32) * 16;
+        else if (mc > 32) mc = Math.ceil(mc / 4) * 2;
+        else break;
+      }
+    }
+    mc = Math.min(mc, this.c.MM_MC_MAX);
+    nc = Math.min(nc, this.c.MM_NC_MAX);
+    const mChunks = Math.ceil(M / mc);
+    const nChunks = Math.ceil(N / nc);
+    this.params.set([this.c.MM_TILED, pa, pb, pc, M, depth, N, transA ? 1 : 0, transB ? 1 : 0, aBatchStride, bBatchStride,
+      batch, mc, nc, mChunks, nChunks, this.scratch, this.c.MM_SCRATCH_BYTES]);
+    const units = batch * mChunks * nChunks;
+    this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
+  }
+}
+
+/** A new wasm backend with its own memory and worker threads. */
+export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
+  return new WasmBackendImpl(opts);
+}
