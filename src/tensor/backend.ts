@@ -72,8 +72,16 @@ export interface Backend {
 
 /** Speed kernels that are not primitives: each has a composite reference in tensor/ops.ts. */
 export interface FusedKernels {
-  /** softmax over the last axis of x (rows, n). */
+  /** softmax over the last axis of x (rows, n). Composite: ops.softmax's max, sub, exp, sum, div. */
   softmax(x: Float32Array, rows: number, n: number, out: Float32Array): void;
+  /** logSoftmax over the last axis of x (rows, n). Composite: max, sub, exp, sum, log, sub. */
+  logSoftmax(x: Float32Array, rows: number, n: number, out: Float32Array): void;
+  /**
+   * layerNorm over the last axis of x (rows, n) with optional weight and bias (n); mean and rstd (rows)
+   * receive the statistics. Composite: ops.layerNorm's mean, sub, mul, mean, add, rsqrt, mul, mul, add.
+   */
+  layerNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, bias: Float32Array | null,
+    eps: number, out: Float32Array, mean?: Float32Array, rstd?: Float32Array): void;
 }
 
 let current: Backend | undefined;

@@ -475,7 +475,39 @@ const rules: Record<string, GradRule> = {
     be.scatterAddRows(g.data, table.shape[1], node.attrs.ids as Int32Array, out);
     return [new Tensor(out, table.shape)];
   },
+  // Fused ops (backend speed kernels, see FusedKernels): one rule each, written with composite ops.
+  fused_softmax: (g, y) => {
+    // dx = y * (g - sum(g * y))
+    return [mul(y, sub(g, sum(mul(g, y), -1, true)))];
+  },
+  fused_log_softmax: (g, y) => {
+    // dx = g - softmax(x) * sum(g)
+    return [sub(g, mul(exp(y), sum(g, -1, true)))];
+  },
+  fused_layer_norm: (g, _y, node) => {
+    const [x, wIn, bIn] = node.inputs;
+    const w = node.attrs.hasWeight ? wIn : null;
+    const b = node.attrs.hasBias ? bIn : null;
+    const n = x.shape[x.rank - 1];
+    const rows = x.size / n;
+    const mean = new Tensor(node.attrs.mean as Float32Array, [...x.shape.slice(0, -1), 1]);
+    const rstd = new Tensor(node.attrs.rstd as Float32Array, [...x.shape.slice(0, -1), 1]);
+    const xhat = mul(sub(x.detach(), mean), rstd); // (..., n)
+    const dxhat = w ? mul(g, w.detach()) : g;
+    // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+    const dx = x.requiresGrad
+      ? mul(rstd, sub(sub(dxhat, mean2(dxhat)), mul(xhat, mean2(mul(dxhat, xhat)))))
+      : null;
+    const flat = (t: Tensor): Tensor => reshape(t, [rows, n]);
+    const dw = w && w.requiresGrad ? sum(flat(mul(g, xhat)), 0) : null;
+    const db = b && b.requiresGrad ? sum(flat(g), 0) : null;
+    return [dx, dw, db];
+  },
 } satisfies Record<UnaryOp | BinaryOp | string, GradRule>;
+
+function mean2(t: Tensor): Tensor {
+  return div(sum(t, -1, true), t.shape[t.rank - 1]);
+}
 
 installGradRules(rules);
 
@@ -498,12 +530,36 @@ export function silu(x: Tensor): Tensor {
 
 /** Softmax along an axis, stabilised by the (constant) maximum. */
 export function softmax(x: Tensor, axis = -1): Tensor {
+  const fused = getBackend().fused?.softmax;
+  if (fused && normAxis(axis, x.rank, 'softmax') === x.rank - 1 && x.size > 0) {
+    const n = x.shape[x.rank - 1];
+    const out = getBackend().alloc(x.size);
+    fused(x.data, x.size / n, n, out);
+    return record('fused_softmax', out, x.shape, [x]);
+  }
+  return softmaxComposite(x, axis);
+}
+
+/** The composite softmax (the reference the fused kernel is checked against). */
+export function softmaxComposite(x: Tensor, axis = -1): Tensor {
   const m = max(x, axis, true).detach();
   const e = exp(sub(x, m));
   return div(e, sum(e, axis, true));
 }
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const fused = getBackend().fused?.logSoftmax;
+  if (fused && normAxis(axis, x.rank, 'logSoftmax') === x.rank - 1 && x.size > 0) {
+    const n = x.shape[x.rank - 1];
+    const out = getBackend().alloc(x.size);
+    fused(x.data, x.size / n, n, out);
+    return record('fused_log_softmax', out, x.shape, [x]);
+  }
+  return logSoftmaxComposite(x, axis);
+}
+
+/** The composite logSoftmax (the reference the fused kernel is checked against). */
+export function logSoftmaxComposite(x: Tensor, axis = -1): Tensor {
   const m = max(x, axis, true).detach();
   const shifted = sub(x, m);
   return sub(shifted, log(sum(exp(shifted), axis, true)));
@@ -511,6 +567,24 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 
 /** Layer norm over the last axis (biased variance, as PyTorch). weight/bias are (D) or null. */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
+  const be = getBackend();
+  const fused = be.fused?.layerNorm;
+  const n = x.shape[x.rank - 1];
+  if (fused && x.size > 0 && (!weight || weight.size === n) && (!bias || bias.size === n)) {
+    const rows = x.size / n;
+    const out = be.alloc(x.size);
+    const mean = be.alloc(rows);
+    const rstd = be.alloc(rows);
+    fused(x.data, rows, n, weight ? weight.data : null, bias ? bias.data : null, eps, out, mean, rstd);
+    // Absent weight/bias are stood in for by constants that take no gradient.
+    const inputs = [x, weight ?? scalar(1), bias ?? scalar(0)];
+    return record('fused_layer_norm', out, x.shape, inputs, { mean, rstd, hasWeight: weight !== null, hasBias: bias !== null });
+  }
+  return layerNormComposite(x, weight, bias, eps);
+}
+
+/** The composite layer norm (the reference the fused kernel is checked against). */
+export function layerNormComposite(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
   const mu = mean(x, -1, true);
   const xc = sub(x, mu);
   const v = mean(mul(xc, xc), -1, true);

@@ -221,7 +221,7 @@ export class Trainer {
       n_layer: c.n_layer,
       n_head: c.n_head,
       n_inner: null,
-      activation_function: 'gelu_new',
+      activation_function: c.activation,
       resid_pdrop: c.dropout,
       embd_pdrop: c.dropout,
       attn_pdrop: c.dropout,

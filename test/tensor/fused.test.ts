@@ -1,0 +1,45 @@
+// Fused kernels against the composite ops they replace (STYLE.md: a speed kernel sits in the backend's fused
+// table and is checked against the composite): forward values and input gradients, on every backend that has one.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import {
+  Rng, layerNorm, layerNormComposite, logSoftmax, logSoftmaxComposite, mul, randn, softmax, softmaxComposite, sum,
+  type Tensor,
+} from '../../src/tensor/index.js';
+import { forEachBackend } from '../helpers/backends.js';
+import { maxRelDiff } from '../helpers/golden.js';
+
+type Op = (inputs: Tensor[]) => Tensor;
+
+function compare(shape: number[], nInputs: number, fused: Op, composite: Op, seed: number): void {
+  const run = (op: Op): { out: Float32Array; grads: Float32Array[] } => {
+    const rng = new Rng(seed);
+    const inputs = [randn(shape, rng, 3).requireGrad(), ...Array.from({ length: nInputs - 1 }, () => randn([shape[shape.length - 1]], rng).requireGrad())];
+    const up = randn(shape, rng);
+    const y = op(inputs);
+    sum(mul(y, up)).backward();
+    return { out: Float32Array.from(y.data), grads: inputs.map((t) => Float32Array.from(t.grad!.data)) };
+  };
+  const a = run(fused);
+  const b = run(composite);
+  assert.ok(maxRelDiff(a.out, b.out) < 1e-5, `forward ${maxRelDiff(a.out, b.out)}`);
+  a.grads.forEach((g, i) => assert.ok(maxRelDiff(g, b.grads[i]) < 1e-4, `gradient ${i}: ${maxRelDiff(g, b.grads[i])}`));
+}
+
+forEachBackend('fused kernels vs composites', (backend) => {
+  const skip = (k: 'softmax' | 'logSoftmax' | 'layerNorm'): string | false =>
+    backend.fused?.[k] ? false : `the ${backend.name} backend has no fused ${k} (the composite is what runs)`;
+  it('softmax', { skip: skip('softmax') }, () => {
+    compare([3, 5, 17], 1, ([x]) => softmax(x, -1), ([x]) => softmaxComposite(x, -1), 1);
+    compare([2, 50257], 1, ([x]) => softmax(x, -1), ([x]) => softmaxComposite(x, -1), 2);
+  });
+  it('logSoftmax', { skip: skip('logSoftmax') }, () => {
+    compare([4, 33], 1, ([x]) => logSoftmax(x), ([x]) => logSoftmaxComposite(x), 3);
+    compare([3, 50257], 1, ([x]) => logSoftmax(x), ([x]) => logSoftmaxComposite(x), 4);
+  });
+  it('layerNorm with weight and bias, weight only, and neither', { skip: skip('layerNorm') }, () => {
+    compare([2, 7, 96], 3, ([x, w, b]) => layerNorm(x, w, b, 1e-5), ([x, w, b]) => layerNormComposite(x, w, b, 1e-5), 5);
+    compare([5, 33], 2, ([x, w]) => layerNorm(x, w, null, 1e-5), ([x, w]) => layerNormComposite(x, w, null, 1e-5), 6);
+    compare([5, 33], 1, ([x]) => layerNorm(x, null, null, 1e-6), ([x]) => layerNormComposite(x, null, null, 1e-6), 7);
+  });
+});
