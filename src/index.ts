@@ -1,0 +1,26 @@
+// ajar's library entry: the tensor engine, models, tokenizers, training, evaluation, generation, serving,
+// releases and planning. Importing it installs the default backend (AJAR_BACKEND, else wasm where WebAssembly
+// SIMD exists, else js) unless one is already set; call selectBackend('js' | 'wasm') to choose.
+import { selectBackend } from './backends/select.js';
+import { hasBackend } from './tensor/backend.js';
+
+if (!hasBackend()) selectBackend();
+
+export * from './tensor/index.js';
+export { selectBackend, BACKEND_NAMES, defaultBackendName } from './backends/select.js';
+export { Module, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, KVCache } from './nn/index.js';
+export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from './io/safetensors.js';
+export { loadModelFolder, readConfig, readWeights } from './io/folder.js';
+export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, StreamDecoder, type Tokenizer } from './io/tokenizer/index.js';
+export {
+  buildModel, loadPretrained, loadCausalLM, saveModelFolder, GPT2LMHeadModel, GPT2ForSequenceClassification,
+  type CausalLM, type SequenceClassifier, type AnyModel,
+} from './models/index.js';
+export { loadDataset, splitValidation, StreamBatcher, ExampleBatcher, type DataSpec, type Dataset } from './data/index.js';
+export { generate, generateStream, type GenerateOptions, type GenerationResult } from './generate/index.js';
+export { evaluateLM, evaluateClassifier, classificationReport, regressionReport } from './eval/index.js';
+export { Trainer, type TrainSummary } from './train/trainer.js';
+export { DEFAULTS as TRAIN_DEFAULTS, PRESETS, applyOverrides, validateConfig, type TrainConfig } from './train/config.js';
+export { AdamW, SGD, clipGradNorm, decayGroups } from './train/optim.js';
+export { lrAt } from './train/schedule.js';
+export { buildServer } from './serve/index.js';
