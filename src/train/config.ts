@@ -22,6 +22,7 @@ export interface TrainConfig {
   n_embd: number; // 128
   dropout: number; // 0.0
   activation: string; // 'gelu_new' (GPT-2's tanh form); 'gelu' is the exact form nanoGPT's nn.GELU() uses
+  bias: boolean; // true; false = nanoGPT's bias=False: biases stay 0 and are not trained (the folder keeps them, as zeros)
   block_size: number; // 64 // context length in tokens
   // optimisation
   optimizer: 'adamw' | 'sgd'; // 'adamw'
@@ -67,6 +68,7 @@ export const DEFAULTS: TrainConfig = {
   n_embd: 128,
   dropout: 0,
   activation: 'gelu_new',
+  bias: true,
   block_size: 64,
   optimizer: 'adamw',
   max_iters: 2000,
@@ -105,6 +107,7 @@ export const PRESETS: Record<string, { about: string; config: Partial<TrainConfi
       n_embd: 128,
       dropout: 0,
       activation: 'gelu', // nanoGPT's MLP uses nn.GELU(), the exact form
+      bias: false, // nanoGPT's default bias=False
       block_size: 64,
       batch_size: 12,
       max_iters: 2000,
@@ -154,7 +157,7 @@ const KINDS: Record<keyof TrainConfig, Kind | string[]> = {
   data: 'string', val_data: 'nullable-string', val_fraction: 'number', format: ['text', 'jsonl', 'csv'],
   task: ['lm', 'instruct', 'classification', 'regression'], text_field: 'string', label_field: 'string',
   prompt_field: 'string', completion_field: 'string', init_from: 'string', tokenizer: 'string',
-  n_layer: 'int', n_head: 'int', n_embd: 'int', dropout: 'number', activation: ['gelu_new', 'gelu', 'relu', 'silu', 'gelu_pytorch_tanh'], block_size: 'int',
+  n_layer: 'int', n_head: 'int', n_embd: 'int', dropout: 'number', activation: ['gelu_new', 'gelu', 'relu', 'silu', 'gelu_pytorch_tanh'], bias: 'bool', block_size: 'int',
   optimizer: ['adamw', 'sgd'], max_iters: 'int', batch_size: 'int', grad_accum: 'int', lr: 'number',
   min_lr: 'nullable-number', warmup_iters: 'int', lr_decay_iters: 'nullable-int', decay_lr: 'bool',
   beta1: 'number', beta2: 'number', weight_decay: 'number', momentum: 'number', grad_clip: 'number',

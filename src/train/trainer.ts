@@ -111,7 +111,7 @@ export class Trainer {
       this.model = this.buildModelFor(pretrained?.model ?? null);
     }
     checkBlockSize(c.block_size, this.model.contextLength);
-    const params = this.model.module.parameters();
+    const params = this.trainableParameters();
     const groups = decayGroups(params, c.weight_decay);
     this.optimizer = c.optimizer === 'sgd'
       ? new SGD(groups, { lr: c.lr, momentum: c.momentum })
@@ -135,6 +135,24 @@ export class Trainer {
       this.log(`resumed from ${join(this.outDir, 'checkpoint')} at step ${s.step}`);
     }
     this.model.module.train(true);
+  }
+
+  /**
+   * The parameters the optimizer updates. With bias=false (nanoGPT's bias=False) every bias is held at zero
+   * and left out, so the model computes exactly a bias-free GPT while its folder keeps GPT-2's layout.
+   */
+  private trainableParameters(): Tensor[] {
+    if (this.cfg.bias) return this.model.module.parameters();
+    const kept: Tensor[] = [];
+    for (const [name, t] of this.model.module.namedParameters()) {
+      if (name.endsWith('.bias')) {
+        t.data.fill(0);
+        t.requiresGrad = false;
+      } else if (!kept.includes(t)) {
+        kept.push(t);
+      }
+    }
+    return kept;
   }
 
   private scratchTokenizer(): Tokenizer {
@@ -369,7 +387,7 @@ export class Trainer {
     const start = Date.now();
     const elapsed = (): number => this.elapsedBefore + (Date.now() - start) / 1000;
     const schedule = { lr: c.lr, warmupIters: c.warmup_iters, decayIters: c.lr_decay_iters!, minLr: c.min_lr!, decay: c.decay_lr };
-    const params = this.model.module.parameters();
+    const params = this.optimizer.groups.flatMap((g) => g.params);
     let windowTokens = 0;
     let windowStart = Date.now();
     let tokensPerS = 0;
