@@ -138,7 +138,7 @@ export const PRESETS: Record<string, { about: string; config: Partial<TrainConfi
       dropout: 0,
       block_size: 128,
       batch_size: 16,
-      max_iters: 300,
+      max_iters: 600,
       lr: 2e-3,
       min_lr: 2e-4,
       warmup_iters: 30,

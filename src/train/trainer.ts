@@ -68,6 +68,7 @@ export class Trainer {
   private lastTrainLoss: number | null = null;
   private lastValLoss: number | null = null;
   private lastMetrics: ClassificationReport | RegressionReport | undefined;
+  private bestMetrics: ClassificationReport | RegressionReport | undefined;
 
   constructor(cfg: TrainConfig, private readonly events: TrainEvents = {}) {
     this.cfg = cfg;
@@ -404,7 +405,10 @@ export class Trainer {
         const valLoss = this.evaluate('val');
         this.lastValLoss = valLoss;
         const improved = this.bestVal === null || valLoss < this.bestVal;
-        if (improved) this.bestVal = valLoss;
+        if (improved) {
+          this.bestVal = valLoss;
+          this.bestMetrics = this.lastMetrics;
+        }
         const record: Record<string, unknown> = { step: it, train_loss_eval: trainLoss, val_loss: valLoss, best_val_loss: this.bestVal, elapsed_s: elapsed() };
         if (this.lastMetrics) record.val_metrics = summarizeMetrics(this.lastMetrics);
         this.appendMetrics(record);
@@ -477,8 +481,13 @@ export class Trainer {
       tokens_per_s: seconds > 0 ? (this.tokensSeen - startTokens) / Math.max(1e-9, seconds - this.elapsedBefore) : 0,
       stopped_early: stoppedEarly,
       task: this.task,
-      metrics: this.lastMetrics,
+      metrics: this.savedMetrics(),
     };
+  }
+
+  /** Validation metrics of the model that was saved: the best one with keep_best, else the last. */
+  private savedMetrics(): ClassificationReport | RegressionReport | undefined {
+    return this.cfg.keep_best ? this.bestMetrics : this.lastMetrics;
   }
 
   /** Evaluation results beside the model, for model cards and `ajar release`. */
@@ -486,7 +495,7 @@ export class Trainer {
     const record = {
       task: this.task,
       dataset: this.cfg.val_data ?? `${this.cfg.data} (held-out ${this.cfg.val_fraction})`,
-      metrics: { val_loss: this.bestVal, ...(this.lastMetrics ? summarizeMetrics(this.lastMetrics) : {}) },
+      metrics: { val_loss: this.cfg.keep_best ? this.bestVal : this.lastValLoss, ...(this.savedMetrics() ? summarizeMetrics(this.savedMetrics()!) : {}) },
       iters: this.step,
       date: new Date().toISOString(),
       source: 'ajar train',
