@@ -528,16 +528,23 @@ export function silu(x: Tensor): Tensor {
   return mul(x, sigmoid(x));
 }
 
+/**
+ * A row-wise fused kernel over the last axis (softmax, logSoftmax) when the backend has it and the axis is the
+ * last; null otherwise, so the caller falls back to the composite.
+ */
+function fusedRows(kernel: 'softmax' | 'logSoftmax', op: string, x: Tensor, axis: number): Tensor | null {
+  const be = getBackend();
+  const fused = be.fused?.[kernel];
+  if (!fused || normAxis(axis, x.rank, kernel) !== x.rank - 1 || x.size === 0) return null;
+  const n = x.shape[x.rank - 1];
+  const out = be.alloc(x.size);
+  fused(x.data, x.size / n, n, out);
+  return record(op, out, x.shape, [x]);
+}
+
 /** Softmax along an axis, stabilised by the (constant) maximum. */
 export function softmax(x: Tensor, axis = -1): Tensor {
-  const fused = getBackend().fused?.softmax;
-  if (fused && normAxis(axis, x.rank, 'softmax') === x.rank - 1 && x.size > 0) {
-    const n = x.shape[x.rank - 1];
-    const out = getBackend().alloc(x.size);
-    fused(x.data, x.size / n, n, out);
-    return record('fused_softmax', out, x.shape, [x]);
-  }
-  return softmaxComposite(x, axis);
+  return fusedRows('softmax', 'fused_softmax', x, axis) ?? softmaxComposite(x, axis);
 }
 
 /** The composite softmax (the reference the fused kernel is checked against). */
@@ -548,14 +555,7 @@ export function softmaxComposite(x: Tensor, axis = -1): Tensor {
 }
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  const fused = getBackend().fused?.logSoftmax;
-  if (fused && normAxis(axis, x.rank, 'logSoftmax') === x.rank - 1 && x.size > 0) {
-    const n = x.shape[x.rank - 1];
-    const out = getBackend().alloc(x.size);
-    fused(x.data, x.size / n, n, out);
-    return record('fused_log_softmax', out, x.shape, [x]);
-  }
-  return logSoftmaxComposite(x, axis);
+  return fusedRows('logSoftmax', 'fused_log_softmax', x, axis) ?? logSoftmaxComposite(x, axis);
 }
 
 /** The composite logSoftmax (the reference the fused kernel is checked against). */
