@@ -9,7 +9,7 @@ import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, readTextFile, selectBackend } from './common.js';
 import { Progress } from './progress.js';
 
-const HELP = `usage: ajar eval --model DIR --data FILE [--block-size N] [--record] [--json] [--backend js]
+const HELP = `usage: ajar eval --model DIR --data FILE [--block-size N] [--record] [--json] [--backend js|wasm]
 
 Tokenises FILE with the model's tokenizer, splits the ids into consecutive windows of at most the
 model's context (or N) tokens, predicts every token after the first of each window and reports the

@@ -5,7 +5,7 @@ import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
 
 const HELP = `usage: ajar generate --model DIR --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
-                     [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend js]
+                     [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend js|wasm]
 
 Streams the continuation of S as it is produced. Temperature 0 means greedy. --stop may be repeated;
 generation ends before the first stop string, at end-of-text, or after N new tokens (default 64).`;

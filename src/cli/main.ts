@@ -11,7 +11,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./eval.js')).evalCommand },
   generate: { summary: 'stream a continuation of a prompt',
     load: async () => (await import('./generate.js')).generateCommand },
-  train: { summary: 'train from scratch or fine-tune; --preset shakespeare-char reproduces nanoGPT',
+  train: { summary: 'train from scratch or fine-tune; --preset shakespeare-char is nanoGPT\'s CPU recipe',
     load: async () => (await import('./train.js')).trainCommand },
   tokenize: { summary: 'token ids of a text under a model\'s tokenizer',
     load: async () => (await import('./tokenize.js')).tokenizeCommand },

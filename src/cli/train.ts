@@ -8,7 +8,7 @@ import { Trainer } from '../train/trainer.js';
 import { printJson, selectBackend } from './common.js';
 import { fmtDuration } from './progress.js';
 
-const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [--json] [--backend js]
+const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [--json] [--backend js|wasm]
 
 Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder, evaluates it every
 eval-interval steps, checkpoints, and saves the model as a Hugging Face folder in --out.
