@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
+import { syncDir } from './atomic.js';
 
 /** A named tensor as ajar holds it: row-major float32 data. */
 export interface WeightTensor {
@@ -442,15 +443,3 @@ export function writeSafetensors(path: string, tensors: TensorInput, metadata?: 
   syncDir(dir);
 }
 
-/** Make the rename durable (best effort: some platforms cannot open or fsync a folder). */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // NOTE: not fatal; the file itself was fsynced before the rename.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors } from '../io/safetensors.js';
-import { writeFileAtomic } from '../io/tokenizer/files.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { Tokenizer } from '../io/tokenizer/index.js';
 import type { AnyModel } from './types.js';
 

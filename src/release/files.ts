@@ -6,6 +6,7 @@ import {
   renameSync, rmdirSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { syncDir } from '../io/atomic.js';
 import { AjarError } from '../tensor/errors.js';
 
 /**
@@ -205,15 +206,3 @@ export class Staging {
   }
 }
 
-/** Make a rename durable (best effort: some platforms cannot fsync a folder). */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // NOTE: not fatal; every file was fsynced before the rename.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}

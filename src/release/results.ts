@@ -2,7 +2,7 @@
 // --record`) and its training arguments (training_args.json): read with clear errors, appended atomically.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/tokenizer/files.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { AjarError } from '../tensor/errors.js';
 
 export const RESULTS_FILE = 'ajar_results.json';

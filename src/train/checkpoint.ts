@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type WeightTensor } from '../io/safetensors.js';
-import { writeFileAtomic } from '../io/tokenizer/files.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { AjarError } from '../tensor/errors.js';
 import type { OptimizerState } from './optim.js';
 

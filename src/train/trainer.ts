@@ -9,7 +9,7 @@ import {
 } from '../data/index.js';
 import { classificationReport, regressionReport, type ClassificationReport, type RegressionReport } from '../eval/index.js';
 import { CharTokenizer, loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
-import { writeFileAtomic } from '../io/tokenizer/files.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { buildModel, loadPretrained, saveModelFolder, type AnyModel } from '../models/index.js';
 import {
   AjarError, crossEntropy, mseLoss, mul, noGrad, reshape, Rng, tensor, type Tensor,

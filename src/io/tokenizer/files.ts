@@ -1,26 +1,9 @@
-// File helpers for tokenizer folders: atomic writes (temp + rename), JSON reading that names the file on failure,
+// File helpers for tokenizer folders: atomic writes (io/atomic.ts), JSON reading that names the file on failure,
 // JSON objects written in a fixed key order, and the special-token fields of tokenizer_config.json.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { AjarError } from '../../tensor/errors.js';
 
-/** Writes text to path via a temp file in the same folder and a rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
+export { writeFileAtomic } from '../atomic.js';
 
 export function readTextFile(path: string): string {
   try {
