@@ -6,7 +6,7 @@ import {
   U_SIGMOID, U_SIGN, U_SQRT, U_STEP, U_TANH,
 } from './abi';
 import {
-  c64, GELU_KAPPA, GELU_KAPPA3, HALF, INV_SQRT_2, INV_SQRT_2PI, MINUS_HALF, ONE, SQRT_2_OVER_PI, verf, vexp, vtanh,
+  c64, ONE, vexp, vgeluErfF32, vgeluTanhF32, vtanh,
 } from './vmath';
 import { at, imin, param, paramPtr } from './simd';
 
@@ -15,32 +15,20 @@ import { at, imin, param, paramPtr } from './simd';
 
 /** A transcendental op on two float64 lanes, written as the js reference writes it (same association). */
 @inline function unary64(op: i32, x: v128): v128 {
-  const half = c64(HALF);
   const one = c64(ONE);
   if (op == U_EXP) return vexp(x);
   if (op == U_TANH) return vtanh(x);
-  if (op == U_SIGMOID) return f64x2.div(one, f64x2.add(one, vexp(f64x2.neg(x))));
-  if (op == U_GELU_TANH || op == U_GELU_TANH_GRAD) {
-    const x2 = f64x2.mul(x, x);
-    const cube = f64x2.mul(f64x2.mul(c64(GELU_KAPPA), x2), x); // kappa * x * x * x
-    const t = vtanh(f64x2.mul(c64(SQRT_2_OVER_PI), f64x2.add(x, cube)));
-    const left = f64x2.mul(half, x);
-    if (op == U_GELU_TANH) return f64x2.mul(left, f64x2.add(one, t));
-    const slope = f64x2.add(one, f64x2.mul(c64(GELU_KAPPA3), x2));
-    const dt = f64x2.mul(f64x2.mul(f64x2.mul(left, f64x2.sub(one, f64x2.mul(t, t))), c64(SQRT_2_OVER_PI)), slope);
-    return f64x2.add(f64x2.mul(half, f64x2.add(one, t)), dt);
-  }
-  const cdfTerm = f64x2.add(one, verf(f64x2.mul(x, c64(INV_SQRT_2))));
-  if (op == U_GELU_ERF) return f64x2.mul(f64x2.mul(half, x), cdfTerm);
-  // U_GELU_ERF_GRAD: Phi(x) + x phi(x)
-  const pdf = f64x2.mul(vexp(f64x2.mul(f64x2.mul(c64(MINUS_HALF), x), x)), c64(INV_SQRT_2PI));
-  return f64x2.add(f64x2.mul(half, cdfTerm), f64x2.mul(x, pdf));
+  return f64x2.div(one, f64x2.add(one, vexp(f64x2.neg(x)))); // U_SIGMOID
 }
 
 @inline function unarySimd(op: i32, x: v128): v128 {
   const zero = f32x4.splat(0);
   const one = f32x4.splat(1);
   if (op == U_NEG) return f32x4.neg(x);
+  if (op == U_GELU_TANH) return vgeluTanhF32(x, false);
+  if (op == U_GELU_TANH_GRAD) return vgeluTanhF32(x, true);
+  if (op == U_GELU_ERF) return vgeluErfF32(x, false);
+  if (op == U_GELU_ERF_GRAD) return vgeluErfF32(x, true);
   if (op == U_ABS) return f32x4.abs(x);
   if (op == U_SQRT) return f32x4.sqrt(x);
   if (op == U_RELU) return v128.and(x, v128.or(f32x4.gt(x, zero), f32x4.ne(x, x))); // NaN stays, -0 gives +0

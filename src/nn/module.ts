@@ -61,7 +61,7 @@ export class Module {
   }
 
   zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+    for (const p of this.parameters()) p.zeroGrad();
   }
 
   /**

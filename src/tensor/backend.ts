@@ -37,6 +37,16 @@ export interface Backend {
   readonly name: string;
   /** A zeroed buffer of n floats that this backend's kernels may read and write. */
   alloc(n: number): Float32Array;
+  /**
+   * A buffer of n floats whose contents are unspecified, for outputs a kernel overwrites entirely (optional;
+   * callers use alloc() when absent). Saves zeroing memory that is about to be written.
+   */
+  empty?(n: number): Float32Array;
+  /**
+   * Give back, now, a buffer from alloc()/empty() that nothing will read or write again (optional; without it
+   * buffers are reclaimed once collected). The autograd pass uses it for gradients only it can see.
+   */
+  free?(buf: Float32Array): void;
   unary(op: UnaryOp, x: Float32Array, out: Float32Array): void;
   /** out (outShape) = a op b, with a and b broadcast to outShape (they have outShape's rank). */
   binary(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],

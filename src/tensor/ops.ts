@@ -48,6 +48,12 @@ export function rand(shape: Shape, rng: Rng): Tensor {
   return t;
 }
 
+/** An output buffer the kernel overwrites entirely: unzeroed where the backend offers it. */
+function emptyBuf(n: number): Float32Array {
+  const be = getBackend();
+  return be.empty ? be.empty(n) : be.alloc(n);
+}
+
 type Operand = Tensor | number;
 
 function asTensor(x: Operand): Tensor {
@@ -70,7 +76,7 @@ function record(op: string, data: Float32Array, shape: Shape, inputs: Tensor[],
 
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
   const be = getBackend();
-  const out = be.alloc(x.size);
+  const out = emptyBuf(x.size);
   be.unary(op, x.data, out);
   return record(op, out, x.shape, [x]);
 }
@@ -85,7 +91,7 @@ function binaryOp(op: BinaryOp, a: Operand, b: Operand): Tensor {
   const tb = asTensor(b);
   const shape = broadcastShapes(ta.shape, tb.shape, op);
   const be = getBackend();
-  const out = be.alloc(numel(shape));
+  const out = emptyBuf(numel(shape));
   be.binary(op, ta.data, padRank(ta.shape, shape.length), tb.data, padRank(tb.shape, shape.length), out, shape);
   return record(op, out, shape, [ta, tb]);
 }
@@ -123,7 +129,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const shape = broadcastShapes(broadcastShapes(cond.shape, ta.shape, 'where'), tb.shape, 'where');
   const r = shape.length;
   const be = getBackend();
-  const out = be.alloc(numel(shape));
+  const out = emptyBuf(numel(shape));
   be.where(cond.data, padRank(cond.shape, r), ta.data, padRank(ta.shape, r), tb.data, padRank(tb.shape, r), out, shape);
   return record('where', out, shape, [cond.detach(), ta, tb], { cond });
 }
@@ -134,7 +140,7 @@ export function expand(x: Tensor, shape: Shape): Tensor {
   if (!shapeEq(target, shape)) throw new ShapeError(`expand: ${fmtShape(x.shape)} cannot expand to ${fmtShape(shape)}`);
   if (shapeEq(x.shape, shape)) return x;
   const be = getBackend();
-  const out = be.alloc(numel(shape));
+  const out = emptyBuf(numel(shape));
   const zero = be.alloc(1);
   be.binary('add', x.data, padRank(x.shape, shape.length), zero, padRank([], shape.length), out, shape);
   return record('expand', out, shape, [x]);
@@ -145,7 +151,7 @@ function reduceOp(op: 'sum' | 'max', x: Tensor, axis: number, keepdim: boolean):
   const layout = splitAt(x.shape, ax);
   const shape = keepdim ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
   const be = getBackend();
-  const out = be.alloc(layout.outer * layout.inner);
+  const out = layout.n > 0 ? emptyBuf(layout.outer * layout.inner) : be.alloc(layout.outer * layout.inner);
   be.reduce(op, x.data, layout, out);
   if (op === 'sum') return record('sum', out, shape, [x], { axis: ax });
   const idx = new Int32Array(layout.outer * layout.inner);
@@ -211,7 +217,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   else throw new ShapeError(`matmul: batch dimensions differ: ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   const batch = numel(batchShape);
   const be = getBackend();
-  const out = be.alloc(batch * M * N);
+  const out = emptyBuf(batch * M * N);
   be.matmul(a.data, b.data, out, {
     batch, M, K, N, transA, transB,
     aBatchStride: aBatch.length === 0 ? 0 : M * K,
@@ -234,7 +240,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   }
   if (perm.every((p, i) => p === i)) return x;
   const be = getBackend();
-  const out = be.alloc(x.size);
+  const out = emptyBuf(x.size);
   be.permute(x.data, x.shape, perm, out);
   return record('permute', out, perm.map((p) => x.shape[p]), [x], { perm });
 }
@@ -258,7 +264,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const { outer, inner } = splitAt(x.shape, ax);
   const shape = x.shape.map((d, i) => (i === ax ? end - start : d));
   const be = getBackend();
-  const out = be.alloc(numel(shape));
+  const out = emptyBuf(numel(shape));
   be.copyAxis(x.data, n, start, out, end - start, 0, outer, end - start, inner);
   return record('slice', out, shape, [x], { axis: ax, start, n });
 }
@@ -291,7 +297,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   const { outer, inner } = splitAt(first.shape, ax);
   const shape = first.shape.map((d, i) => (i === ax ? n : d));
   const be = getBackend();
-  const out = be.alloc(numel(shape));
+  const out = emptyBuf(numel(shape));
   const starts: number[] = [];
   let at = 0;
   for (const x of xs) {
@@ -313,7 +319,7 @@ export function gatherAxis(x: Tensor, axis: number, idx: Int32Array): Tensor {
     if (idx[i] >= layout.n) throw new ShapeError(`gatherAxis: index ${idx[i]} out of range for axis of length ${layout.n}`);
   }
   const be = getBackend();
-  const out = be.alloc(idx.length);
+  const out = emptyBuf(idx.length);
   be.gather(x.data, layout, idx, out);
   return record('gatherAxis', out, x.shape.filter((_, i) => i !== ax), [x], { axis: ax, idx });
 }
@@ -329,7 +335,7 @@ export function embedding(table: Tensor, ids: Int32Array, idsShape: Shape = [ids
   }
   if (numel(idsShape) !== ids.length) throw new ShapeError(`embedding: ${ids.length} ids do not fill ${fmtShape(idsShape)}`);
   const be = getBackend();
-  const out = be.alloc(ids.length * D);
+  const out = emptyBuf(ids.length * D);
   be.gatherRows(table.data, D, ids, out);
   return record('embedding', out, [...idsShape, D], [table], { ids });
 }
@@ -537,7 +543,7 @@ function fusedRows(kernel: 'softmax' | 'logSoftmax', op: string, x: Tensor, axis
   const fused = be.fused?.[kernel];
   if (!fused || normAxis(axis, x.rank, kernel) !== x.rank - 1 || x.size === 0) return null;
   const n = x.shape[x.rank - 1];
-  const out = be.alloc(x.size);
+  const out = emptyBuf(x.size);
   fused(x.data, x.size / n, n, out);
   return record(op, out, x.shape, [x]);
 }
@@ -572,9 +578,9 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const n = x.shape[x.rank - 1];
   if (fused && x.size > 0 && (!weight || weight.size === n) && (!bias || bias.size === n)) {
     const rows = x.size / n;
-    const out = be.alloc(x.size);
-    const mean = be.alloc(rows);
-    const rstd = be.alloc(rows);
+    const out = emptyBuf(x.size);
+    const mean = emptyBuf(rows);
+    const rstd = emptyBuf(rows);
     fused(x.data, rows, n, weight ? weight.data : null, bias ? bias.data : null, eps, out, mean, rstd);
     // Absent weight/bias are stood in for by constants that take no gradient.
     const inputs = [x, weight ?? scalar(1), bias ?? scalar(0)];

@@ -1,6 +1,6 @@
 // Tensor: a contiguous row-major float32 buffer with a shape, and the reverse-mode autograd graph.
 // Ops live in ops.ts; this file holds the class, grad mode and the backward pass.
-import { getBackend } from './backend.js';
+import { getBackend, type Backend } from './backend.js';
 import { fmtShape, numel, shapeEq, ShapeError, type Shape } from './shape.js';
 
 /** One recorded primitive application: the gradient rule for `op` in ops.ts turns dOut into dInputs. */
@@ -44,6 +44,12 @@ export class Tensor {
   node: GradNode | null = null;
   /** Set once backward has consumed this tensor's graph node (a second backward through it is an error). */
   released = false;
+  /**
+   * A gradient buffer set aside by zeroGrad(): the next backward writes this leaf's gradient into it instead
+   * of allocating, so training reuses one gradient buffer per parameter. A .grad kept from before zeroGrad()
+   * is therefore overwritten by the next backward: copy it to keep it.
+   */
+  spareGrad: Tensor | null = null;
 
   constructor(data: Float32Array, shape: Shape, requiresGrad = false) {
     if (data.length !== numel(shape)) {
@@ -77,6 +83,12 @@ export class Tensor {
     return new Tensor(this.data, this.shape);
   }
 
+  /** Drop .grad (PyTorch's set_to_none), setting its buffer aside for the next backward to reuse. */
+  zeroGrad(): void {
+    if (this.grad) this.spareGrad = this.grad;
+    this.grad = null;
+  }
+
   /** Mark as a leaf that accumulates .grad. */
   requireGrad(on = true): this {
     this.requiresGrad = on;
@@ -107,20 +119,44 @@ export class Tensor {
       g0 = new Tensor(one, this.shape);
     }
     const order = topoOrder(this);
+    const be = getBackend();
+    // Gradients of intermediate tensors are seen by nothing but this pass: once the last use of one is done,
+    // its buffer goes back to the backend at once (as PyTorch frees them), so backward reuses its own memory.
+    // Buffers of forward tensors, leaves' .grad and the seed are never given back; reshape rules share a
+    // gradient's buffer, so a buffer is given back only when no pending gradient holds it.
+    const keep = new Set<Float32Array>();
+    if (seed) keep.add(seed.data);
+    for (const t of order) {
+      keep.add(t.data);
+      if (t.grad) keep.add(t.grad.data);
+    }
+    const holders = new Map<Float32Array, number>();
+    const hold = (d: Float32Array, k: number): void => {
+      holders.set(d, (holders.get(d) ?? 0) + k);
+    };
+    const dropped = new Set<Float32Array>();
+    const drop = (d: Float32Array): void => {
+      if (be.free && !keep.has(d)) dropped.add(d);
+    };
     const grads = new Map<Tensor, Tensor>();
     grads.set(this, g0);
+    hold(g0.data, 1);
     noGrad(() => {
       for (let i = order.length - 1; i >= 0; i--) {
         const t = order[i];
         const g = grads.get(t);
         grads.delete(t);
         if (!g) continue;
+        hold(g.data, -1);
+        drop(g.data);
         const node = t.node;
         if (!node) {
           if (t.released) throw new Error('backward: reached a part of the graph released by an earlier backward');
-          // NOTE: a fresh buffer, never the upstream gradient itself (rules such as add's pass g through), so
-          // in-place changes to one .grad (clipping, DP-SGD noise) cannot reach another tensor's.
-          t.grad = t.grad ? addGrad(t.grad, g) : copyTensor(g);
+          // NOTE: a buffer of the leaf's own, never the upstream gradient itself (rules such as add's pass g
+          // through), so in-place changes to one .grad (clipping, DP-SGD noise) cannot reach another tensor's.
+          t.grad = accumulateLeaf(t, g);
+          keep.add(t.grad.data);
+          freeDropped(be, dropped, holders);
           continue;
         }
         const rule = gradRules[node.op];
@@ -133,29 +169,64 @@ export class Tensor {
             throw new ShapeError(`backward: rule for '${node.op}' gave ${fmtShape(gi.shape)} for input ${fmtShape(inp.shape)}`);
           }
           const prev = grads.get(inp);
-          grads.set(inp, prev ? addGrad(prev, gi) : gi);
+          if (prev) {
+            const sum = addGrad(prev, gi);
+            hold(prev.data, -1);
+            drop(prev.data);
+            drop(gi.data);
+            grads.set(inp, sum);
+            hold(sum.data, 1);
+          } else {
+            grads.set(inp, gi);
+            hold(gi.data, 1);
+          }
         });
         t.node = null; // release the graph as we go (PyTorch's retain_graph=False)
         t.released = true;
+        freeDropped(be, dropped, holders);
       }
     });
   }
 }
 
-function copyTensor(a: Tensor): Tensor {
-  const out = getBackend().alloc(a.size);
-  out.set(a.data);
-  return new Tensor(out, a.shape);
+/** Give back the dropped buffers that no pending gradient holds. */
+function freeDropped(be: Backend, dropped: Set<Float32Array>, holders: Map<Float32Array, number>): void {
+  for (const d of dropped) {
+    if ((holders.get(d) ?? 0) > 0) continue;
+    holders.delete(d);
+    be.free?.(d);
+  }
+  dropped.clear();
+}
+
+/**
+ * The leaf's .grad after adding g: accumulated in place into an existing .grad; otherwise written into the
+ * buffer zeroGrad() set aside (spareGrad) when it fits, else a fresh one.
+ */
+function accumulateLeaf(t: Tensor, g: Tensor): Tensor {
+  const be = getBackend();
+  if (t.grad) {
+    be.binary('add', t.grad.data, t.grad.shape, g.data, g.shape, t.grad.data, t.grad.shape);
+    return t.grad;
+  }
+  const spare = t.spareGrad;
+  t.spareGrad = null;
+  if (spare && spare.size === g.size && shapeEq(spare.shape, t.shape)) {
+    spare.data.set(g.data);
+    return spare;
+  }
+  const out = be.empty ? be.empty(g.size) : be.alloc(g.size);
+  out.set(g.data);
+  return new Tensor(out, t.shape);
 }
 
 function addGrad(a: Tensor, b: Tensor): Tensor {
   const be = getBackend();
-  const out = be.alloc(a.size);
+  const out = be.empty ? be.empty(a.size) : be.alloc(a.size);
   be.binary('add', a.data, a.shape, b.data, b.shape, out, a.shape);
   return new Tensor(out, a.shape);
 }
 
-/** Tensors reachable from root through recorded nodes, inputs before users. */
 function topoOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();

@@ -46,7 +46,7 @@ abstract class BaseOptimizer {
   }
 
   zeroGrad(): void {
-    for (const p of allParams(this.groups)) p.grad = null;
+    for (const p of allParams(this.groups)) p.zeroGrad();
   }
 
   protected loadBuffers(s: OptimizerState, kind: string): void {

@@ -169,10 +169,13 @@ export class WasmHeap {
     return this.buffers.has(a.buffer) ? a.byteOffset : -1;
   }
 
-  /** A zeroed Float32Array of n floats in the memory, freed once collected; elsewhere if the memory is full. */
-  alloc(n: number): Float32Array {
+  /**
+   * A zeroed Float32Array of n floats in the memory (contents unspecified with zero = false), freed once
+   * collected or by free(); elsewhere if the memory is full.
+   */
+  alloc(n: number, zero = true): Float32Array {
     if (n === 0) return new Float32Array(0);
-    const block = this.take(n * 4, this.tensorLimit, true);
+    const block = this.take(n * 4, this.tensorLimit, zero);
     if (!block) {
       this.fallbacks++;
       return new Float32Array(n);
@@ -182,6 +185,19 @@ export class WasmHeap {
     this.registry.register(view, block.offset, block);
     Object.defineProperty(view, 'subarray', { value: ownedSubarray });
     return view;
+  }
+
+  /**
+   * Give back the block of a view from alloc() now. Only the view alloc() returned frees its block (a
+   * subarray or a foreign array is ignored); the caller guarantees nothing uses the view again.
+   */
+  free(view: Float32Array): void {
+    const offset = this.offsetOf(view);
+    if (offset < 0) return;
+    const block = this.live.get(offset);
+    if (!block || !block.view || block.view.deref() !== view) return;
+    this.registry.unregister(block);
+    this.release(offset, false);
   }
 
   /** A scratch block of at least `bytes` (not zeroed), or -1; give it back with freeBlock(). */

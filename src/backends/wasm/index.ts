@@ -169,6 +169,10 @@ class WasmBackendImpl implements WasmBackend {
 
   alloc = (n: number): Float32Array => this.heap.alloc(n);
 
+  empty = (n: number): Float32Array => this.heap.alloc(n, false);
+
+  free = (buf: Float32Array): void => this.heap.free(buf);
+
   memoryStats(): HeapStats {
     return this.heap.stats();
   }
