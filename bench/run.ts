@@ -1,12 +1,17 @@
 // npm run bench: every workload run by ajar (`ajar bench W --json`, its own process) and by PyTorch
 // (bench/torch_ref.py, same shapes) in the same run, and the ratios printed. PyTorch is skipped with a
-// message when Debian's python3-torch is absent. Usage: node dist/bench/run.js [WORKLOAD ...] [--json]
+// message when Debian's python3-torch is absent.
+// Usage: node dist/bench/run.js [WORKLOAD ...] [--rounds N] [--json]
+// Each round runs ajar then PyTorch, alternating, so drift in this machine's speed hits both sides alike; the
+// row shows the median over rounds of each side's median step and the largest peak memory. Default rounds: 3,
+// and 1 for train-gpt2 (about a minute a side).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
 const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2'];
+const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1 };
 
 interface Result {
   workload: string;
@@ -26,6 +31,22 @@ function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv): Result | 
   }
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One result from several rounds: median step time, largest peak memory; the first error if any failed. */
+function combine(results: (Result | string)[]): Result | string {
+  const bad = results.find((r) => typeof r === 'string');
+  if (bad !== undefined) return bad;
+  const ok = results as Result[];
+  const step = median(ok.map((r) => r.step_ms_median));
+  return { ...ok[0], step_ms_median: step, tokens_per_s: ok[0].tokens_per_s * ok[0].step_ms_median / step,
+    peak_rss_mib: Math.max(...ok.map((r) => r.peak_rss_mib)) };
+}
+
 function torchAvailable(): boolean {
   return spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 }
@@ -33,7 +54,14 @@ function torchAvailable(): boolean {
 function main(): void {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
-  const workloads = args.filter((a) => !a.startsWith('--'));
+  const ri = args.indexOf('--rounds');
+  const roundsFlag = ri >= 0 ? Number(args[ri + 1]) : undefined;
+  if (roundsFlag !== undefined && !(Number.isInteger(roundsFlag) && roundsFlag >= 1)) {
+    console.error(`--rounds needs a positive integer, got '${args[ri + 1] ?? ''}'`);
+    process.exitCode = 2;
+    return;
+  }
+  const workloads = args.filter((a, i) => !a.startsWith('--') && !(ri >= 0 && i === ri + 1));
   const list = workloads.length > 0 ? workloads : ALL;
   const haveTorch = torchAvailable();
   if (!haveTorch) console.error(`PyTorch reference skipped: ${PY} cannot import torch (apt-get install python3-torch)`);
@@ -44,10 +72,15 @@ function main(): void {
   delete torchEnv.OPENBLAS_L2_SIZE;
   const rows: { workload: string; ajar: Result | string; torch: Result | string | null }[] = [];
   for (const w of list) {
-    console.error(`running ${w} ...`);
-    const ajar = runJson(process.execPath, [`${root}bin/ajar.js`, 'bench', w, '--json'], process.env);
-    const torch = haveTorch ? runJson(PY, [`${root}bench/torch_ref.py`, w], torchEnv) : null;
-    rows.push({ workload: w, ajar, torch });
+    const rounds = roundsFlag ?? DEFAULT_ROUNDS[w] ?? 3;
+    const a: (Result | string)[] = [];
+    const t: (Result | string)[] = [];
+    for (let i = 0; i < rounds; i++) {
+      console.error(`running ${w} (round ${i + 1} of ${rounds}) ...`);
+      a.push(runJson(process.execPath, [`${root}bin/ajar.js`, 'bench', w, '--json'], process.env));
+      if (haveTorch) t.push(runJson(PY, [`${root}bench/torch_ref.py`, w], torchEnv));
+    }
+    rows.push({ workload: w, ajar: combine(a), torch: haveTorch ? combine(t) : null });
   }
   if (json) {
     console.log(JSON.stringify(rows.map((r) => ({

@@ -154,9 +154,9 @@ export class Tensor {
           if (t.released) throw new Error('backward: reached a part of the graph released by an earlier backward');
           // NOTE: a buffer of the leaf's own, never the upstream gradient itself (rules such as add's pass g
           // through), so in-place changes to one .grad (clipping, DP-SGD noise) cannot reach another tensor's.
-          t.grad = accumulateLeaf(t, g);
+          t.grad = accumulateLeaf(t, g, !keep.has(g.data) && (holders.get(g.data) ?? 0) === 0 && be.free !== undefined);
           keep.add(t.grad.data);
-          freeDropped(be, dropped, holders);
+          freeDropped(be, dropped, holders, keep);
           continue;
         }
         const rule = gradRules[node.op];
@@ -169,7 +169,11 @@ export class Tensor {
             throw new ShapeError(`backward: rule for '${node.op}' gave ${fmtShape(gi.shape)} for input ${fmtShape(inp.shape)}`);
           }
           const prev = grads.get(inp);
-          if (prev) {
+          if (prev && prev.data !== gi.data && !keep.has(prev.data) && holders.get(prev.data) === 1) {
+            // The pending gradient's buffer is this pass's alone: accumulate in place.
+            be.binary('add', prev.data, prev.shape, gi.data, gi.shape, prev.data, prev.shape);
+            drop(gi.data);
+          } else if (prev) {
             const sum = addGrad(prev, gi);
             hold(prev.data, -1);
             drop(prev.data);
@@ -183,16 +187,17 @@ export class Tensor {
         });
         t.node = null; // release the graph as we go (PyTorch's retain_graph=False)
         t.released = true;
-        freeDropped(be, dropped, holders);
+        freeDropped(be, dropped, holders, keep);
       }
     });
   }
 }
 
 /** Give back the dropped buffers that no pending gradient holds. */
-function freeDropped(be: Backend, dropped: Set<Float32Array>, holders: Map<Float32Array, number>): void {
+function freeDropped(be: Backend, dropped: Set<Float32Array>, holders: Map<Float32Array, number>,
+  keep: Set<Float32Array>): void {
   for (const d of dropped) {
-    if ((holders.get(d) ?? 0) > 0) continue;
+    if ((holders.get(d) ?? 0) > 0 || keep.has(d)) continue;
     holders.delete(d);
     be.free?.(d);
   }
@@ -201,9 +206,10 @@ function freeDropped(be: Backend, dropped: Set<Float32Array>, holders: Map<Float
 
 /**
  * The leaf's .grad after adding g: accumulated in place into an existing .grad; otherwise written into the
- * buffer zeroGrad() set aside (spareGrad) when it fits, else a fresh one.
+ * buffer zeroGrad() set aside (spareGrad) when it fits, else g's own buffer when this pass owns it alone
+ * (`canTake`), else a fresh copy.
  */
-function accumulateLeaf(t: Tensor, g: Tensor): Tensor {
+function accumulateLeaf(t: Tensor, g: Tensor, canTake: boolean): Tensor {
   const be = getBackend();
   if (t.grad) {
     be.binary('add', t.grad.data, t.grad.shape, g.data, g.shape, t.grad.data, t.grad.shape);
@@ -215,6 +221,7 @@ function accumulateLeaf(t: Tensor, g: Tensor): Tensor {
     spare.data.set(g.data);
     return spare;
   }
+  if (canTake) return new Tensor(g.data, t.shape);
   const out = be.empty ? be.empty(g.size) : be.alloc(g.size);
   out.set(g.data);
   return new Tensor(out, t.shape);

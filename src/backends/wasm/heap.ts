@@ -11,8 +11,8 @@
 // - A FinalizationRegistry callback frees the block of a collected view. Callbacks run as tasks, after the
 //   event loop turns.
 // - Waiting for V8's own collections is too slow: the views are small objects, so V8 feels no pressure while
-//   gigabytes of wasm memory die. So once enough bytes were allocated since the last sweep (128 MiB and half the
-//   bytes in use), the next allocation in a new event-loop turn runs a full GC and then checks a WeakRef per
+//   gigabytes of wasm memory die. So once 128 MiB more were allocated than given back by free() since the last
+//   sweep (a full GC costs milliseconds, about a step of a small model's training), the next allocation in a new event-loop turn runs a full GC and then checks a WeakRef per
 //   block: blocks of views that died in an earlier turn come back at once, synchronously. A training loop that
 //   awaits between steps thus reuses the previous step's memory in the next step.
 //
@@ -197,6 +197,7 @@ export class WasmHeap {
     const block = this.live.get(offset);
     if (!block || !block.view || block.view.deref() !== view) return;
     this.registry.unregister(block);
+    this.sinceSweep = Math.max(0, this.sinceSweep - block.size);
     this.release(offset, false);
   }
 
@@ -316,7 +317,7 @@ export class WasmHeap {
   /** Sweep at the first allocation of an event-loop turn once enough was allocated since the last sweep. */
   private maybeSweep(size: number): void {
     this.sinceSweep += size;
-    if (this.sweptThisTurn || this.sinceSweep < Math.max(SWEEP_BYTES, this.bytesInUse / 2)) return;
+    if (this.sweptThisTurn || this.sinceSweep < SWEEP_BYTES) return;
     this.sweptThisTurn = true;
     setImmediate(() => {
       this.sweptThisTurn = false;
