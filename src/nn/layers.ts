@@ -1,5 +1,5 @@
 // Standard layers with PyTorch / Hugging Face parameter names and layouts.
-import { add, embedding, layerNorm, matmul, rmsNorm, type Tensor } from '../tensor/index.js';
+import { embedding, layerNorm, linear, rmsNorm, type Tensor } from '../tensor/index.js';
 import { Module } from './module.js';
 
 /** torch.nn.Linear: weight (out, in), y = x W^T + b. */
@@ -13,8 +13,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = matmul(x, this.weight, { transB: true }); // (..., out)
-    return this.bias ? add(y, this.bias) : y;
+    return linear(x, this.weight, this.bias, { transW: true }); // (..., out)
   }
 }
 
@@ -29,7 +28,7 @@ export class Conv1D extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return add(matmul(x, this.weight), this.bias); // (..., out)
+    return linear(x, this.weight, this.bias); // (..., out)
   }
 }
 

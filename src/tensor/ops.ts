@@ -5,7 +5,7 @@ import { Rng } from './random.js';
 import {
   broadcastShapes, fmtShape, normAxis, numel, resolveReshape, shapeEq, ShapeError, splitAt, type Shape,
 } from './shape.js';
-import { installGradRules, isGradEnabled, Tensor, type GradNode, type GradRule } from './tensor.js';
+import { installGradRules, isGradEnabled, noGrad, Tensor, type GradNode, type GradRule } from './tensor.js';
 
 // ---------------------------------------------------------------------------------------------
 // Construction
@@ -224,6 +224,31 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     bBatchStride: bBatch.length === 0 ? 0 : K * N,
   });
   return record('matmul', out, [...batchShape, M, N], [a, b], { transA, transB });
+}
+
+/**
+ * x (..., K) @ W + b: W is (K, N), or (N, K) with transW (nn.Linear's layout); b is (N) or null. One primitive
+ * (PyTorch's addmm): the bias is added in place into the product, so the layer saves one activation, not two.
+ */
+export function linear(x: Tensor, w: Tensor, b: Tensor | null, opts: { transW?: boolean } = {}): Tensor {
+  const transW = opts.transW ?? false;
+  if (w.rank !== 2 || x.rank < 1) {
+    throw new ShapeError(`linear: needs x (..., K) and a 2-D weight, got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`);
+  }
+  const K = x.shape[x.rank - 1];
+  const [wR, wC] = w.shape;
+  const N = transW ? wR : wC;
+  if ((transW ? wC : wR) !== K) {
+    throw new ShapeError(`linear: inner dimensions differ: ${fmtShape(x.shape)} @ ${fmtShape(w.shape)}${transW ? 'ᵀ' : ''}`);
+  }
+  if (b && (b.rank !== 1 || b.size !== N)) throw new ShapeError(`linear: bias ${fmtShape(b.shape)} does not match ${N} outputs`);
+  const M = numel(x.shape.slice(0, -1));
+  const be = getBackend();
+  const out = emptyBuf(M * N);
+  be.matmul(x.data, w.data, out, { batch: 1, M, K, N, transA: false, transB: transW, aBatchStride: 0, bBatchStride: 0 });
+  if (b) be.binary('add', out, [M, N], b.data, [1, N], out, [M, N]);
+  const inputs = b ? [x, w, b] : [x, w];
+  return record('linear', out, [...x.shape.slice(0, -1), N], inputs, { transW });
 }
 
 /** Same values, new shape (a view sharing storage). One dimension may be -1. */
@@ -445,6 +470,19 @@ const rules: Record<string, GradRule> = {
     }
     return [da, db];
   },
+  linear: (g, _o, node) => {
+    const [x, w, b] = node.inputs;
+    const transW = node.attrs.transW as boolean;
+    const K = x.shape[x.rank - 1];
+    const N = g.shape[g.rank - 1];
+    const M = numel(x.shape.slice(0, -1));
+    const g2 = reshape(g, [M, N]);
+    const x2 = reshape(x, [M, K]);
+    const dx = x.requiresGrad ? reshape(matmul(g2, w, { transB: !transW }), x.shape) : null;
+    const dw = w.requiresGrad ? (transW ? matmul(g2, x2, { transA: true }) : matmul(x2, g2, { transA: true })) : null;
+    const db = b && b.requiresGrad ? sum(g2, 0) : null;
+    return b ? [dx, dw, db] : [dx, dw];
+  },
   reshape: (g, _o, { inputs: [x] }) => [reshape(g, x.shape)],
   permute: (g, _o, node) => {
     const perm = node.attrs.perm as number[];
@@ -480,6 +518,24 @@ const rules: Record<string, GradRule> = {
     const out = be.alloc(table.size);
     be.scatterAddRows(g.data, table.shape[1], node.attrs.ids as Int32Array, out);
     return [new Tensor(out, table.shape)];
+  },
+  cross_entropy: (g, _o, node) => {
+    // d loss_i / d logits_i = softmax(logits_i) - onehot(target_i), times row i's weight in the reduction.
+    const x = node.inputs[0];
+    const { idx, count, reduction } = node.attrs as { idx: Int32Array; count: number; reduction: string };
+    const [N, C] = x.shape;
+    const p = softmax(x.detach(), -1);
+    const w = emptyBuf(N);
+    for (let i = 0; i < N; i++) {
+      if (idx[i] < 0) {
+        w[i] = 0;
+        continue;
+      }
+      p.data[i * C + idx[i]] -= 1;
+      w[i] = reduction === 'none' ? g.data[i] : reduction === 'mean' ? g.data[0] / count : g.data[0];
+    }
+    getBackend().binary('mul', p.data, [N, C], w, [N, 1], p.data, [N, C]);
+    return [p];
   },
   // Fused ops (backend speed kernels, see FusedKernels): one rule each, written with composite ops.
   fused_softmax: (g, y) => {
@@ -617,13 +673,8 @@ export interface CrossEntropyOptions {
   reduction?: 'mean' | 'sum' | 'none';
 }
 
-/**
- * Cross-entropy between logits (N, C) and integer targets (N), as F.cross_entropy:
- * 'mean' divides by the number of targets that are not ignored.
- */
-export function crossEntropy(logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
-  const ignore = opts.ignoreIndex ?? -100;
-  const reduction = opts.reduction ?? 'mean';
+/** Validated targets: row indices (-1 where ignored) and the number of rows that count. */
+function ceTargets(logits: Tensor, targets: Int32Array, ignore: number): { idx: Int32Array; count: number } {
   if (logits.rank !== 2) throw new ShapeError(`crossEntropy: logits must be (N, C), got ${fmtShape(logits.shape)}`);
   const [N, C] = logits.shape;
   if (targets.length !== N) throw new ShapeError(`crossEntropy: ${targets.length} targets for ${N} rows`);
@@ -639,8 +690,45 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, opts: CrossEnt
     idx[i] = t;
     count++;
   }
-  const picked = gatherAxis(logSoftmax(logits, -1), -1, idx); // (N)
-  const losses = neg(picked);
+  return { idx, count };
+}
+
+/**
+ * Cross-entropy between logits (N, C) and integer targets (N), as F.cross_entropy:
+ * 'mean' divides by the number of targets that are not ignored.
+ *
+ * One primitive: the forward pass keeps no (N, C) log-probabilities (the gradient, softmax minus one-hot, is
+ * rebuilt from the logits), which over a 50257-word vocabulary saves several logits-sized buffers a step.
+ * crossEntropyComposite is the reference it is checked against.
+ */
+export function crossEntropy(logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
+  const ignore = opts.ignoreIndex ?? -100;
+  const reduction = opts.reduction ?? 'mean';
+  const { idx, count } = ceTargets(logits, targets, ignore);
+  const [N, C] = logits.shape;
+  const be = getBackend();
+  const lsm = noGrad(() => logSoftmax(logits.detach(), -1));
+  const losses = emptyBuf(N);
+  for (let i = 0; i < N; i++) losses[i] = idx[i] < 0 ? 0 : -lsm.data[i * C + idx[i]];
+  be.free?.(lsm.data);
+  let out: Float32Array;
+  if (reduction === 'none') {
+    out = losses;
+  } else {
+    const total = emptyBuf(1);
+    be.reduce('sum', losses, { outer: 1, n: N, inner: 1 }, total);
+    be.free?.(losses);
+    if (reduction === 'mean') total[0] = total[0] / count;
+    out = total;
+  }
+  return record('cross_entropy', out, reduction === 'none' ? [N] : [], [logits], { idx, count, reduction });
+}
+
+/** The composite cross-entropy (log-softmax, gather, sum): the reference crossEntropy is checked against. */
+export function crossEntropyComposite(logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
+  const reduction = opts.reduction ?? 'mean';
+  const { idx, count } = ceTargets(logits, targets, opts.ignoreIndex ?? -100);
+  const losses = neg(gatherAxis(logSoftmax(logits, -1), -1, idx)); // (N)
   if (reduction === 'none') return losses;
   const total = sum(losses);
   return reduction === 'sum' ? total : div(total, count);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import {
-  Rng, layerNorm, layerNormComposite, logSoftmax, logSoftmaxComposite, mul, randn, softmax, softmaxComposite, sum,
+  Rng, crossEntropy, crossEntropyComposite, layerNorm, layerNormComposite, logSoftmax, logSoftmaxComposite, mul, randn, softmax, softmaxComposite, sum,
   type Tensor,
 } from '../../src/tensor/index.js';
 import { forEachBackend } from '../helpers/backends.js';
@@ -41,5 +41,27 @@ forEachBackend('fused kernels vs composites', (backend) => {
     compare([2, 7, 96], 3, ([x, w, b]) => layerNorm(x, w, b, 1e-5), ([x, w, b]) => layerNormComposite(x, w, b, 1e-5), 5);
     compare([5, 33], 2, ([x, w]) => layerNorm(x, w, null, 1e-5), ([x, w]) => layerNormComposite(x, w, null, 1e-5), 6);
     compare([5, 33], 1, ([x]) => layerNorm(x, null, null, 1e-6), ([x]) => layerNormComposite(x, null, null, 1e-6), 7);
+  });
+});
+
+forEachBackend('crossEntropy vs its composite', (backend) => {
+  it(`every reduction, ignored rows, a 50257-word vocabulary (${backend.name})`, () => {
+    for (const [N, C, seed] of [[7, 9, 11], [4, 50257, 12]] as const) {
+      const targets = Int32Array.from({ length: N }, (_, i) => (i === 1 ? -100 : (i * 7919) % C));
+      for (const reduction of ['mean', 'sum', 'none'] as const) {
+        const run = (f: typeof crossEntropy): { out: Float32Array; grad: Float32Array } => {
+          const rng = new Rng(seed);
+          const x = randn([N, C], rng, 3).requireGrad();
+          const y = f(x, targets, { reduction });
+          const up = randn(y.shape, rng);
+          sum(mul(y, up)).backward();
+          return { out: Float32Array.from(y.data), grad: Float32Array.from(x.grad!.data) };
+        };
+        const a = run(crossEntropy);
+        const b = run(crossEntropyComposite);
+        assert.ok(maxRelDiff(a.out, b.out) < 1e-5, `${reduction} ${N}x${C} forward ${maxRelDiff(a.out, b.out)}`);
+        assert.ok(maxRelDiff(a.grad, b.grad) < 1e-4, `${reduction} ${N}x${C} gradient ${maxRelDiff(a.grad, b.grad)}`);
+      }
+    }
   });
 });

@@ -26,6 +26,7 @@ const NOT_IN_FIXTURE: Record<string, string> = {
   softmaxComposite: 'what softmax computes without a fused kernel (its cases run it on js; fused.test.ts compares the two)',
   logSoftmaxComposite: 'what logSoftmax computes without a fused kernel (as softmaxComposite)',
   layerNormComposite: 'what layerNorm computes without a fused kernel (as softmaxComposite)',
+  crossEntropyComposite: 'the composite crossEntropy is checked against (fused.test.ts compares the two)',
 };
 
 /** Fused primitives are recorded only on backends that have the kernel. */

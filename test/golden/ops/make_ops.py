@@ -387,6 +387,14 @@ case("crossEntropy_gpt2_vocab", "crossEntropy", {"reduction": "mean", "ignoreInd
      hashed={0: big_hash})
 case("mseLoss", "mseLoss", {}, [randn(3, 5, 7), randn(3, 5, 7)], F.mse_loss, rep=True)
 
+# linear (x W + b in one op, PyTorch's addmm; appended here so the cases above keep their random draws)
+case("linear_conv1d", "linear", {"transW": False, "bias": True}, [randn(2, 3, 5), randn(5, 4), randn(4)],
+     lambda x, w, b: torch.matmul(x, w) + b, rep=True)
+case("linear_nn_linear", "linear", {"transW": True, "bias": True}, [randn(6, 5), randn(4, 5), randn(4)],
+     lambda x, w, b: F.linear(x, w, b))
+case("linear_no_bias", "linear", {"transW": True, "bias": False}, [randn(2, 2, 7), randn(3, 7)],
+     lambda x, w: F.linear(x, w))
+
 
 # ---------------------------------------------------------------------------------------------
 
