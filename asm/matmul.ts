@@ -212,22 +212,27 @@ function kernel2x16(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, mr: i32
 
 /** One chunk of the tiled product: rows [m0, m1) x columns [n0, n1) of batch item q. */
 function tiledChunk(p: usize, q: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
-  const M = param(p, 4);
   const K = param(p, 5);
-  const N = param(p, 6);
   const transA = param(p, 7) != 0;
   const transB = param(p, 8) != 0;
-  const a = at(paramPtr(p, 1), q * param(p, 9));
-  const b = at(paramPtr(p, 2), q * param(p, 10));
-  const c = at(paramPtr(p, 3), q * M * N);
-  const amS = transA ? 1 : K;
-  const akS = transA ? M : 1;
-  const bkS = transB ? 1 : N;
-  const bnS = transB ? K : 1;
+  // Item q is (batch item qb, head qh): operands sit at qb * batchStride + qh * headStride, rows ld apart.
+  const heads = param(p, 21);
+  const qb = q / heads;
+  const qh = q % heads;
+  const a = at(paramPtr(p, 1), qb * param(p, 9) + qh * param(p, 22));
+  const b = at(paramPtr(p, 2), qb * param(p, 10) + qh * param(p, 23));
+  const c = at(paramPtr(p, 3), qb * param(p, 25) + qh * param(p, 24));
+  const lda = param(p, 18);
+  const ldb = param(p, 19);
+  const amS = transA ? 1 : lda;
+  const akS = transA ? lda : 1;
+  const bkS = transB ? 1 : ldb;
+  const bnS = transB ? ldb : 1;
   const aPack = scratch;
   const bPack = scratch + A_PACK_BYTES;
   const tile = bPack + B_PACK_BYTES;
-  const ldc = (<usize>N) << 2;
+  const ldcE = param(p, 20);
+  const ldc = (<usize>ldcE) << 2;
   for (let k0 = 0; k0 < K; k0 += MM_KC) {
     const kc = imin(MM_KC, K - k0);
     const first = k0 == 0;
@@ -241,7 +246,7 @@ function tiledChunk(p: usize, q: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratc
       for (let m = m0; m < m1; m += 2) {
         const mr = imin(2, m1 - m);
         const ap = aPack + (<usize>((m - m0) >> 1)) * pairBytes;
-        kernel2x16(ap, bp, kc, at(c, m * N + n), ldc, mr, nr, first, tile);
+        kernel2x16(ap, bp, kc, at(c, m * ldcE + n), ldc, mr, nr, first, tile);
       }
     }
   }
@@ -362,7 +367,9 @@ function gemvDot(v: usize, w: usize, y: usize, K: i32, ldw: i32, j0: i32, j1: i3
 
 /**
  * Block (int32 slots): [mode, a, b, c, M, K, N, transA, transB, aBatchStride, bBatchStride, batch,
- * mc, nc, mChunks, nChunks, scratch, scratchBytes] for the tiled mode, units (item, row chunk, column chunk).
+ * mc, nc, mChunks, nChunks, scratch, scratchBytes, lda, ldb, ldc, heads, aHeadStride, bHeadStride,
+ * cHeadStride, cBatchStride] for the tiled mode, units (item, row chunk, column chunk); item q is batch item
+ * q / heads, head q % heads (heads = 1 for a plain batch).
  * GEMV modes reuse it as [mode, v, W, y, K, J, ldw, -, -, vBatchStride, wBatchStride, batch, -, jc, -, jChunks]
  * with y (batch, J); units (item, column chunk).
  */

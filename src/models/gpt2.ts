@@ -3,7 +3,7 @@
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
 import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, causalAttention } from '../nn/index.js';
 import {
-  add, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, type Rng, type Tensor,
+  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { ConfigReader } from './config.js';
 import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
@@ -94,15 +94,20 @@ class GPT2Attention extends Module {
     const nh = this.cfg.n_head;
     const hs = C / nh;
     const qkv = this.c_attn.forward(x); // (B, T, 3C)
+    let scale = this.cfg.scale_attn_weights ? 1 / Math.sqrt(hs) : 1;
+    if (this.cfg.scale_attn_by_inverse_layer_idx) scale /= this.layerIdx + 1;
+    const pdrop = this.cfg.attn_pdrop;
+    const attnDropout = this.training && opts.rng !== undefined && pdrop > 0; // as hidden()'s drop decides
+    if (!opts.cache && !attnDropout) {
+      // No cache and no attention dropout: one op over the packed projections.
+      return drop(this.c_proj.forward(causalSelfAttention(qkv, nh, scale)), this.cfg.resid_pdrop);
+    }
     const heads = (i: number): Tensor =>
       permute(reshape(slice(qkv, 2, i * C, (i + 1) * C), [B, T, nh, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)
     const q = heads(0);
     let k = heads(1);
     let v = heads(2);
     if (opts.cache) [k, v] = opts.cache.append(this.layerIdx, k, v);
-    let scale = this.cfg.scale_attn_weights ? 1 / Math.sqrt(hs) : 1;
-    if (this.cfg.scale_attn_by_inverse_layer_idx) scale /= this.layerIdx + 1;
-    const pdrop = this.cfg.attn_pdrop;
     const y = causalAttention(q, k, v, scale, (t) => drop(t, pdrop)); // (B, nh, T, hs)
     const merged = reshape(permute(y, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
     return drop(this.c_proj.forward(merged), this.cfg.resid_pdrop);

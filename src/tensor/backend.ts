@@ -92,6 +92,17 @@ export interface FusedKernels {
    */
   layerNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, bias: Float32Array | null,
     eps: number, out: Float32Array, mean?: Float32Array, rstd?: Float32Array): void;
+  /**
+   * Causal self-attention over packed projections qkv (B, T, 3C) (q, k, v side by side, as GPT-2's c_attn
+   * writes them) with H heads: y (B, T, C), heads merged, and the attention probabilities p (B, H, T, T), zero
+   * above the diagonal. Composite: ops.causalSelfAttentionComposite's slices, permutes, matmuls, scale, mask,
+   * softmax.
+   */
+  attention(qkv: Float32Array, B: number, T: number, C: number, H: number, scale: number, y: Float32Array,
+    p: Float32Array): void;
+  /** attention's gradient: dqkv (B, T, 3C) from dy (B, T, C), qkv and the p it saved. */
+  attentionBackward(dy: Float32Array, qkv: Float32Array, p: Float32Array, B: number, T: number, C: number, H: number,
+    scale: number, dqkv: Float32Array): void;
 }
 
 let current: Backend | undefined;

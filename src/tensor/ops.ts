@@ -538,6 +538,15 @@ const rules: Record<string, GradRule> = {
     return [p];
   },
   // Fused ops (backend speed kernels, see FusedKernels): one rule each, written with composite ops.
+  fused_attention: (g, _o, node) => {
+    const qkv = node.inputs[0];
+    const [B, T, C3] = qkv.shape;
+    const { p, nHead, scale } = node.attrs as { p: Float32Array; nHead: number; scale: number };
+    const dqkv = emptyBuf(qkv.size);
+    getBackend().fused!.attentionBackward!(g.data, qkv.data, p, B, T, C3 / 3, nHead, scale, dqkv);
+    return [new Tensor(dqkv, qkv.shape)];
+  },
+
   fused_softmax: (g, y) => {
     // dx = y * (g - sum(g * y))
     return [mul(y, sub(g, sum(mul(g, y), -1, true)))];
@@ -661,6 +670,38 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
   const ms = mean(mul(x, x), -1, true);
   const y = mul(x, rsqrt(add(ms, eps)));
   return weight ? mul(y, weight) : y;
+}
+
+/**
+ * Causal self-attention over packed projections qkv (B, T, 3C) (q, k, v side by side, GPT-2's c_attn layout)
+ * with nHead heads and the given score scale: (B, T, C), heads merged. One primitive on backends with a fused
+ * kernel (no per-head copies; only the (B, H, T, T) probabilities are kept for backward); the composite
+ * otherwise, which is also the reference the kernel is checked against.
+ */
+export function causalSelfAttention(qkv: Tensor, nHead: number, scale: number): Tensor {
+  if (qkv.rank !== 3 || qkv.shape[2] % 3 !== 0 || (qkv.shape[2] / 3) % nHead !== 0) {
+    throw new ShapeError(`causalSelfAttention: qkv must be (B, T, 3C) with C divisible by ${nHead} heads, got ${fmtShape(qkv.shape)}`);
+  }
+  const [B, T, C3] = qkv.shape;
+  const C = C3 / 3;
+  const kernel = getBackend().fused?.attention;
+  if (!kernel || qkv.size === 0) return causalSelfAttentionComposite(qkv, nHead, scale);
+  const y = emptyBuf(B * T * C);
+  const p = emptyBuf(B * nHead * T * T);
+  kernel(qkv.data, B, T, C, nHead, scale, y, p);
+  return record('fused_attention', y, [B, T, C], [qkv], { p, nHead, scale });
+}
+
+/** causalSelfAttention from primitives: head slices, permutes, scaled scores, the causal mask, softmax. */
+export function causalSelfAttentionComposite(qkv: Tensor, nHead: number, scale: number): Tensor {
+  const [B, T, C3] = qkv.shape;
+  const C = C3 / 3;
+  const hs = C / nHead;
+  const heads = (i: number): Tensor => permute(reshape(slice(qkv, 2, i * C, (i + 1) * C), [B, T, nHead, hs]), [0, 2, 1, 3]);
+  const mask = zeros([T, T]);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) mask.data[i * T + j] = 1;
+  const att = softmax(where(mask, -Infinity, mul(matmul(heads(0), heads(1), { transB: true }), scale)), -1);
+  return reshape(permute(matmul(att, heads(2)), [0, 2, 1, 3]), [B, T, C]);
 }
 
 /** x where mask == 0, value where mask != 0. */

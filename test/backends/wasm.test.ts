@@ -363,6 +363,31 @@ function kernelSuite(label: string, opts: WasmBackendOptions): void {
           }
         }
       });
+
+      test(`fused attention and its backward match the composite on js (${where} buffers)`, () => {
+        const rng = new Rng(16);
+        for (const [B, T, C, H] of [[2, 5, 12, 3], [1, 1, 8, 2], [2, 33, 64, 4]]) {
+          const vals = randoms(rng, B * T * 3 * C, -2, 2);
+          const up = randoms(rng, B * T * C, -1, 1);
+          const qkv = filled(be, vals, where);
+          const y = buf(be, B * T * C, where);
+          const p = buf(be, B * H * T * T, where);
+          be.fused.attention(qkv, B, T, C, H, 0.4, y, p);
+          const dqkv = buf(be, B * T * 3 * C, where);
+          be.fused.attentionBackward(filled(be, up, where), qkv, p, B, T, C, H, 0.4, dqkv);
+          const prev = hasBackend() ? getBackend() : undefined;
+          setBackend(jsBackend);
+          try {
+            const x = ops.tensor(vals, [B, T, 3 * C]).requireGrad();
+            const want = ops.causalSelfAttentionComposite(x, H, 0.4);
+            ops.sum(ops.mul(want, ops.tensor(up, [B, T, C]))).backward();
+            assertClose(y, want.data, 1e-5, `attention ${B}x${T}x${C}/${H}`);
+            assertClose(dqkv, x.grad!.data, 1e-5, `attention backward ${B}x${T}x${C}/${H}`);
+          } finally {
+            if (prev) setBackend(prev);
+          }
+        }
+      });
     }
   });
 }

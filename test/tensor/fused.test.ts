@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import {
-  Rng, crossEntropy, crossEntropyComposite, layerNorm, layerNormComposite, logSoftmax, logSoftmaxComposite, mul, randn, softmax, softmaxComposite, sum,
+  Rng, causalSelfAttention, causalSelfAttentionComposite, crossEntropy, crossEntropyComposite, layerNorm, layerNormComposite, logSoftmax, logSoftmaxComposite, mul, randn, softmax, softmaxComposite, sum,
   type Tensor,
 } from '../../src/tensor/index.js';
 import { forEachBackend } from '../helpers/backends.js';
@@ -62,6 +62,26 @@ forEachBackend('crossEntropy vs its composite', (backend) => {
         assert.ok(maxRelDiff(a.out, b.out) < 1e-5, `${reduction} ${N}x${C} forward ${maxRelDiff(a.out, b.out)}`);
         assert.ok(maxRelDiff(a.grad, b.grad) < 1e-4, `${reduction} ${N}x${C} gradient ${maxRelDiff(a.grad, b.grad)}`);
       }
+    }
+  });
+});
+
+forEachBackend('causalSelfAttention vs its composite', (backend) => {
+  const skip = backend.fused?.attention ? false : `the ${backend.name} backend has no fused attention`;
+  it('forward and gradient: several heads, one head, odd lengths, one position', { skip }, () => {
+    for (const [B, T, C, H, seed] of [[2, 5, 12, 3, 1], [3, 64, 128, 4, 2], [1, 1, 8, 2, 3], [2, 17, 48, 1, 4], [4, 33, 96, 6, 5]]) {
+      const run = (f: typeof causalSelfAttention): { out: Float32Array; grad: Float32Array } => {
+        const rng = new Rng(seed);
+        const x = randn([B, T, 3 * C], rng).requireGrad();
+        const y = f(x, H, 0.37);
+        sum(mul(y, randn(y.shape, rng))).backward();
+        return { out: Float32Array.from(y.data), grad: Float32Array.from(x.grad!.data) };
+      };
+      const a = run(causalSelfAttention);
+      const b = run(causalSelfAttentionComposite);
+      const what = `B=${B} T=${T} C=${C} H=${H}`;
+      assert.ok(maxRelDiff(a.out, b.out) < 1e-5, `${what} forward ${maxRelDiff(a.out, b.out)}`);
+      assert.ok(maxRelDiff(a.grad, b.grad) < 1e-4, `${what} gradient ${maxRelDiff(a.grad, b.grad)}`);
     }
   });
 });

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { Backend } from '../../src/tensor/backend.js';
 import {
-  abs, add, concat, crossEntropy, div, embedding, eq, exp, expand, gatherAxis, gelu, gt, layerNorm, log, logSoftmax,
+  abs, add, causalSelfAttention, concat, crossEntropy, div, embedding, eq, exp, expand, gatherAxis, gelu, gt, layerNorm, log, logSoftmax,
   linear, lt, maskedFill, matmul, max, maximum, mean, mseLoss, mul, neg, pad, permute, pow, relu, reshape, rmsNorm, rsqrt,
   sigmoid, silu, slice, softmax, sqrt, sub, sum, sumTo, tanh, tensor, transpose, where,
 } from '../../src/tensor/ops.js';
@@ -38,6 +38,8 @@ export interface OpParams {
   transA?: boolean;
   transB?: boolean;
   transW?: boolean;
+  nHead?: number;
+  scale?: number;
   perm?: number[];
   d0?: number;
   d1?: number;
@@ -182,6 +184,7 @@ export const OPS: Record<string, OpFn> = {
   rmsNorm: ([x, w], _i, p) => rmsNorm(x, p.weight ? w : null, need(p.eps, 'eps')),
   embedding: ([table], [ids]) => embedding(table, ids.data, ids.shape),
   matmul: ([a, b], _i, p) => matmul(a, b, { transA: p.transA, transB: p.transB }),
+  causalSelfAttention: ([x], _i, p) => causalSelfAttention(x, need(p.nHead, 'nHead'), need(p.scale, 'scale')),
   linear: ([x, w, b], _i, p) => linear(x, w, p.bias ? need(b, 'bias input') : null, { transW: p.transW }),
   reshape: ([x], _i, p) => reshape(x, need(p.shape, 'shape')),
   permute: ([x], _i, p) => permute(x, need(p.perm, 'perm')),

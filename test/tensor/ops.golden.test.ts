@@ -27,10 +27,12 @@ const NOT_IN_FIXTURE: Record<string, string> = {
   logSoftmaxComposite: 'what logSoftmax computes without a fused kernel (as softmaxComposite)',
   layerNormComposite: 'what layerNorm computes without a fused kernel (as softmaxComposite)',
   crossEntropyComposite: 'the composite crossEntropy is checked against (fused.test.ts compares the two)',
+  causalSelfAttentionComposite: 'what causalSelfAttention computes without a fused kernel (as softmaxComposite)',
 };
 
 /** Fused primitives are recorded only on backends that have the kernel. */
-const FUSED_KERNEL_OF: Record<string, 'softmax' | 'logSoftmax' | 'layerNorm'> = {
+const FUSED_KERNEL_OF: Record<string, 'softmax' | 'logSoftmax' | 'layerNorm' | 'attention'> = {
+  fused_attention: 'attention',
   fused_softmax: 'softmax',
   fused_log_softmax: 'logSoftmax',
   fused_layer_norm: 'layerNorm',

@@ -14,6 +14,8 @@ export interface KernelExports {
   softmaxRun: RangeKernel;
   logSoftmaxRun: RangeKernel;
   layerNormRun: RangeKernel;
+  causalSoftmaxRun: RangeKernel;
+  causalSoftmaxBackRun: RangeKernel;
   permuteRun: RangeKernel;
   transposeRun: RangeKernel;
   matmulRun: RangeKernel;
@@ -28,7 +30,7 @@ export interface KernelExports {
 /** The kernels that can be split across threads, by index: the worker pool names a job by this index. */
 export const RANGE_KERNELS = [
   'unaryRun', 'binaryRun', 'whereRun', 'reduceRun', 'softmaxRun', 'permuteRun', 'transposeRun', 'matmulRun',
-  'logSoftmaxRun', 'layerNormRun',
+  'logSoftmaxRun', 'layerNormRun', 'causalSoftmaxRun', 'causalSoftmaxBackRun',
 ] as const;
 export type RangeKernelName = (typeof RANGE_KERNELS)[number];
 

@@ -56,3 +56,78 @@ export function layerNormReference(x: Float32Array, rows: number, n: number, wei
   }
 }
 
+
+/**
+ * Causal self-attention over packed qkv (B, T, 3C), H heads of D = C / H, in float64 loops: y (B, T, C) and
+ * the probabilities p (B, H, T, T), zero past the diagonal. For calls the wasm kernels cannot stage.
+ */
+export function attentionReference(qkv: Float32Array, B: number, T: number, C: number, H: number, scale: number,
+  y: Float32Array, p: Float32Array): void {
+  const D = C / H;
+  const row = 3 * C;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < T; i++) {
+        const pr = ((b * H + h) * T + i) * T;
+        const qi = (b * T + i) * row + h * D;
+        let m = -Infinity;
+        for (let j = 0; j <= i; j++) {
+          const kj = (b * T + j) * row + C + h * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += qkv[qi + d] * qkv[kj + d];
+          p[pr + j] = Math.fround(Math.fround(dot) * scale);
+          m = Math.max(m, p[pr + j]);
+        }
+        let sum = 0;
+        for (let j = 0; j <= i; j++) {
+          p[pr + j] = Math.fround(Math.exp(Math.fround(p[pr + j] - m)));
+          sum += p[pr + j];
+        }
+        for (let j = 0; j <= i; j++) p[pr + j] = Math.fround(p[pr + j] / Math.fround(sum));
+        for (let j = i + 1; j < T; j++) p[pr + j] = 0;
+        const yi = (b * T + i) * C + h * D;
+        for (let d = 0; d < D; d++) {
+          let acc = 0;
+          for (let j = 0; j <= i; j++) acc += p[pr + j] * qkv[(b * T + j) * row + 2 * C + h * D + d];
+          y[yi + d] = acc;
+        }
+      }
+    }
+  }
+}
+
+/** attentionReference's gradient: dqkv (B, T, 3C) from dy (B, T, C), qkv and the saved probabilities p. */
+export function attentionBackwardReference(dy: Float32Array, qkv: Float32Array, p: Float32Array, B: number,
+  T: number, C: number, H: number, scale: number, dqkv: Float32Array): void {
+  const D = C / H;
+  const row = 3 * C;
+  dqkv.fill(0);
+  const ds = new Float64Array(T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < T; i++) {
+        const pr = ((b * H + h) * T + i) * T;
+        const yi = (b * T + i) * C + h * D;
+        // dP[i, j] = dy_i . v_j; dS = P (dP - sum(dP P)) scale
+        let dot = 0;
+        for (let j = 0; j <= i; j++) {
+          let a = 0;
+          for (let d = 0; d < D; d++) a += dy[yi + d] * qkv[(b * T + j) * row + 2 * C + h * D + d];
+          ds[j] = a;
+          dot += a * p[pr + j];
+        }
+        for (let j = 0; j <= i; j++) ds[j] = p[pr + j] * (ds[j] - dot) * scale;
+        const qi = (b * T + i) * row + h * D;
+        for (let j = 0; j <= i; j++) {
+          const kj = (b * T + j) * row + C + h * D;
+          const vj = (b * T + j) * row + 2 * C + h * D;
+          for (let d = 0; d < D; d++) {
+            dqkv[qi + d] += ds[j] * qkv[kj + d];
+            dqkv[kj + d] += ds[j] * qkv[qi + d];
+            dqkv[vj + d] += p[pr + j] * dy[yi + d];
+          }
+        }
+      }
+    }
+  }
+}

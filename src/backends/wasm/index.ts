@@ -12,7 +12,7 @@ import { RANGE_KERNELS, readConstants, type KernelConstants, type KernelExports,
 import { WasmHeap, type HeapStats } from './heap.js';
 import { mergeBroadcast, mergePermute, type Merged } from './layout.js';
 import { loadKernels, whyUnavailable, type KernelVariant } from './module.js';
-import { layerNormReference, softmaxReference } from './fused-reference.js';
+import { attentionBackwardReference, attentionReference, layerNormReference, softmaxReference } from './fused-reference.js';
 import { MAX_THREADS, WorkerPool } from './pool.js';
 import { Staging } from './staging.js';
 
@@ -33,21 +33,8 @@ export interface WasmBackendOptions {
   parallelScale?: number;
 }
 
-/**
- * The wasm backend's fused kernels: FusedKernels' softmax, and two proposed additions, each equal to a
- * composite of primitives in tensor/ops.ts (the tests check them against it).
- */
-export interface WasmFusedKernels extends Pick<FusedKernels, 'softmax'> {
-  /** logSoftmax over the last axis of x (rows, n): the composite max, sub, exp, sum, log, sub. */
-  logSoftmax(x: Float32Array, rows: number, n: number, out: Float32Array): void;
-  /**
-   * layerNorm over the last axis of x (rows, n), weight and bias (n) or null: the composite mean, sub, mul,
-   * mean, add eps, rsqrt, mul (, mul weight)(, add bias). mean and rstd (rows), when given, receive the
-   * statistics a backward kernel needs.
-   */
-  layerNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, bias: Float32Array | null,
-    eps: number, out: Float32Array, mean?: Float32Array, rstd?: Float32Array): void;
-}
+/** The wasm backend's fused kernels: every FusedKernels entry. */
+export type WasmFusedKernels = FusedKernels;
 
 export interface WasmBackend extends Backend {
   readonly threads: number;
@@ -164,6 +151,8 @@ class WasmBackendImpl implements WasmBackend {
       softmax: (x, rows, n, out) => this.softmax(x, rows, n, out),
       logSoftmax: (x, rows, n, out) => this.logSoftmax(x, rows, n, out),
       layerNorm: (x, rows, n, weight, bias, eps, out, mean, rstd) => this.layerNorm(x, rows, n, weight, bias, eps, out, mean, rstd),
+      attention: (qkv, B, T, C, H, scale, y, p) => this.attention(qkv, B, T, C, H, scale, y, p),
+      attentionBackward: (dy, qkv, p, B, T, C, H, scale, dqkv) => this.attentionBackward(dy, qkv, p, B, T, C, H, scale, dqkv),
     };
   }
 
@@ -509,15 +498,28 @@ class WasmBackendImpl implements WasmBackend {
     this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
   }
 
-  /** The packed, register-tiled product, chunked over (batch item, row block, column block). */
+  /** The packed, register-tiled product of plain (contiguous, batch-strided) operands. */
   private tiled(pa: number, pb: number, pc: number, args: MatmulArgs): void {
     const { batch, M, K: depth, N, transA, transB, aBatchStride, bBatchStride } = args;
-    const parallel = this.parallelFlops(2 * batch * M * N * depth);
+    this.strided(pa, pb, pc, {
+      batch, heads: 1, M, K: depth, N, transA, transB, lda: transA ? M : depth, ldb: transB ? depth : N, ldc: N,
+      aBatch: aBatchStride, bBatch: bBatchStride, cBatch: M * N, aHead: 0, bHead: 0, cHead: 0,
+    });
+  }
+
+  /**
+   * The packed, register-tiled product over strided operands, chunked over (item, row block, column block).
+   * Items are batch x heads; operand rows are ld elements apart (pointers are byte offsets in the heap).
+   */
+  private strided(pa: number, pb: number, pc: number, g: StridedMatmul): void {
+    const { batch, heads, M, K: depth, N } = g;
+    const items = batch * heads;
+    const parallel = this.parallelFlops(2 * items * M * N * depth);
     let mc = Math.min(M, 128);
     let nc = Math.min(Math.ceil(N / 16) * 16, 512);
     if (parallel) {
       const want = this.threads * 3;
-      while (batch * Math.ceil(M / mc) * Math.ceil(N / nc) < want) {
+      while (items * Math.ceil(M / mc) * Math.ceil(N / nc) < want) {
         if (nc > 128) nc = Math.ceil(nc / 32) * 16;
         else if (mc > 32) mc = Math.ceil(mc / 4) * 2;
         else break;
@@ -527,11 +529,100 @@ class WasmBackendImpl implements WasmBackend {
     nc = Math.min(nc, this.c.MM_NC_MAX);
     const mChunks = Math.ceil(M / mc);
     const nChunks = Math.ceil(N / nc);
-    this.params.set([this.c.MM_TILED, pa, pb, pc, M, depth, N, transA ? 1 : 0, transB ? 1 : 0, aBatchStride, bBatchStride,
-      batch, mc, nc, mChunks, nChunks, this.scratch, this.c.MM_SCRATCH_BYTES]);
-    const units = batch * mChunks * nChunks;
+    this.params.set([this.c.MM_TILED, pa, pb, pc, M, depth, N, g.transA ? 1 : 0, g.transB ? 1 : 0, g.aBatch, g.bBatch,
+      items, mc, nc, mChunks, nChunks, this.scratch, this.c.MM_SCRATCH_BYTES, g.lda, g.ldb, g.ldc, heads, g.aHead,
+      g.bHead, g.cHead, g.cBatch]);
+    const units = items * mChunks * nChunks;
     this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
   }
+
+  /** Rows of attention scores (rows, T) through a causal-softmax kernel; block [a, b, rows, T, scale]. */
+  private causalRows(kernel: number, a: number, b: number, rows: number, T: number, scale: number): void {
+    this.params.set([a, b, rows, T]);
+    this.paramsF32[4] = scale;
+    this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / T)));
+  }
+
+  private attention(qkv: Float32Array, B: number, T: number, C: number, H: number, scale: number, y: Float32Array,
+    p: Float32Array): void {
+    if (B * T * C === 0) return;
+    const s = this.stage;
+    const pq = s.input(qkv);
+    const py = s.output(y);
+    const pp = s.output(p);
+    if (s.failed) {
+      s.release();
+      attentionReference(qkv, B, T, C, H, scale, y, p);
+      return;
+    }
+    const D = C / H;
+    const row = 3 * C;
+    const common = { batch: B, heads: H, M: T, aBatch: T * row, aHead: D };
+    // S = Q K^T into p, then the causal softmax in place.
+    this.strided(pq, pq + 4 * C, pp, { ...common, K: D, N: T, transA: false, transB: true, lda: row, ldb: row, ldc: T,
+      bBatch: T * row, bHead: D, cBatch: H * T * T, cHead: T * T });
+    this.causalRows(K.causalSoftmaxRun, pp, pp, B * H * T, T, scale);
+    // y = P V, written head by head into the merged (B, T, C) layout.
+    this.strided(pp, pq + 8 * C, py, { batch: B, heads: H, M: T, K: T, N: D, transA: false, transB: false, lda: T,
+      ldb: row, ldc: C, aBatch: H * T * T, aHead: T * T, bBatch: T * row, bHead: D, cBatch: T * C, cHead: D });
+    s.finish();
+  }
+
+  private attentionBackward(dy: Float32Array, qkv: Float32Array, p: Float32Array, B: number, T: number, C: number,
+    H: number, scale: number, dqkv: Float32Array): void {
+    if (B * T * C === 0) return;
+    const s = this.stage;
+    const pdy = s.input(dy);
+    const pq = s.input(qkv);
+    const pp = s.input(p);
+    const pd = s.output(dqkv);
+    const ds = this.heap.allocBlock(B * H * T * T * 4);
+    if (s.failed || ds < 0) {
+      s.release();
+      if (ds >= 0) this.heap.freeBlock(ds);
+      attentionBackwardReference(dy, qkv, p, B, T, C, H, scale, dqkv);
+      return;
+    }
+    const D = C / H;
+    const row = 3 * C;
+    const scores = { aBatch: H * T * T, aHead: T * T };
+    const toQkv = { ldc: row, cBatch: T * row, cHead: D };
+    // dP = dY V^T
+    this.strided(pdy, pq + 8 * C, ds, { batch: B, heads: H, M: T, K: D, N: T, transA: false, transB: true, lda: C,
+      ldb: row, ldc: T, aBatch: T * C, aHead: D, bBatch: T * row, bHead: D, cBatch: H * T * T, cHead: T * T });
+    // dV = P^T dY
+    this.strided(pp, pdy, pd + 8 * C, { batch: B, heads: H, M: T, K: T, N: D, transA: true, transB: false, lda: T,
+      ldb: C, ...scores, bBatch: T * C, bHead: D, ...toQkv });
+    // dS = scale * P (dP - sum(dP P)), in place
+    this.causalRows(K.causalSoftmaxBackRun, pp, ds, B * H * T, T, scale);
+    // dQ = dS K, dK = dS^T Q
+    this.strided(ds, pq + 4 * C, pd, { batch: B, heads: H, M: T, K: T, N: D, transA: false, transB: false, lda: T,
+      ldb: row, ...scores, bBatch: T * row, bHead: D, ...toQkv });
+    this.strided(ds, pq, pd + 4 * C, { batch: B, heads: H, M: T, K: T, N: D, transA: true, transB: false, lda: T,
+      ldb: row, ...scores, bBatch: T * row, bHead: D, ...toQkv });
+    this.heap.freeBlock(ds);
+    s.finish();
+  }
+}
+
+/** A strided product's geometry: items are batch x heads; strides and leading dimensions in elements. */
+interface StridedMatmul {
+  batch: number;
+  heads: number;
+  M: number;
+  K: number;
+  N: number;
+  transA: boolean;
+  transB: boolean;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  aBatch: number;
+  bBatch: number;
+  cBatch: number;
+  aHead: number;
+  bHead: number;
+  cHead: number;
 }
 
 /** A new wasm backend with its own memory and worker threads. */

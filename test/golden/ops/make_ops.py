@@ -396,6 +396,22 @@ case("linear_no_bias", "linear", {"transW": True, "bias": False}, [randn(2, 2, 7
      lambda x, w: F.linear(x, w))
 
 
+def causal_self_attention(qkv, n_head, scale):
+    """GPT-2's attention over packed q, k, v (B, T, 3C) as transformers' eager path computes it."""
+    b, t, c3 = qkv.shape
+    c = c3 // 3
+    q, k, v = (z.view(b, t, n_head, c // n_head).transpose(1, 2) for z in qkv.split(c, dim=2))
+    att = (q @ k.transpose(-2, -1)) * scale
+    att = att.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+    return (att @ v).transpose(1, 2).reshape(b, t, c)
+
+
+case("causalSelfAttention", "causalSelfAttention", {"nHead": 3, "scale": 0.35}, [randn(2, 7, 36)],
+     lambda x: causal_self_attention(x, 3, 0.35), rep=True)
+case("causalSelfAttention_one_head_long", "causalSelfAttention", {"nHead": 1, "scale": 0.125}, [randn(1, 33, 24)],
+     lambda x: causal_self_attention(x, 1, 0.125))
+
+
 # ---------------------------------------------------------------------------------------------
 
 
