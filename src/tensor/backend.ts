@@ -103,6 +103,20 @@ export interface FusedKernels {
   /** attention's gradient: dqkv (B, T, 3C) from dy (B, T, C), qkv and the p it saved. */
   attentionBackward(dy: Float32Array, qkv: Float32Array, p: Float32Array, B: number, T: number, C: number, H: number,
     scale: number, dqkv: Float32Array): void;
+  /** One AdamW update of w, m, v in place from g. Composite: adamwUpdate in tensor/optim-math.ts. */
+  adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void;
+  /** The sum of squares of x, accumulated in float64. Composite: sumSquares in tensor/optim-math.ts. */
+  sumSquares(x: Float32Array): number;
+}
+
+/** The per-step scalars of an AdamW update (see adamwUpdate). */
+export interface AdamWScalars {
+  decay: number; // 1 - lr * weight_decay, rounded to float32
+  beta1: number;
+  beta2: number;
+  eps: number;
+  bc2Sqrt: number; // sqrt(1 - beta2^t)
+  stepSize: number; // lr / (1 - beta1^t)
 }
 
 let current: Backend | undefined;

@@ -2,6 +2,7 @@
 export * from './backend.js';
 export * from './errors.js';
 export * from './ops.js';
+export * from './optim-math.js';
 export * from './random.js';
 export * from './shape.js';
 export { noGrad, isGradEnabled, Tensor } from './tensor.js';

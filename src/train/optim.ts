@@ -1,6 +1,6 @@
 // Optimizers with PyTorch's exact update order (torch.optim.AdamW / SGD in 1.13), gradient clipping by
 // global norm, and state that is allocated once and can be saved and restored for --resume.
-import { getBackend, type Tensor } from '../tensor/index.js';
+import { adamwUpdate, getBackend, sumSquares, type Tensor } from '../tensor/index.js';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -88,23 +88,14 @@ export class AdamW extends BaseOptimizer implements Optimizer {
     const bc1 = 1 - b1 ** t;
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
     const stepSize = lr / bc1;
+    const update = getBackend().fused?.adamw ?? adamwUpdate;
     let k = 0;
     for (const group of this.groups) {
       const decay = Math.fround(1 - lr * group.weightDecay);
       for (const p of group.params) {
         const [m, v] = this.state[k++];
         if (!p.grad) continue;
-        const g = p.grad.data;
-        const w = p.data;
-        for (let i = 0; i < w.length; i++) {
-          const gi = g[i];
-          // NOTE: each line rounds to float32 like the PyTorch tensor op it mirrors.
-          const wi = Math.fround(w[i] * decay);
-          const mi = (m[i] = Math.fround(Math.fround(m[i] * b1) + Math.fround(gi * (1 - b1))));
-          const vi = (v[i] = Math.fround(Math.fround(v[i] * b2) + Math.fround(Math.fround(gi * gi) * (1 - b2))));
-          const denom = Math.fround(Math.fround(Math.fround(Math.sqrt(vi)) / bc2Sqrt) + eps);
-          w[i] = wi - Math.fround(Math.fround(mi / denom) * stepSize);
-        }
+        update(p.data, p.grad.data, m, v, { decay, beta1: b1, beta2: b2, eps, bc2Sqrt, stepSize });
       }
     }
   }
@@ -170,20 +161,19 @@ export class SGD extends BaseOptimizer implements Optimizer {
  * (coefficient maxNorm / (norm + 1e-6), clamped to 1). Returns the norm before clipping.
  */
 export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  const be = getBackend();
+  const squares = be.fused?.sumSquares ?? sumSquares;
   let sq = 0;
-  for (const p of params) {
-    if (!p.grad) continue;
-    const g = p.grad.data;
-    for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
-  }
+  for (const p of params) if (p.grad) sq += squares(p.grad.data);
   const norm = Math.sqrt(sq);
   if (maxNorm > 0 && Number.isFinite(maxNorm)) {
     const coef = Math.min(1, maxNorm / (norm + 1e-6));
     if (coef < 1) {
+      const c = new Float32Array([coef]);
       for (const p of params) {
         if (!p.grad) continue;
-        const g = p.grad.data;
-        for (let i = 0; i < g.length; i++) g[i] *= coef;
+        const g = p.grad;
+        be.binary('mul', g.data, g.shape, c, g.shape.map(() => 1), g.data, g.shape);
       }
     }
   }

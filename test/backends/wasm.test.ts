@@ -17,6 +17,7 @@ import {
   BINARY_OPS, getBackend, hasBackend, setBackend, UNARY_OPS, type AxisLayout, type MatmulArgs, type UnaryOp,
 } from '../../src/tensor/backend.js';
 import * as ops from '../../src/tensor/ops.js';
+import { adamwUpdate, sumSquares } from '../../src/tensor/optim-math.js';
 import { Rng } from '../../src/tensor/random.js';
 import { stridesOf } from '../../src/tensor/shape.js';
 
@@ -361,6 +362,28 @@ function kernelSuite(label: string, opts: WasmBackendOptions): void {
             assertClose(mean, wantMean, 1e-6, 'layerNorm mean');
             assert.ok(rstd.every((v) => v > 0));
           }
+        }
+      });
+
+      test(`fused AdamW and sum of squares match the reference arithmetic (${where} buffers)`, () => {
+        const rng = new Rng(17);
+        for (const n of [1, 3, 4, 17, 1000, 70001]) {
+          const w0 = randoms(rng, n, -1, 1);
+          const g = randoms(rng, n, -0.1, 0.1);
+          const m0 = randoms(rng, n, -0.01, 0.01);
+          const v0 = randoms(rng, n, 0, 1e-4);
+          const h = { decay: Math.fround(1 - 1e-3 * 0.1), beta1: 0.9, beta2: 0.99, eps: 1e-8, bc2Sqrt: Math.sqrt(1 - 0.99 ** 3),
+            stepSize: 1e-3 / (1 - 0.9 ** 3) };
+          const [w, m, v] = [filled(be, w0, where), filled(be, m0, where), filled(be, v0, where)];
+          be.fused.adamw(w, filled(be, g, where), m, v, h);
+          const [rw, rm, rv] = [Float32Array.from(w0), Float32Array.from(m0), Float32Array.from(v0)];
+          adamwUpdate(rw, Float32Array.from(g), rm, rv, h);
+          assertClose(m, rm, 1e-6, `adamw m n=${n}`);
+          assertClose(v, rv, 1e-6, `adamw v n=${n}`);
+          assertClose(w, rw, 1e-6, `adamw w n=${n}`);
+          const sq = be.fused.sumSquares(filled(be, g, where));
+          const want = sumSquares(Float32Array.from(g));
+          assert.ok(Math.abs(sq - want) <= 1e-12 * want, `sumSquares n=${n}: ${sq} vs ${want}`);
         }
       });
 

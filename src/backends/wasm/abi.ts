@@ -16,6 +16,8 @@ export interface KernelExports {
   layerNormRun: RangeKernel;
   causalSoftmaxRun: RangeKernel;
   causalSoftmaxBackRun: RangeKernel;
+  adamwRun: RangeKernel;
+  sumSqRun: RangeKernel;
   permuteRun: RangeKernel;
   transposeRun: RangeKernel;
   matmulRun: RangeKernel;
@@ -31,6 +33,7 @@ export interface KernelExports {
 export const RANGE_KERNELS = [
   'unaryRun', 'binaryRun', 'whereRun', 'reduceRun', 'softmaxRun', 'permuteRun', 'transposeRun', 'matmulRun',
   'logSoftmaxRun', 'layerNormRun', 'causalSoftmaxRun', 'causalSoftmaxBackRun',
+  'adamwRun', 'sumSqRun',
 ] as const;
 export type RangeKernelName = (typeof RANGE_KERNELS)[number];
 

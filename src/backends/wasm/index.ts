@@ -5,8 +5,9 @@ import { availableParallelism, totalmem } from 'node:os';
 import { jsBackend } from '../js/index.js';
 import {
   BINARY_OPS, UNARY_OPS, type AxisLayout, type Backend, type BinaryOp, type FusedKernels, type MatmulArgs,
-  type ReduceOp, type UnaryOp,
+  type ReduceOp, type UnaryOp, type AdamWScalars,
 } from '../../tensor/backend.js';
+import { adamwUpdate, sumSquares } from '../../tensor/optim-math.js';
 import { AjarError } from '../../tensor/errors.js';
 import { RANGE_KERNELS, readConstants, type KernelConstants, type KernelExports, type RangeKernel } from './abi.js';
 import { WasmHeap, type HeapStats } from './heap.js';
@@ -153,6 +154,8 @@ class WasmBackendImpl implements WasmBackend {
       layerNorm: (x, rows, n, weight, bias, eps, out, mean, rstd) => this.layerNorm(x, rows, n, weight, bias, eps, out, mean, rstd),
       attention: (qkv, B, T, C, H, scale, y, p) => this.attention(qkv, B, T, C, H, scale, y, p),
       attentionBackward: (dy, qkv, p, B, T, C, H, scale, dqkv) => this.attentionBackward(dy, qkv, p, B, T, C, H, scale, dqkv),
+      adamw: (w, g, m, v, h) => this.adamw(w, g, m, v, h),
+      sumSquares: (x) => this.sumSquares(x),
     };
   }
 
@@ -534,6 +537,47 @@ class WasmBackendImpl implements WasmBackend {
       g.bHead, g.cHead, g.cBatch]);
     const units = items * mChunks * nChunks;
     this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
+  }
+
+  private adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void {
+    const n = w.length;
+    if (n === 0) return;
+    const s = this.stage;
+    const pg = s.input(g);
+    const pw = s.output(w, true);
+    const pm = s.output(m, true);
+    const pv = s.output(v, true);
+    if (s.failed || g.length !== n || m.length !== n || v.length !== n) {
+      s.release();
+      adamwUpdate(w, g, m, v, h);
+      return;
+    }
+    this.params.set([pw, pg, pm, pv, n]);
+    this.paramsF32.set([h.decay, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc2Sqrt, h.eps, h.stepSize], 5);
+    this.pool.run(K.adamwRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+    s.finish();
+  }
+
+  private sumSquares(x: Float32Array): number {
+    const n = x.length;
+    const chunk = 1 << 14;
+    const units = Math.ceil(n / chunk);
+    const s = this.stage;
+    const px = s.input(x);
+    const out = this.heap.allocBlock(units * 8);
+    if (n === 0 || s.failed || out < 0) {
+      s.release();
+      if (out >= 0) this.heap.freeBlock(out);
+      return sumSquares(x);
+    }
+    this.params.set([px, n, chunk, out]);
+    this.pool.run(K.sumSqRun, this.pb, units, this.grain(units, 4));
+    const partial = new Float64Array(this.heap.memory.buffer, out, units);
+    let total = 0;
+    for (let u = 0; u < units; u++) total += partial[u];
+    this.heap.freeBlock(out);
+    s.finish();
+    return total;
   }
 
   /** Rows of attention scores (rows, T) through a causal-softmax kernel; block [a, b, rows, T, scale]. */
