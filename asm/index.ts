@@ -2,7 +2,7 @@
 // src/backends/wasm. All pointers are byte offsets into the imported shared memory.
 export * from './abi';
 export { unaryRun, binaryRun, whereRun } from './elementwise';
-export { reduceRun, softmaxRun, logSoftmaxRun, layerNormRun, COL_BLOCK } from './reduce';
+export { reduceRun, softmaxRun, logSoftmaxRun, layerNormRun, layerNormBackRun, COL_BLOCK } from './reduce';
 export { permuteRun, transposeRun, T_TILE, copyAxis, gather, scatterAdd, gatherRows, scatterAddRows } from './movement';
 export { causalSoftmaxRun, causalSoftmaxBackRun } from './attention';
 export { adamwRun, sumSqRun } from './optim';

@@ -354,3 +354,73 @@ export function layerNormRun(p: usize, _tid: i32, begin: i32, end: i32): void {
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Layer norm backward over the last axis. Block: [x, g, rows, n, weight, mean, rstd, dx, gxhat]; weight and
+// gxhat may be 0 (absent). Units are rows. The rule's float32 steps: xhat = (x - mean) * rstd,
+// dxhat = g (* w), dx = rstd * (dxhat - sum(dxhat) / n - xhat * (sum(dxhat * xhat) / n)); gxhat = g * xhat
+// (the rows the weight's gradient sums).
+
+export function layerNormBackRun(p: usize, _tid: i32, begin: i32, end: i32): void {
+  const x = paramPtr(p, 0);
+  const g = paramPtr(p, 1);
+  const n = param(p, 3);
+  const w = paramPtr(p, 4);
+  const meanIn = paramPtr(p, 5);
+  const rstdIn = paramPtr(p, 6);
+  const dx = paramPtr(p, 7);
+  const gx = paramPtr(p, 8);
+  const nf = <f32>n;
+  for (let r = begin; r < end; r++) {
+    const xr = at(x, r * n);
+    const gr = at(g, r * n);
+    const dr = at(dx, r * n);
+    const mu = f32x4.splat(load<f32>(at(meanIn, r)));
+    const rs = load<f32>(at(rstdIn, r));
+    const rsv = f32x4.splat(rs);
+    // First pass: the two row sums (float64 per lane pair), gxhat on the way.
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let b0 = f64x2.splat(0);
+    let b1 = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const xh = f32x4.mul(f32x4.sub(v128.load(at(xr, i)), mu), rsv);
+      const gi = v128.load(at(gr, i));
+      const dh = w != 0 ? f32x4.mul(gi, v128.load(at(w, i))) : gi;
+      const dhx = f32x4.mul(dh, xh);
+      if (gx != 0) v128.store(at(gx, r * n + i), f32x4.mul(gi, xh));
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(dh));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.shuffle<f32>(dh, dh, 2, 3, 0, 1)));
+      b0 = f64x2.add(b0, f64x2.promote_low_f32x4(dhx));
+      b1 = f64x2.add(b1, f64x2.promote_low_f32x4(v128.shuffle<f32>(dhx, dhx, 2, 3, 0, 1)));
+    }
+    let sa = (f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) + (f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1));
+    let sb = (f64x2.extract_lane(b0, 0) + f64x2.extract_lane(b0, 1)) + (f64x2.extract_lane(b1, 0) + f64x2.extract_lane(b1, 1));
+    const tail = i;
+    for (; i < n; i++) {
+      const xh = (load<f32>(at(xr, i)) - f32x4.extract_lane(mu, 0)) * rs;
+      const gi = load<f32>(at(gr, i));
+      const dh = w != 0 ? gi * load<f32>(at(w, i)) : gi;
+      if (gx != 0) store<f32>(at(gx, r * n + i), gi * xh);
+      sa += <f64>dh;
+      sb += <f64>(dh * xh);
+    }
+    const ma = f32x4.splat(<f32>sa / nf);
+    const mb = f32x4.splat(<f32>sb / nf);
+    // Second pass: dx.
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const xh = f32x4.mul(f32x4.sub(v128.load(at(xr, i)), mu), rsv);
+      const gi = v128.load(at(gr, i));
+      const dh = w != 0 ? f32x4.mul(gi, v128.load(at(w, i))) : gi;
+      v128.store(at(dr, i), f32x4.mul(rsv, f32x4.sub(f32x4.sub(dh, ma), f32x4.mul(xh, mb))));
+    }
+    for (i = tail; i < n; i++) {
+      const xh = (load<f32>(at(xr, i)) - f32x4.extract_lane(mu, 0)) * rs;
+      const gi = load<f32>(at(gr, i));
+      const dh = w != 0 ? gi * load<f32>(at(w, i)) : gi;
+      store<f32>(at(dr, i), rs * ((dh - <f32>sa / nf) - xh * (<f32>sb / nf)));
+    }
+  }
+}

@@ -103,6 +103,13 @@ export interface FusedKernels {
   /** attention's gradient: dqkv (B, T, 3C) from dy (B, T, C), qkv and the p it saved. */
   attentionBackward(dy: Float32Array, qkv: Float32Array, p: Float32Array, B: number, T: number, C: number, H: number,
     scale: number, dqkv: Float32Array): void;
+  /**
+   * layerNorm's gradient over rows of n: dx from x, the upstream g, the weight (or null) and the forward's
+   * mean and rstd; gxhat (when given) receives g * xhat, the rows whose column sums are the weight's gradient.
+   * Composite: the fused_layer_norm gradient rule in ops.ts.
+   */
+  layerNormBackward(x: Float32Array, g: Float32Array, weight: Float32Array | null, mean: Float32Array,
+    rstd: Float32Array, rows: number, n: number, dx: Float32Array, gxhat: Float32Array | null): void;
   /** One AdamW update of w, m, v in place from g. Composite: adamwUpdate in tensor/optim-math.ts. */
   adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void;
   /** The sum of squares of x, accumulated in float64. Composite: sumSquares in tensor/optim-math.ts. */

@@ -561,6 +561,16 @@ const rules: Record<string, GradRule> = {
     const b = node.attrs.hasBias ? bIn : null;
     const n = x.shape[x.rank - 1];
     const rows = x.size / n;
+    const kernel = getBackend().fused?.layerNormBackward;
+    if (kernel) {
+      const dx = emptyBuf(x.size);
+      const gx = w && w.requiresGrad ? emptyBuf(x.size) : null;
+      kernel(x.data, g.data, w ? w.data : null, node.attrs.mean as Float32Array, node.attrs.rstd as Float32Array,
+        rows, n, dx, gx);
+      const dw = gx ? sum(new Tensor(gx, [rows, n]), 0) : null;
+      if (gx) getBackend().free?.(gx);
+      return [x.requiresGrad ? new Tensor(dx, x.shape) : null, dw, b && b.requiresGrad ? sum(reshape(g, [rows, n]), 0) : null];
+    }
     const mean = new Tensor(node.attrs.mean as Float32Array, [...x.shape.slice(0, -1), 1]);
     const rstd = new Tensor(node.attrs.rstd as Float32Array, [...x.shape.slice(0, -1), 1]);
     const xhat = mul(sub(x.detach(), mean), rstd); // (..., n)

@@ -365,6 +365,35 @@ function kernelSuite(label: string, opts: WasmBackendOptions): void {
         }
       });
 
+      test(`fused layerNorm backward matches the gradient rule's composite on js (${where} buffers)`, () => {
+        const rng = new Rng(18);
+        for (const [rows, n] of [[1, 1], [3, 17], [5, 128], [2, 771]]) {
+          const vals = randoms(rng, rows * n, -3, 3);
+          const up = randoms(rng, rows * n, -1, 1);
+          const wv = randoms(rng, n, 0.5, 1.5);
+          for (const withWeight of [true, false]) {
+            const x = filled(be, vals, where);
+            const mean = buf(be, rows, where);
+            const rstd = buf(be, rows, where);
+            be.fused.layerNorm(x, rows, n, withWeight ? filled(be, wv, where) : null, null, 1e-5, buf(be, rows * n, where), mean, rstd);
+            const dx = buf(be, rows * n, where);
+            const gx = buf(be, rows * n, where);
+            be.fused.layerNormBackward(x, filled(be, up, where), withWeight ? filled(be, wv, where) : null, mean, rstd, rows, n, dx, gx);
+            const prev = hasBackend() ? getBackend() : undefined;
+            setBackend(jsBackend);
+            try {
+              const xt = ops.tensor(vals, [rows, n]).requireGrad();
+              const wt = withWeight ? ops.tensor(wv).requireGrad() : null;
+              ops.sum(ops.mul(ops.layerNormComposite(xt, wt, null, 1e-5), ops.tensor(up, [rows, n]))).backward();
+              assertClose(dx, xt.grad!.data, 1e-4, `layerNorm backward dx ${rows}x${n}`);
+              if (wt) assertClose(composite(() => ops.sum(ops.tensor(gx, [rows, n]), 0)), wt.grad!.data, 1e-4, `dw ${rows}x${n}`);
+            } finally {
+              if (prev) setBackend(prev);
+            }
+          }
+        }
+      });
+
       test(`fused AdamW and sum of squares match the reference arithmetic (${where} buffers)`, () => {
         const rng = new Rng(17);
         for (const n of [1, 3, 4, 17, 1000, 70001]) {

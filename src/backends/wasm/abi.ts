@@ -17,6 +17,7 @@ export interface KernelExports {
   causalSoftmaxRun: RangeKernel;
   causalSoftmaxBackRun: RangeKernel;
   adamwRun: RangeKernel;
+  layerNormBackRun: RangeKernel;
   sumSqRun: RangeKernel;
   permuteRun: RangeKernel;
   transposeRun: RangeKernel;
@@ -33,7 +34,7 @@ export interface KernelExports {
 export const RANGE_KERNELS = [
   'unaryRun', 'binaryRun', 'whereRun', 'reduceRun', 'softmaxRun', 'permuteRun', 'transposeRun', 'matmulRun',
   'logSoftmaxRun', 'layerNormRun', 'causalSoftmaxRun', 'causalSoftmaxBackRun',
-  'adamwRun', 'sumSqRun',
+  'adamwRun', 'sumSqRun', 'layerNormBackRun',
 ] as const;
 export type RangeKernelName = (typeof RANGE_KERNELS)[number];
 

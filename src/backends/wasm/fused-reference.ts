@@ -131,3 +131,28 @@ export function attentionBackwardReference(dy: Float32Array, qkv: Float32Array, 
     }
   }
 }
+
+/** layerNorm's gradient in float32 steps (the fused_layer_norm rule's), for calls the kernels cannot stage. */
+export function layerNormBackwardReference(x: Float32Array, g: Float32Array, weight: Float32Array | null,
+  mean: Float32Array, rstd: Float32Array, rows: number, n: number, dx: Float32Array, gxhat: Float32Array | null): void {
+  const f = Math.fround;
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let sa = 0;
+    let sb = 0;
+    for (let i = 0; i < n; i++) {
+      const xh = f(f(x[o + i] - mean[r]) * rstd[r]);
+      const dh = weight ? f(g[o + i] * weight[i]) : g[o + i];
+      if (gxhat) gxhat[o + i] = f(g[o + i] * xh);
+      sa += dh;
+      sb += f(dh * xh);
+    }
+    const ma = f(f(sa) / n);
+    const mb = f(f(sb) / n);
+    for (let i = 0; i < n; i++) {
+      const xh = f(f(x[o + i] - mean[r]) * rstd[r]);
+      const dh = weight ? f(g[o + i] * weight[i]) : g[o + i];
+      dx[o + i] = f(rstd[r] * f(f(dh - ma) - f(xh * mb)));
+    }
+  }
+}

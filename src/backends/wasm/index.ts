@@ -13,7 +13,9 @@ import { RANGE_KERNELS, readConstants, type KernelConstants, type KernelExports,
 import { WasmHeap, type HeapStats } from './heap.js';
 import { mergeBroadcast, mergePermute, type Merged } from './layout.js';
 import { loadKernels, whyUnavailable, type KernelVariant } from './module.js';
-import { attentionBackwardReference, attentionReference, layerNormReference, softmaxReference } from './fused-reference.js';
+import {
+  attentionBackwardReference, attentionReference, layerNormBackwardReference, layerNormReference, softmaxReference,
+} from './fused-reference.js';
 import { MAX_THREADS, WorkerPool } from './pool.js';
 import { Staging } from './staging.js';
 
@@ -154,6 +156,7 @@ class WasmBackendImpl implements WasmBackend {
       layerNorm: (x, rows, n, weight, bias, eps, out, mean, rstd) => this.layerNorm(x, rows, n, weight, bias, eps, out, mean, rstd),
       attention: (qkv, B, T, C, H, scale, y, p) => this.attention(qkv, B, T, C, H, scale, y, p),
       attentionBackward: (dy, qkv, p, B, T, C, H, scale, dqkv) => this.attentionBackward(dy, qkv, p, B, T, C, H, scale, dqkv),
+      layerNormBackward: (x, g, w, mean, rstd, rows, n, dx, gx) => this.layerNormBackward(x, g, w, mean, rstd, rows, n, dx, gx),
       adamw: (w, g, m, v, h) => this.adamw(w, g, m, v, h),
       sumSquares: (x) => this.sumSquares(x),
     };
@@ -537,6 +540,27 @@ class WasmBackendImpl implements WasmBackend {
       g.bHead, g.cHead, g.cBatch]);
     const units = items * mChunks * nChunks;
     this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
+  }
+
+  private layerNormBackward(x: Float32Array, g: Float32Array, weight: Float32Array | null, mean: Float32Array,
+    rstd: Float32Array, rows: number, n: number, dx: Float32Array, gxhat: Float32Array | null): void {
+    if (rows * n === 0) return;
+    const s = this.stage;
+    const px = s.input(x);
+    const pg = s.input(g);
+    const pw = weight ? s.input(weight) : 0;
+    const pm = s.input(mean);
+    const pr = s.input(rstd);
+    const pd = s.output(dx);
+    const pgx = gxhat ? s.output(gxhat) : 0;
+    if (s.failed) {
+      s.release();
+      layerNormBackwardReference(x, g, weight, mean, rstd, rows, n, dx, gxhat);
+      return;
+    }
+    this.params.set([px, pg, rows, n, pw, pm, pr, pd, pgx]);
+    this.pool.run(K.layerNormBackRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+    s.finish();
   }
 
   private adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void {
