@@ -4,18 +4,7 @@
 // sum, a divide; the gradient P * (g - sum(g * P)) * scale.
 import { loadPartial, storePartial } from './elementwise';
 import { at, param, paramPtr } from './simd';
-import { rowMax } from './reduce';
-import { vexp } from './vmath';
-
-@inline function exp4(d: v128): v128 {
-  const lo = f32x4.demote_f64x2_zero(vexp(f64x2.promote_low_f32x4(d)));
-  const hi = f32x4.demote_f64x2_zero(vexp(f64x2.promote_low_f32x4(v128.shuffle<f32>(d, d, 2, 3, 0, 1))));
-  return v128.shuffle<f32>(lo, hi, 0, 1, 4, 5);
-}
-
-@inline function lanesBelow(left: i32): v128 {
-  return i32x4(left > 0 ? -1 : 0, left > 1 ? -1 : 0, left > 2 ? -1 : 0, 0);
-}
+import { softmaxRow } from './reduce';
 
 /** Block: [s, out, rows, T, scale (f32 bits)]. out[r, j] = softmax over j <= i of scale * s[r, j], 0 past i. */
 export function causalSoftmaxRun(p: usize, _tid: i32, begin: i32, end: i32): void {
@@ -32,28 +21,8 @@ export function causalSoftmaxRun(p: usize, _tid: i32, begin: i32, end: i32): voi
     let i = 0;
     for (; i + 4 <= n; i += 4) v128.store(at(orow, i), f32x4.mul(v128.load(at(xr, i)), scale));
     for (; i < n; i++) store<f32>(at(orow, i), load<f32>(at(xr, i)) * sc);
-    const mv = f32x4.splat(rowMax(orow, n));
-    let s0 = f64x2.splat(0);
-    let s1 = f64x2.splat(0);
-    for (i = 0; i < n; i += 4) {
-      const left = n - i;
-      const d = f32x4.sub(left >= 4 ? v128.load(at(orow, i)) : loadPartial(at(orow, i), left), mv);
-      let e = exp4(d);
-      if (left < 4) {
-        e = v128.and(e, lanesBelow(left));
-        storePartial(at(orow, i), e, left);
-      } else {
-        v128.store(at(orow, i), e);
-      }
-      s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
-      s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
-    }
-    const total = f64x2.add(s0, s1);
-    const ss = <f32>(f64x2.extract_lane(total, 0) + f64x2.extract_lane(total, 1));
-    const sv = f32x4.splat(ss);
-    for (i = 0; i + 4 <= n; i += 4) v128.store(at(orow, i), f32x4.div(v128.load(at(orow, i)), sv));
-    for (; i < n; i++) store<f32>(at(orow, i), load<f32>(at(orow, i)) / ss);
-    for (; i < T; i++) store<f32>(at(orow, i), 0);
+    softmaxRow(orow, orow, n);
+    for (i = n; i < T; i++) store<f32>(at(orow, i), 0);
   }
 }
 

@@ -227,32 +227,42 @@ export function softmaxRun(p: usize, _tid: i32, begin: i32, end: i32): void {
   const x = paramPtr(p, 0);
   const out = paramPtr(p, 1);
   const n = param(p, 3);
-  for (let r = begin; r < end; r++) {
-    const xr = at(x, r * n);
-    const orow = at(out, r * n);
-    const mv = f32x4.splat(rowMax(xr, n));
-    let s0 = f64x2.splat(0);
-    let s1 = f64x2.splat(0);
-    for (let i = 0; i < n; i += 4) {
-      const left = n - i;
-      const d = f32x4.sub(left >= 4 ? v128.load(at(xr, i)) : loadPartial(at(xr, i), left), mv);
-      let e = exp4(d);
-      if (left < 4) {
-        e = v128.and(e, i32x4(left > 0 ? -1 : 0, left > 1 ? -1 : 0, left > 2 ? -1 : 0, 0)); // padding lanes out of the sum
-        storePartial(at(orow, i), e, left);
-      } else {
-        v128.store(at(orow, i), e);
-      }
-      s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
-      s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
+  for (let r = begin; r < end; r++) softmaxRow(at(x, r * n), at(out, r * n), n);
+}
+
+/**
+ * The shared pass of softmax and log-softmax over one row: d = x - max(x) and e = exp(d), with e (softmax) or
+ * d (log-softmax) stored into orow (which may be xr); returns sum(e), accumulated in float64.
+ */
+@inline function shiftedExpRow(xr: usize, orow: usize, n: i32, storeShifted: bool): f32 {
+  const mv = f32x4.splat(rowMax(xr, n));
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  for (let i = 0; i < n; i += 4) {
+    const left = n - i;
+    const d = f32x4.sub(left >= 4 ? v128.load(at(xr, i)) : loadPartial(at(xr, i), left), mv);
+    let e = exp4(d);
+    const kept = storeShifted ? d : e;
+    if (left < 4) {
+      e = v128.and(e, i32x4(left > 0 ? -1 : 0, left > 1 ? -1 : 0, left > 2 ? -1 : 0, 0)); // padding lanes out of the sum
+      storePartial(at(orow, i), kept, left);
+    } else {
+      v128.store(at(orow, i), kept);
     }
-    const total = f64x2.add(s0, s1);
-    const ss = <f32>(f64x2.extract_lane(total, 0) + f64x2.extract_lane(total, 1));
-    const sv = f32x4.splat(ss);
-    let i = 0;
-    for (; i + 4 <= n; i += 4) v128.store(at(orow, i), f32x4.div(v128.load(at(orow, i)), sv));
-    for (; i < n; i++) store<f32>(at(orow, i), load<f32>(at(orow, i)) / ss);
+    s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
+    s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
   }
+  const total = f64x2.add(s0, s1);
+  return <f32>(f64x2.extract_lane(total, 0) + f64x2.extract_lane(total, 1));
+}
+
+/** One row of the composite softmax from xr into orow (which may be xr): max, x - max, exp, sum, divide. */
+@inline export function softmaxRow(xr: usize, orow: usize, n: i32): void {
+  const ss = shiftedExpRow(xr, orow, n, false);
+  const sv = f32x4.splat(ss);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(at(orow, i), f32x4.div(v128.load(at(orow, i)), sv));
+  for (; i < n; i++) store<f32>(at(orow, i), load<f32>(at(orow, i)) / ss);
 }
 
 /** exp(d) of four float32 lanes through float64, rounded to float32. */
@@ -271,26 +281,9 @@ export function logSoftmaxRun(p: usize, _tid: i32, begin: i32, end: i32): void {
   const out = paramPtr(p, 1);
   const n = param(p, 3);
   for (let r = begin; r < end; r++) {
-    const xr = at(x, r * n);
     const orow = at(out, r * n);
-    const mv = f32x4.splat(rowMax(xr, n));
-    let s0 = f64x2.splat(0);
-    let s1 = f64x2.splat(0);
-    for (let i = 0; i < n; i += 4) {
-      const left = n - i;
-      const d = f32x4.sub(left >= 4 ? v128.load(at(xr, i)) : loadPartial(at(xr, i), left), mv);
-      let e = exp4(d);
-      if (left < 4) {
-        e = v128.and(e, i32x4(left > 0 ? -1 : 0, left > 1 ? -1 : 0, left > 2 ? -1 : 0, 0));
-        storePartial(at(orow, i), d, left);
-      } else {
-        v128.store(at(orow, i), d);
-      }
-      s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
-      s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
-    }
-    const total = f64x2.add(s0, s1);
-    const l = <f32>Math.log(<f64>(<f32>(f64x2.extract_lane(total, 0) + f64x2.extract_lane(total, 1))));
+    const total = shiftedExpRow(at(x, r * n), orow, n, true);
+    const l = <f32>Math.log(<f64>total);
     const lv = f32x4.splat(l);
     let i = 0;
     for (; i + 4 <= n; i += 4) v128.store(at(orow, i), f32x4.sub(v128.load(at(orow, i)), lv));

@@ -1,0 +1,100 @@
+// The shakespeare-char recipe over several seeds, ajar beside the same recipe in plain PyTorch
+// (bench/nanogpt_shakespeare.py): one 20-batch validation estimate at step 2000 moves by a few hundredths with
+// the seed, so one run of each says little about whether the two reach the same loss; a handful does.
+// Usage: node dist/bench/shakespeare-seeds.js [--seeds 1337,1,2,3] [--ajar-only | --torch-only] [--json]
+// Each ajar run takes about 5 minutes on 2 cores, each PyTorch run 2 to 4; runs go one after another.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const PY = '/usr/bin/python3';
+
+interface Run {
+  side: 'ajar' | 'pytorch';
+  seed: number;
+  train_loss: number | null;
+  val_loss: number | null;
+  seconds: number | null;
+  error?: string;
+}
+
+function lastJson(text: string): Record<string, unknown> | null {
+  const lines = text.trim().split('\n').filter((l) => l.startsWith('{'));
+  if (lines.length === 0) return null;
+  try {
+    return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+function runAjar(seed: number): Run {
+  const out = mkdtempSync(join(tmpdir(), 'ajar-seed-'));
+  try {
+    const r = spawnSync(process.execPath, [`${root}bin/ajar.js`, 'train', '--preset', 'shakespeare-char', '--seed', String(seed),
+      '--out', out, '--json'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const j = lastJson(r.stdout);
+    if (r.status !== 0 || !j) return { side: 'ajar', seed, train_loss: null, val_loss: null, seconds: null, error: (r.stderr || '').trim().split('\n').pop() };
+    return { side: 'ajar', seed, train_loss: j.train_loss as number, val_loss: j.val_loss as number, seconds: j.seconds as number };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function runTorch(seed: number): Run {
+  const r = spawnSync(PY, [`${root}bench/nanogpt_shakespeare.py`, '--seed', String(seed)], { cwd: root, encoding: 'utf8' });
+  const j = lastJson(r.stdout);
+  if (r.status !== 0 || !j || j.step !== 2000) {
+    return { side: 'pytorch', seed, train_loss: null, val_loss: null, seconds: null, error: (r.stderr || 'no step-2000 line').trim().split('\n').pop() };
+  }
+  return { side: 'pytorch', seed, train_loss: j.train_loss as number, val_loss: j.val_loss as number, seconds: j.seconds as number };
+}
+
+function summary(runs: Run[]): string {
+  const v = runs.map((r) => r.val_loss).filter((x): x is number => x !== null);
+  if (v.length === 0) return 'no runs';
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, v.length - 1));
+  return `${v.length} runs: mean ${mean.toFixed(3)}, sd ${sd.toFixed(3)}, min ${Math.min(...v).toFixed(3)}, ` +
+    `max ${Math.max(...v).toFixed(3)}, at or below 1.89: ${v.filter((x) => x <= 1.89).length}`;
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const si = args.indexOf('--seeds');
+  const seeds = (si >= 0 ? args[si + 1] ?? '' : '1337,1,2,3,4,5,6').split(',').map(Number);
+  if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0)) {
+    console.error(`--seeds needs a comma-separated list of non-negative integers, got '${args[si + 1] ?? ''}'`);
+    process.exitCode = 2;
+    return;
+  }
+  const sides = args.includes('--ajar-only') ? ['ajar'] : args.includes('--torch-only') ? ['pytorch'] : ['ajar', 'pytorch'];
+  if (sides.includes('pytorch') && spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) {
+    console.error(`PyTorch side skipped: ${PY} cannot import torch (apt-get install python3-torch)`);
+    sides.splice(sides.indexOf('pytorch'), 1);
+  }
+  const runs: Run[] = [];
+  for (const seed of seeds) {
+    for (const side of sides) {
+      console.error(`${side} seed ${seed} ...`);
+      const r = side === 'ajar' ? runAjar(seed) : runTorch(seed);
+      runs.push(r);
+      console.error(r.error ? `  error: ${r.error}` : `  val ${r.val_loss?.toFixed(4)} train ${r.train_loss?.toFixed(4)} ${r.seconds?.toFixed(0)} s`);
+    }
+  }
+  if (args.includes('--json')) {
+    console.log(JSON.stringify(runs));
+    return;
+  }
+  console.log('side     seed  train loss  val loss  seconds');
+  for (const r of runs) {
+    console.log(`${r.side.padEnd(9)}${String(r.seed).padEnd(6)}${(r.train_loss?.toFixed(3) ?? '-').padEnd(12)}` +
+      `${(r.val_loss?.toFixed(3) ?? r.error ?? '-').padEnd(10)}${r.seconds?.toFixed(0) ?? '-'}`);
+  }
+  for (const side of sides) console.log(`${side}: ${summary(runs.filter((r) => r.side === side))}`);
+}
+
+main();
