@@ -64,6 +64,8 @@ export interface HeapOptions {
   maxBytes: number;
   /** Bytes kept back from tensor allocations for kernels' scratch blocks (default 1/16 of maxBytes). */
   reserveBytes?: number;
+  /** Net bytes allocated between sweeps (default 128 MiB). */
+  sweepBytes?: number;
 }
 
 function roundUp(n: number, m: number): number {
@@ -152,11 +154,13 @@ export class WasmHeap {
   private fallbacks = 0;
   private sinceSweep = 0;
   private sweptThisTurn = false;
+  private readonly sweepBytes: number;
 
   constructor(base: number, opts: HeapOptions) {
     this.maxBytes = Math.min(MAX_WASM_BYTES, roundUp(opts.maxBytes, PAGE));
     const reserve = opts.reserveBytes ?? Math.floor(this.maxBytes / 16);
     this.tensorLimit = this.maxBytes - reserve;
+    this.sweepBytes = opts.sweepBytes ?? SWEEP_BYTES;
     const initial = Math.min(this.maxBytes, roundUp(base + PAGE, PAGE));
     this.memory = new WebAssembly.Memory({ initial: initial / PAGE, maximum: this.maxBytes / PAGE, shared: true });
     this.top = roundUp(base, ALIGN);
@@ -317,7 +321,7 @@ export class WasmHeap {
   /** Sweep at the first allocation of an event-loop turn once enough was allocated since the last sweep. */
   private maybeSweep(size: number): void {
     this.sinceSweep += size;
-    if (this.sweptThisTurn || this.sinceSweep < SWEEP_BYTES) return;
+    if (this.sweptThisTurn || this.sinceSweep < this.sweepBytes) return;
     this.sweptThisTurn = true;
     setImmediate(() => {
       this.sweptThisTurn = false;

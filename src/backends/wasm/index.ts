@@ -29,6 +29,8 @@ export interface WasmBackendOptions {
   maxMemoryBytes?: number;
   /** Bytes of that cap kept for kernels' scratch blocks rather than tensors (default 1/16). */
   reserveBytes?: number;
+  /** Net bytes allocated between sweeps of dead buffers (default 128 MiB). */
+  sweepBytes?: number;
   /**
    * Scales the least work a thread takes (default 1). 0 splits every job with more than one unit, which lets
    * tests run the threaded paths on small inputs.
@@ -138,7 +140,9 @@ class WasmBackendImpl implements WasmBackend {
       env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) },
     });
     const base = (probe.exports as unknown as KernelExports).heapBase();
-    this.heap = new WasmHeap(base, { maxBytes: opts.maxMemoryBytes ?? defaultMaxBytes(), reserveBytes: opts.reserveBytes });
+    this.heap = new WasmHeap(base, {
+      maxBytes: opts.maxMemoryBytes ?? defaultMaxBytes(), reserveBytes: opts.reserveBytes, sweepBytes: opts.sweepBytes,
+    });
     const instance = new WebAssembly.Instance(loaded.module, { env: { memory: this.heap.memory } });
     this.ex = instance.exports as unknown as KernelExports;
     this.c = readConstants(instance.exports, UNARY_OPS, BINARY_OPS);
