@@ -4,7 +4,7 @@
 // Usage: node dist/bench/shakespeare-seeds.js [--seeds 1337,1,2,3] [--ajar-only | --torch-only] [--json]
 // Each ajar run takes about 5 minutes on 2 cores, each PyTorch run 2 to 4; runs go one after another.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ const PY = '/usr/bin/python3';
 interface Run {
   side: 'ajar' | 'pytorch';
   seed: number;
-  train_loss: number | null;
+  train_loss: number | null; // the 20-batch estimate at step 2000, as val_loss
   val_loss: number | null;
   seconds: number | null;
   error?: string;
@@ -38,7 +38,11 @@ function runAjar(seed: number): Run {
       '--out', out, '--json'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
     const j = lastJson(r.stdout);
     if (r.status !== 0 || !j) return { side: 'ajar', seed, train_loss: null, val_loss: null, seconds: null, error: (r.stderr || '').trim().split('\n').pop() };
-    return { side: 'ajar', seed, train_loss: j.train_loss as number, val_loss: j.val_loss as number, seconds: j.seconds as number };
+    // The summary's train_loss is the last batch's; the 20-batch estimate beside val_loss is in metrics.jsonl.
+    const evals = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>).filter((m) => typeof m.train_loss_eval === 'number');
+    const last = evals[evals.length - 1];
+    return { side: 'ajar', seed, train_loss: (last?.train_loss_eval as number) ?? null, val_loss: j.val_loss as number, seconds: j.seconds as number };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
