@@ -3,7 +3,7 @@
 // message when Debian's python3-torch is absent.
 // Usage: node dist/bench/run.js [WORKLOAD ...] [--rounds N] [--json]
 // Each round runs ajar then PyTorch, alternating, so drift in this machine's speed hits both sides alike; the
-// row shows the median over rounds of each side's median step and the largest peak memory. Default rounds: 3,
+// row shows the median over rounds of each side's median step and the largest peak memory. Default rounds: 5,
 // and 1 for train-gpt2 (about a minute a side).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
 const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2'];
 const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1 };
+const ROUNDS = 5;
 
 interface Result {
   workload: string;
@@ -70,9 +71,9 @@ function main(): void {
   const torchEnv = { ...process.env };
   delete torchEnv.OPENBLAS_CORETYPE;
   delete torchEnv.OPENBLAS_L2_SIZE;
-  const rows: { workload: string; ajar: Result | string; torch: Result | string | null }[] = [];
+  const rows: { workload: string; ajar: Result | string; torch: Result | string | null; rounds: { ajar_ms: number | null; torch_ms: number | null }[] }[] = [];
   for (const w of list) {
-    const rounds = roundsFlag ?? DEFAULT_ROUNDS[w] ?? 3;
+    const rounds = roundsFlag ?? DEFAULT_ROUNDS[w] ?? ROUNDS;
     const a: (Result | string)[] = [];
     const t: (Result | string)[] = [];
     for (let i = 0; i < rounds; i++) {
@@ -80,7 +81,11 @@ function main(): void {
       a.push(runJson(process.execPath, [`${root}bin/ajar.js`, 'bench', w, '--json'], process.env));
       if (haveTorch) t.push(runJson(PY, [`${root}bench/torch_ref.py`, w], torchEnv));
     }
-    rows.push({ workload: w, ajar: combine(a), torch: haveTorch ? combine(t) : null });
+    const ms = (r: Result | string | undefined): number | null => (r && typeof r === 'object' ? r.step_ms_median : null);
+    rows.push({
+      workload: w, ajar: combine(a), torch: haveTorch ? combine(t) : null,
+      rounds: a.map((r, i) => ({ ajar_ms: ms(r), torch_ms: ms(t[i]) })),
+    });
   }
   if (json) {
     console.log(JSON.stringify(rows.map((r) => ({
@@ -102,6 +107,9 @@ function main(): void {
       pad(a ? a.peak_rss_mib.toFixed(0) : '-', 10) +
       pad(t ? t.peak_rss_mib.toFixed(0) : '-', 11) +
       (a && t ? `${(a.peak_rss_mib / t.peak_rss_mib).toFixed(2)}x` : '-'));
+    if (r.rounds.length > 1) {
+      console.log(`  rounds (ajar / torch ms): ${r.rounds.map((x) => `${x.ajar_ms?.toFixed(1) ?? '-'} / ${x.torch_ms?.toFixed(1) ?? '-'}`).join(', ')}`);
+    }
     if (typeof r.ajar === 'string') console.log(`  ajar error: ${r.ajar}`);
     if (typeof r.torch === 'string') console.log(`  torch error: ${r.torch}`);
   }
