@@ -206,20 +206,31 @@ class WasmBackendImpl implements WasmBackend {
     return this.threads > 1 && flops >= PARALLEL_FLOPS * this.scale;
   }
 
+  /**
+   * Every kernel call's frame: stage its buffers (`stage` returns their offsets; buffers from elsewhere are
+   * copied into scratch blocks), run it and copy staged outputs back; when staging fails (the memory is full)
+   * or the kernel cannot take this call (`usable` false), undo the staging and run `fallback` instead.
+   */
+  private staged<P extends number[]>(stage: (s: Staging) => P, run: (p: P) => void, fallback: () => void,
+    usable = true): void {
+    const s = this.stage;
+    const p = stage(s);
+    if (s.failed || !usable) {
+      s.release();
+      fallback();
+      return;
+    }
+    run(p);
+    s.finish();
+  }
+
   unary = (op: UnaryOp, x: Float32Array, out: Float32Array): void => {
     const n = x.length;
     if (n === 0) return;
-    const s = this.stage;
-    const px = s.input(x);
-    const po = s.output(out);
-    if (s.failed) {
-      s.release();
-      jsBackend.unary(op, x, out);
-      return;
-    }
-    this.params.set([this.c.unary[op], px, po]);
-    this.pool.run(K.unaryRun, this.pb, n, this.grain(n, SIMD_UNARY.has(op) ? GRAIN_CHEAP : GRAIN_TRANSCENDENTAL));
-    s.finish();
+    this.staged((s) => [s.input(x), s.output(out)], ([px, po]) => {
+      this.params.set([this.c.unary[op], px, po]);
+      this.pool.run(K.unaryRun, this.pb, n, this.grain(n, SIMD_UNARY.has(op) ? GRAIN_CHEAP : GRAIN_TRANSCENDENTAL));
+    }, () => jsBackend.unary(op, x, out));
   };
 
   binary = (op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
@@ -231,19 +242,10 @@ class WasmBackendImpl implements WasmBackend {
     else if (b.length === 1 && a.length === n) m = { shape: [n], strides: [[1], [0]] };
     else if (a.length === 1 && b.length === n) m = { shape: [n], strides: [[0], [1]] };
     else m = mergeBroadcast(outShape, [aShape, bShape]);
-    const s = this.stage;
-    const pa = s.input(a);
-    const pb = s.input(b);
-    const po = s.output(out);
-    if (s.failed || m.shape.length > this.c.MAX_RANK) {
-      s.release();
-      jsBackend.binary(op, a, aShape, b, bShape, out, outShape);
-      return;
-    }
-    this.writeLayout([this.c.binary[op], pa, pb, po], m);
-    const min = op === 'pow' ? GRAIN_TRANSCENDENTAL : GRAIN_CHEAP;
-    this.pool.run(K.binaryRun, this.pb, n, this.grain(n, min));
-    s.finish();
+    this.staged((s) => [s.input(a), s.input(b), s.output(out)], ([pa, pb, po]) => {
+      this.writeLayout([this.c.binary[op], pa, pb, po], m);
+      this.pool.run(K.binaryRun, this.pb, n, this.grain(n, op === 'pow' ? GRAIN_TRANSCENDENTAL : GRAIN_CHEAP));
+    }, () => jsBackend.binary(op, a, aShape, b, bShape, out, outShape), m.shape.length <= this.c.MAX_RANK);
   };
 
   where = (cond: Float32Array, cShape: readonly number[], a: Float32Array, aShape: readonly number[],
@@ -251,19 +253,10 @@ class WasmBackendImpl implements WasmBackend {
     const n = out.length;
     if (n === 0) return;
     const m = mergeBroadcast(outShape, [cShape, aShape, bShape]);
-    const s = this.stage;
-    const pc = s.input(cond);
-    const pa = s.input(a);
-    const pb = s.input(b);
-    const po = s.output(out);
-    if (s.failed || m.shape.length > this.c.MAX_RANK) {
-      s.release();
-      jsBackend.where(cond, cShape, a, aShape, b, bShape, out, outShape);
-      return;
-    }
-    this.writeLayout([po, pc, pa, pb], m);
-    this.pool.run(K.whereRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
-    s.finish();
+    this.staged((s) => [s.input(cond), s.input(a), s.input(b), s.output(out)], ([pc, pa, pb, po]) => {
+      this.writeLayout([po, pc, pa, pb], m);
+      this.pool.run(K.whereRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+    }, () => jsBackend.where(cond, cShape, a, aShape, b, bShape, out, outShape), m.shape.length <= this.c.MAX_RANK);
   };
 
   reduce = (op: ReduceOp, x: Float32Array, layout: AxisLayout, out: Float32Array): void => {
@@ -277,33 +270,15 @@ class WasmBackendImpl implements WasmBackend {
   gather = (x: Float32Array, layout: AxisLayout, idx: Int32Array, out: Float32Array): void => {
     const { outer, n, inner } = layout;
     if (outer * inner === 0) return;
-    const s = this.stage;
-    const px = s.input(x);
-    const pi = s.input(idx);
-    const po = s.output(out);
-    if (s.failed) {
-      s.release();
-      jsBackend.gather(x, layout, idx, out);
-      return;
-    }
-    this.ex.gather(px, outer, n, inner, pi, po);
-    s.finish();
+    this.staged((s) => [s.input(x), s.input(idx), s.output(out)],
+      ([px, pi, po]) => this.ex.gather(px, outer, n, inner, pi, po), () => jsBackend.gather(x, layout, idx, out));
   };
 
   scatterAdd = (g: Float32Array, layout: AxisLayout, idx: Int32Array, out: Float32Array): void => {
     const { outer, n, inner } = layout;
     if (outer * inner === 0) return;
-    const s = this.stage;
-    const pg = s.input(g);
-    const pi = s.input(idx);
-    const po = s.output(out, true);
-    if (s.failed) {
-      s.release();
-      jsBackend.scatterAdd(g, layout, idx, out);
-      return;
-    }
-    this.ex.scatterAdd(pg, outer, n, inner, pi, po);
-    s.finish();
+    this.staged((s) => [s.input(g), s.input(idx), s.output(out, true)],
+      ([pg, pi, po]) => this.ex.scatterAdd(pg, outer, n, inner, pi, po), () => jsBackend.scatterAdd(g, layout, idx, out));
   };
 
   matmul = (a: Float32Array, b: Float32Array, out: Float32Array, args: MatmulArgs): void => {
@@ -313,18 +288,10 @@ class WasmBackendImpl implements WasmBackend {
       out.fill(0);
       return;
     }
-    const s = this.stage;
-    const pa = s.input(a);
-    const pb = s.input(b);
-    const pc = s.output(out);
-    if (s.failed) {
-      s.release();
-      jsBackend.matmul(a, b, out, args);
-      return;
-    }
-    if (M === 1 || N === 1) this.gemv(pa, pb, pc, args);
-    else this.tiled(pa, pb, pc, args);
-    s.finish();
+    this.staged((s) => [s.input(a), s.input(b), s.output(out)], ([pa, pb, pc]) => {
+      if (M === 1 || N === 1) this.gemv(pa, pb, pc, args);
+      else this.tiled(pa, pb, pc, args);
+    }, () => jsBackend.matmul(a, b, out, args));
   };
 
   permute = (x: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void => {
@@ -337,28 +304,21 @@ class WasmBackendImpl implements WasmBackend {
       out.set(x); // the permutation only moved size-1 dimensions
       return;
     }
-    const s = this.stage;
-    const px = s.input(x);
-    const po = s.output(out);
-    if (s.failed || rank > this.c.MAX_RANK) {
-      s.release();
-      jsBackend.permute(x, shape, perm, out);
-      return;
-    }
     // (B, R, C) -> (B, C, R): tiled transpose.
     const R = m.shape[rank - 1];
     const C = m.shape[rank - 2];
     const isTranspose = (rank === 2 || (rank === 3 && str[0] === R * C)) && str[rank - 2] === 1 && str[rank - 1] === C;
-    if (isTranspose) {
-      const B = rank === 3 ? m.shape[0] : 1;
-      this.params.set([px, po, B, R, C]);
-      const units = B * Math.ceil(R / this.c.T_TILE);
-      this.pool.run(K.transposeRun, this.pb, units, this.grain(units, Math.ceil(GRAIN_CHEAP / (this.c.T_TILE * C))));
-    } else {
-      this.writeLayout([px, po, 0, 0], m);
-      this.pool.run(K.permuteRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
-    }
-    s.finish();
+    this.staged((s) => [s.input(x), s.output(out)], ([px, po]) => {
+      if (isTranspose) {
+        const B = rank === 3 ? m.shape[0] : 1;
+        this.params.set([px, po, B, R, C]);
+        const units = B * Math.ceil(R / this.c.T_TILE);
+        this.pool.run(K.transposeRun, this.pb, units, this.grain(units, Math.ceil(GRAIN_CHEAP / (this.c.T_TILE * C))));
+      } else {
+        this.writeLayout([px, po, 0, 0], m);
+        this.pool.run(K.permuteRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+      }
+    }, () => jsBackend.permute(x, shape, perm, out), rank <= this.c.MAX_RANK);
   };
 
   copyAxis = (src: Float32Array, srcN: number, srcStart: number, dst: Float32Array, dstN: number, dstStart: number,
@@ -375,32 +335,16 @@ class WasmBackendImpl implements WasmBackend {
 
   gatherRows = (table: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void => {
     if (ids.length === 0 || dim === 0) return;
-    const s = this.stage;
-    const pt = s.input(table);
-    const pi = s.input(ids);
-    const po = s.output(out);
-    if (s.failed) {
-      s.release();
-      jsBackend.gatherRows(table, dim, ids, out);
-      return;
-    }
-    this.ex.gatherRows(pt, Math.floor(table.length / dim), dim, pi, ids.length, po);
-    s.finish();
+    this.staged((s) => [s.input(table), s.input(ids), s.output(out)],
+      ([pt, pi, po]) => this.ex.gatherRows(pt, Math.floor(table.length / dim), dim, pi, ids.length, po),
+      () => jsBackend.gatherRows(table, dim, ids, out));
   };
 
   scatterAddRows = (g: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void => {
     if (ids.length === 0 || dim === 0) return;
-    const s = this.stage;
-    const pg = s.input(g);
-    const pi = s.input(ids);
-    const po = s.output(out, true);
-    if (s.failed) {
-      s.release();
-      jsBackend.scatterAddRows(g, dim, ids, out);
-      return;
-    }
-    this.ex.scatterAddRows(pg, dim, pi, ids.length, po, Math.floor(out.length / dim));
-    s.finish();
+    this.staged((s) => [s.input(g), s.input(ids), s.output(out, true)],
+      ([pg, pi, po]) => this.ex.scatterAddRows(pg, dim, pi, ids.length, po, Math.floor(out.length / dim)),
+      () => jsBackend.scatterAddRows(g, dim, ids, out));
   };
 
   private softmax(x: Float32Array, rows: number, n: number, out: Float32Array): void {
@@ -415,57 +359,33 @@ class WasmBackendImpl implements WasmBackend {
   private rowKernel(kernel: number, x: Float32Array, rows: number, n: number, out: Float32Array,
     fallback: () => void): void {
     if (rows * n === 0) return;
-    const s = this.stage;
-    const px = s.input(x);
-    const po = s.output(out);
-    if (s.failed) {
-      s.release();
-      fallback();
-      return;
-    }
-    this.params.set([px, po, rows, n]);
-    this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / n)));
-    s.finish();
+    this.staged((s) => [s.input(x), s.output(out)], ([px, po]) => {
+      this.params.set([px, po, rows, n]);
+      this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / n)));
+    }, fallback);
   }
 
   private layerNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, bias: Float32Array | null,
     eps: number, out: Float32Array, mean?: Float32Array, rstd?: Float32Array): void {
     if (rows * n === 0) return;
-    const s = this.stage;
-    const px = s.input(x);
-    const po = s.output(out);
-    const pw = weight ? s.input(weight) : 0;
-    const pbias = bias ? s.input(bias) : 0;
-    const pm = mean ? s.output(mean) : 0;
-    const pr = rstd ? s.output(rstd) : 0;
-    if (s.failed) {
-      s.release();
-      layerNormReference(x, rows, n, weight, bias, eps, out, mean, rstd);
-      return;
-    }
-    this.params.set([px, po, rows, n, pw, pbias, 0, pm, pr]);
-    this.paramsF32[6] = eps;
-    this.pool.run(K.layerNormRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
-    s.finish();
+    this.staged((s) => [s.input(x), s.output(out), weight ? s.input(weight) : 0, bias ? s.input(bias) : 0,
+      mean ? s.output(mean) : 0, rstd ? s.output(rstd) : 0], ([px, po, pw, pbias, pm, pr]) => {
+      this.params.set([px, po, rows, n, pw, pbias, 0, pm, pr]);
+      this.paramsF32[6] = eps;
+      this.pool.run(K.layerNormRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+    }, () => layerNormReference(x, rows, n, weight, bias, eps, out, mean, rstd));
   }
 
   private reduceLike(code: number, x: Float32Array, layout: AxisLayout, out: Float32Array | Int32Array,
     fallback: () => void): void {
     const { outer, n, inner } = layout;
     if (outer * inner === 0) return;
-    const s = this.stage;
-    const px = s.input(x);
-    const po = s.output(out);
-    if (s.failed) {
-      s.release();
-      fallback();
-      return;
-    }
-    this.params.set([code, px, po, outer, n, inner]);
-    const units = inner === 1 ? outer : outer * Math.ceil(inner / this.c.COL_BLOCK);
-    const perUnit = Math.max(1, n * (inner === 1 ? 1 : this.c.COL_BLOCK));
-    this.pool.run(K.reduceRun, this.pb, units, this.grain(units, Math.ceil(GRAIN_CHEAP / perUnit)));
-    s.finish();
+    this.staged((s) => [s.input(x), s.output(out)], ([px, po]) => {
+      this.params.set([code, px, po, outer, n, inner]);
+      const units = inner === 1 ? outer : outer * Math.ceil(inner / this.c.COL_BLOCK);
+      const perUnit = Math.max(1, n * (inner === 1 ? 1 : this.c.COL_BLOCK));
+      this.pool.run(K.reduceRun, this.pb, units, this.grain(units, Math.ceil(GRAIN_CHEAP / perUnit)));
+    }, fallback);
   }
 
   /** Parameter block of a broadcast or permutation kernel: four header slots, then rank, shape, strides. */
@@ -549,62 +469,39 @@ class WasmBackendImpl implements WasmBackend {
   private layerNormBackward(x: Float32Array, g: Float32Array, weight: Float32Array | null, mean: Float32Array,
     rstd: Float32Array, rows: number, n: number, dx: Float32Array, gxhat: Float32Array | null): void {
     if (rows * n === 0) return;
-    const s = this.stage;
-    const px = s.input(x);
-    const pg = s.input(g);
-    const pw = weight ? s.input(weight) : 0;
-    const pm = s.input(mean);
-    const pr = s.input(rstd);
-    const pd = s.output(dx);
-    const pgx = gxhat ? s.output(gxhat) : 0;
-    if (s.failed) {
-      s.release();
-      layerNormBackwardReference(x, g, weight, mean, rstd, rows, n, dx, gxhat);
-      return;
-    }
-    this.params.set([px, pg, rows, n, pw, pm, pr, pd, pgx]);
-    this.pool.run(K.layerNormBackRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
-    s.finish();
+    this.staged((s) => [s.input(x), s.input(g), weight ? s.input(weight) : 0, s.input(mean), s.input(rstd), s.output(dx),
+      gxhat ? s.output(gxhat) : 0], ([px, pg, pw, pm, pr, pd, pgx]) => {
+      this.params.set([px, pg, rows, n, pw, pm, pr, pd, pgx]);
+      this.pool.run(K.layerNormBackRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+    }, () => layerNormBackwardReference(x, g, weight, mean, rstd, rows, n, dx, gxhat));
   }
 
   private adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void {
     const n = w.length;
     if (n === 0) return;
-    const s = this.stage;
-    const pg = s.input(g);
-    const pw = s.output(w, true);
-    const pm = s.output(m, true);
-    const pv = s.output(v, true);
-    if (s.failed || g.length !== n || m.length !== n || v.length !== n) {
-      s.release();
-      adamwUpdate(w, g, m, v, h);
-      return;
-    }
-    this.params.set([pw, pg, pm, pv, n]);
-    this.paramsF32.set([h.decay, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc2Sqrt, h.eps, h.stepSize], 5);
-    this.pool.run(K.adamwRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
-    s.finish();
+    this.staged((s) => [s.input(g), s.output(w, true), s.output(m, true), s.output(v, true)], ([pg, pw, pm, pv]) => {
+      this.params.set([pw, pg, pm, pv, n]);
+      this.paramsF32.set([h.decay, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc2Sqrt, h.eps, h.stepSize], 5);
+      this.pool.run(K.adamwRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+    }, () => adamwUpdate(w, g, m, v, h), g.length === n && m.length === n && v.length === n);
   }
 
   private sumSquares(x: Float32Array): number {
     const n = x.length;
+    if (n === 0) return 0;
     const chunk = 1 << 14;
     const units = Math.ceil(n / chunk);
-    const s = this.stage;
-    const px = s.input(x);
-    const out = this.heap.allocBlock(units * 8);
-    if (n === 0 || s.failed || out < 0) {
-      s.release();
-      if (out >= 0) this.heap.freeBlock(out);
-      return sumSquares(x);
-    }
-    this.params.set([px, n, chunk, out]);
-    this.pool.run(K.sumSqRun, this.pb, units, this.grain(units, 4));
-    const partial = new Float64Array(this.heap.memory.buffer, out, units);
+    const out = this.heap.allocBlock(units * 8); // per-chunk float64 partial sums
     let total = 0;
-    for (let u = 0; u < units; u++) total += partial[u];
-    this.heap.freeBlock(out);
-    s.finish();
+    this.staged((s) => [s.input(x)], ([px]) => {
+      this.params.set([px, n, chunk, out]);
+      this.pool.run(K.sumSqRun, this.pb, units, this.grain(units, 4));
+      const partial = new Float64Array(this.heap.memory.buffer, out, units);
+      for (let u = 0; u < units; u++) total += partial[u];
+    }, () => {
+      total = sumSquares(x);
+    }, out >= 0);
+    if (out >= 0) this.heap.freeBlock(out);
     return total;
   }
 
@@ -618,43 +515,32 @@ class WasmBackendImpl implements WasmBackend {
   private attention(qkv: Float32Array, B: number, T: number, C: number, H: number, scale: number, y: Float32Array,
     p: Float32Array): void {
     if (B * T * C === 0) return;
-    const s = this.stage;
-    const pq = s.input(qkv);
-    const py = s.output(y);
-    const pp = s.output(p);
-    if (s.failed) {
-      s.release();
-      attentionReference(qkv, B, T, C, H, scale, y, p);
-      return;
-    }
     const D = C / H;
     const row = 3 * C;
-    const common = { batch: B, heads: H, M: T, aBatch: T * row, aHead: D };
-    // S = Q K^T into p, then the causal softmax in place.
-    this.strided(pq, pq + 4 * C, pp, { ...common, K: D, N: T, transA: false, transB: true, lda: row, ldb: row, ldc: T,
-      bBatch: T * row, bHead: D, cBatch: H * T * T, cHead: T * T });
-    this.causalRows(K.causalSoftmaxRun, pp, pp, B * H * T, T, scale);
-    // y = P V, written head by head into the merged (B, T, C) layout.
-    this.strided(pp, pq + 8 * C, py, { batch: B, heads: H, M: T, K: T, N: D, transA: false, transB: false, lda: T,
-      ldb: row, ldc: C, aBatch: H * T * T, aHead: T * T, bBatch: T * row, bHead: D, cBatch: T * C, cHead: D });
-    s.finish();
+    this.staged((s) => [s.input(qkv), s.output(y), s.output(p)], ([pq, py, pp]) => {
+      // S = Q K^T into p, then the causal softmax in place.
+      this.strided(pq, pq + 4 * C, pp, { batch: B, heads: H, M: T, K: D, N: T, transA: false, transB: true, lda: row,
+        ldb: row, ldc: T, aBatch: T * row, aHead: D, bBatch: T * row, bHead: D, cBatch: H * T * T, cHead: T * T });
+      this.causalRows(K.causalSoftmaxRun, pp, pp, B * H * T, T, scale);
+      // y = P V, written head by head into the merged (B, T, C) layout.
+      this.strided(pp, pq + 8 * C, py, { batch: B, heads: H, M: T, K: T, N: D, transA: false, transB: false, lda: T,
+        ldb: row, ldc: C, aBatch: H * T * T, aHead: T * T, bBatch: T * row, bHead: D, cBatch: T * C, cHead: D });
+    }, () => attentionReference(qkv, B, T, C, H, scale, y, p));
   }
 
   private attentionBackward(dy: Float32Array, qkv: Float32Array, p: Float32Array, B: number, T: number, C: number,
     H: number, scale: number, dqkv: Float32Array): void {
     if (B * T * C === 0) return;
-    const s = this.stage;
-    const pdy = s.input(dy);
-    const pq = s.input(qkv);
-    const pp = s.input(p);
-    const pd = s.output(dqkv);
-    const ds = this.heap.allocBlock(B * H * T * T * 4);
-    if (s.failed || ds < 0) {
-      s.release();
-      if (ds >= 0) this.heap.freeBlock(ds);
-      attentionBackwardReference(dy, qkv, p, B, T, C, H, scale, dqkv);
-      return;
-    }
+    const ds = this.heap.allocBlock(B * H * T * T * 4); // dP, then dS
+    this.staged((s) => [s.input(dy), s.input(qkv), s.input(p), s.output(dqkv)], ([pdy, pq, pp, pd]) => {
+      this.attentionGradients(pdy, pq, pp, pd, ds, B, T, C, H, scale);
+    }, () => attentionBackwardReference(dy, qkv, p, B, T, C, H, scale, dqkv), ds >= 0);
+    if (ds >= 0) this.heap.freeBlock(ds);
+  }
+
+  /** attentionBackward's products on staged buffers; ds is scratch for (B, H, T, T) scores. */
+  private attentionGradients(pdy: number, pq: number, pp: number, pd: number, ds: number, B: number, T: number,
+    C: number, H: number, scale: number): void {
     const D = C / H;
     const row = 3 * C;
     const scores = { aBatch: H * T * T, aHead: T * T };
@@ -672,8 +558,6 @@ class WasmBackendImpl implements WasmBackend {
       ldb: row, ...scores, bBatch: T * row, bHead: D, ...toQkv });
     this.strided(ds, pq, pd + 4 * C, { batch: B, heads: H, M: T, K: T, N: D, transA: true, transB: false, lda: T,
       ldb: row, ...scores, bBatch: T * row, bHead: D, ...toQkv });
-    this.heap.freeBlock(ds);
-    s.finish();
   }
 }
 
