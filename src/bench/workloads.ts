@@ -69,27 +69,25 @@ async function trainSteps(model: CausalLM, batch: number, block: number, steps: 
   return times;
 }
 
+/** A training-step workload: `steps` timed steps after `warmup` of a model built from `config`. */
+function trainWorkload(name: string, about: string, config: Record<string, unknown>, batch: number, block: number,
+  defaultSteps: number, warmup: number): WorkloadSpec {
+  return {
+    name,
+    about,
+    async run({ steps = defaultSteps, onStep }) {
+      const model = buildModel(gpt2Config(config)) as CausalLM;
+      const times = await trainSteps(model, batch, block, steps, warmup, onStep);
+      const ms = median(times);
+      return { workload: name, step_ms_median: ms, tokens_per_s: (batch * block * 1000) / ms, steps };
+    },
+  };
+}
+
 export const WORKLOADS: Record<string, WorkloadSpec> = {
-  'train-baby': {
-    name: 'train-baby',
-    about: "shakespeare-char model training step (4 layers, 4 heads, width 128, vocab 65, batch 12 x 64)",
-    async run({ steps = 30, onStep }) {
-      const model = buildModel(gpt2Config({ vocab_size: 65, n_positions: 64, n_embd: 128, n_layer: 4, n_head: 4 })) as CausalLM;
-      const times = await trainSteps(model, 12, 64, steps, 3, onStep);
-      const ms = median(times);
-      return { workload: 'train-baby', step_ms_median: ms, tokens_per_s: (12 * 64 * 1000) / ms, steps };
-    },
-  },
-  'train-gpt2': {
-    name: 'train-gpt2',
-    about: 'GPT-2 124M from random initialisation, training step at batch 4 x 64',
-    async run({ steps = 5, onStep }) {
-      const model = buildModel(gpt2Config({})) as CausalLM;
-      const times = await trainSteps(model, 4, 64, steps, 1, onStep);
-      const ms = median(times);
-      return { workload: 'train-gpt2', step_ms_median: ms, tokens_per_s: (4 * 64 * 1000) / ms, steps };
-    },
-  },
+  'train-baby': trainWorkload('train-baby', 'shakespeare-char model training step (4 layers, 4 heads, width 128, vocab 65, batch 12 x 64)',
+    { vocab_size: 65, n_positions: 64, n_embd: 128, n_layer: 4, n_head: 4 }, 12, 64, 30, 3),
+  'train-gpt2': trainWorkload('train-gpt2', 'GPT-2 124M from random initialisation, training step at batch 4 x 64', {}, 4, 64, 5, 1),
   'decode-gpt2': {
     name: 'decode-gpt2',
     about: 'GPT-2 124M greedy decoding with a KV cache after a 16-token prompt',
