@@ -21,9 +21,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "train"))
 sys.path.insert(0, os.path.join(HERE, "..", "gpt2-vocab"))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
-from reload_trained import gpt2_logits, read_safetensors  # noqa: E402
+from reload_trained import read_safetensors, windowed_loss  # noqa: E402
 
 
 def tokenize(release_dir, text):
@@ -46,22 +45,9 @@ def release_loss(release_dir, ids, block=None):
     """Mean next-token loss of ids with ajar eval's windows, computed in float32 and summed in float64."""
     with open(os.path.join(release_dir, "config.json"), encoding="utf-8") as f:
         cfg = json.load(f)
-    assert cfg.get("activation_function", "gelu_new") in ("gelu_new", "gelu_pytorch_tanh"), cfg.get("activation_function")
     w = read_safetensors(os.path.join(release_dir, "model.safetensors"))
     assert "lm_head.weight" not in w, "the tied lm_head is stored once, as transformers saves it"
-    block = block or cfg["n_positions"]
-    total = 0.0
-    count = 0
-    with torch.no_grad():
-        for s in range(0, len(ids), block):
-            win = ids[s:s + block]
-            if len(win) < 2:
-                continue
-            x = torch.tensor([win])
-            logits = gpt2_logits(w, cfg, x)  # (1, T, V)
-            total += float(F.cross_entropy(logits[0, :-1], x[0, 1:], reduction="sum").double())
-            count += len(win) - 1
-    return {"loss": total / count, "tokens": count}
+    return windowed_loss(w, cfg, ids, block or cfg["n_positions"])
 
 
 def main():

@@ -41,7 +41,13 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
+ACTIVATIONS = {"gelu_new": gelu_new, "gelu_pytorch_tanh": gelu_new, "gelu": F.gelu}  # transformers' ACT2FN names
+
+
 def gpt2_logits(w, cfg, ids):  # ids (1, T)
+    act_name = cfg.get("activation_function", "gelu_new")
+    assert act_name in ACTIVATIONS, act_name
+    act = ACTIVATIONS[act_name]
     n_head = cfg["n_head"]
     eps = cfg.get("layer_norm_epsilon", 1e-5)
     p = "transformer." if "transformer.wte.weight" in w else ""
@@ -61,23 +67,15 @@ def gpt2_logits(w, cfg, ids):  # ids (1, T)
         y = (att @ v).transpose(1, 2).reshape(1, T, C)
         x = x + (y @ w[h + "attn.c_proj.weight"] + w[h + "attn.c_proj.bias"])
         m = F.layer_norm(x, (C,), w[h + "ln_2.weight"], w[h + "ln_2.bias"], eps)
-        m = gelu_new(m @ w[h + "mlp.c_fc.weight"] + w[h + "mlp.c_fc.bias"])
+        m = act(m @ w[h + "mlp.c_fc.weight"] + w[h + "mlp.c_fc.bias"])
         x = x + (m @ w[h + "mlp.c_proj.weight"] + w[h + "mlp.c_proj.bias"])
     x = F.layer_norm(x, (C,), w[p + "ln_f.weight"], w[p + "ln_f.bias"], eps)
     head = w.get("lm_head.weight", w[p + "wte.weight"])
     return x @ head.T  # (1, T, V)
 
 
-def main():
-    model_dir, ids_path = sys.argv[1], sys.argv[2]
-    with open(os.path.join(model_dir, "config.json")) as f:
-        cfg = json.load(f)
-    assert cfg.get("activation_function", "gelu_new") in ("gelu_new", "gelu_pytorch_tanh"), cfg.get("activation_function")
-    w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
-    with open(ids_path) as f:
-        spec = json.load(f)
-    ids = spec["ids"]
-    block = spec.get("block_size") or cfg["n_positions"]
+def windowed_loss(w, cfg, ids, block):
+    """Mean next-token loss over ajar eval's windows of `block` ids, in float32, summed in float64."""
     total = 0.0
     count = 0
     with torch.no_grad():
@@ -86,10 +84,21 @@ def main():
             if len(win) < 2:
                 continue
             x = torch.tensor([win])
-            logits = gpt2_logits(w, cfg, x)
+            logits = gpt2_logits(w, cfg, x)  # (1, T, V)
             total += float(F.cross_entropy(logits[0, :-1], x[0, 1:], reduction="sum").double())
             count += len(win) - 1
-    print(json.dumps({"loss": total / count, "tokens": count}))
+    return {"loss": total / count, "tokens": count}
+
+
+def main():
+    model_dir, ids_path = sys.argv[1], sys.argv[2]
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    with open(ids_path) as f:
+        spec = json.load(f)
+    ids = spec["ids"]
+    print(json.dumps(windowed_loss(w, cfg, ids, spec.get("block_size") or cfg["n_positions"])))
 
 
 if __name__ == "__main__":
