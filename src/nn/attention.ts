@@ -1,5 +1,5 @@
 // Causal multi-head attention over (B, nh, T, hs) tensors, and the KV cache generation appends to.
-import { concat, full, maskedFill, matmul, mul, softmax, type Tensor } from '../tensor/index.js';
+import { causalMask, concat, maskedFill, matmul, mul, softmax, type Tensor } from '../tensor/index.js';
 
 /** Per-layer keys and values of the tokens seen so far, each (B, nh, T, hs). */
 export class KVCache {
@@ -26,22 +26,6 @@ export class KVCache {
     this.values[layer] = V.detach();
     return [K, V];
   }
-}
-
-const maskCache = new Map<string, Tensor>();
-
-/** 1 where query i (at absolute position past + i) may NOT see key j, i.e. j > past + i. (Tq, Tk) */
-export function causalMask(tq: number, tk: number): Tensor {
-  const key = `${tq}x${tk}`;
-  let m = maskCache.get(key);
-  if (!m) {
-    const past = tk - tq;
-    m = full([tq, tk], 0);
-    for (let i = 0; i < tq; i++) for (let j = past + i + 1; j < tk; j++) m.data[i * tk + j] = 1;
-    if (maskCache.size > 64) maskCache.clear();
-    maskCache.set(key, m);
-  }
-  return m;
 }
 
 /**

@@ -708,10 +708,24 @@ export function causalSelfAttentionComposite(qkv: Tensor, nHead: number, scale: 
   const C = C3 / 3;
   const hs = C / nHead;
   const heads = (i: number): Tensor => permute(reshape(slice(qkv, 2, i * C, (i + 1) * C), [B, T, nHead, hs]), [0, 2, 1, 3]);
-  const mask = zeros([T, T]);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) mask.data[i * T + j] = 1;
-  const att = softmax(where(mask, -Infinity, mul(matmul(heads(0), heads(1), { transB: true }), scale)), -1);
+  const att = softmax(maskedFill(mul(matmul(heads(0), heads(1), { transB: true }), scale), causalMask(T, T), -Infinity), -1);
   return reshape(permute(matmul(att, heads(2)), [0, 2, 1, 3]), [B, T, C]);
+}
+
+const maskCache = new Map<string, Tensor>();
+
+/** 1 where query i (at absolute position past + i) may NOT see key j, i.e. j > past + i. (Tq, Tk), cached. */
+export function causalMask(tq: number, tk: number): Tensor {
+  const key = `${tq}x${tk}`;
+  let m = maskCache.get(key);
+  if (!m) {
+    const past = tk - tq;
+    m = full([tq, tk], 0);
+    for (let i = 0; i < tq; i++) for (let j = past + i + 1; j < tk; j++) m.data[i * tk + j] = 1;
+    if (maskCache.size > 64) maskCache.clear();
+    maskCache.set(key, m);
+  }
+  return m;
 }
 
 /** x where mask == 0, value where mask != 0. */

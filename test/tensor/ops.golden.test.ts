@@ -28,6 +28,7 @@ const NOT_IN_FIXTURE: Record<string, string> = {
   layerNormComposite: 'what layerNorm computes without a fused kernel (as softmaxComposite)',
   crossEntropyComposite: 'the composite crossEntropy is checked against (fused.test.ts compares the two)',
   causalSelfAttentionComposite: 'what causalSelfAttention computes without a fused kernel (as softmaxComposite)',
+  causalMask: 'a constant 0/1 mask, used by the causalSelfAttention and maskedFill cases',
 };
 
 /** Fused primitives are recorded only on backends that have the kernel. */
