@@ -3,7 +3,7 @@
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
 import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, causalAttention } from '../nn/index.js';
 import {
-  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, type Rng, type Tensor,
+  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, normalFill, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { ConfigReader } from './config.js';
 import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
@@ -263,20 +263,53 @@ abstract class GPT2Base {
     return out;
   }
 
-  /** GPT-2's initialisation (nanoGPT's _init_weights): N(0, 0.02), residual projections / sqrt(2 n_layer). */
-  initWeights(rng: Rng): void {
+  /**
+   * GPT-2's initialisation as nanoGPT's model.py does it, drawn in nanoGPT's order from a PyTorch-compatible
+   * generator, so that after `new Rng(seed)` the weights equal nanoGPT's GPT(config) after
+   * torch.manual_seed(seed) (Conv1D weights hold the transpose of nanoGPT's nn.Linear ones):
+   * 1. building the modules draws their default initialisation (nn.Embedding's N(0, 1), nn.Linear's Kaiming
+   *    uniform weight and, with `bias`, uniform bias), which is then overwritten: the same draws are spent here;
+   * 2. apply(_init_weights): every Linear and Embedding weight redrawn from N(0, 0.02) in module order (wte,
+   *    wpe, each block's c_attn, c_proj, c_fc, mlp c_proj, then lm_head, which is wte when tied);
+   * 3. every c_proj.weight redrawn from N(0, 0.02 / sqrt(2 n_layer));
+   * LayerNorm weights 1, biases 0. A classification `score` head (nanoGPT has none) is drawn last, N(0, 0.02).
+   */
+  initWeights(rng: Rng, opts: { bias?: boolean } = {}): void {
+    const bias = opts.bias ?? true;
     const std = this.cfg.initializer_range;
-    for (const [name, t] of this.module.namedParameters()) {
-      if (/(^|\.)ln_(\d|f)\./.test(name)) {
-        t.data.fill(name.endsWith('weight') ? 1 : 0);
-      } else if (name.endsWith('bias')) {
-        t.data.fill(0);
-      } else {
-        const s = name.endsWith('c_proj.weight') ? std / Math.sqrt(2 * this.cfg.n_layer) : std;
-        for (let i = 0; i < t.size; i++) t.data[i] = s * rng.normal();
-      }
+    const root = this.module;
+    const tr = root.transformer;
+    const lmHead = root.lm_head?.weight ?? tr.wte.weight;
+    // nn.Linear(in, out) as nanoGPT builds it, and the Conv1D (in, out) that stores its transpose here.
+    const linears = tr.h.flatMap((b) => [b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj]);
+    // 1. construction
+    normalFill(tr.wte.weight.data, rng);
+    normalFill(tr.wpe.weight.data, rng);
+    for (const l of linears) rng.discard(l.weight.size + (bias ? l.bias.size : 0));
+    rng.discard(lmHead.size);
+    // 2. apply(_init_weights)
+    normalFill(tr.wte.weight.data, rng, std);
+    normalFill(tr.wpe.weight.data, rng, std);
+    for (const l of linears) drawLinear(l, rng, std);
+    normalFill(lmHead.data, rng, std);
+    // 3. the residual projections
+    for (const b of tr.h) for (const l of [b.attn.c_proj, b.mlp.c_proj]) drawLinear(l, rng, std / Math.sqrt(2 * this.cfg.n_layer));
+    for (const l of linears) l.bias.data.fill(0);
+    for (const ln of [...tr.h.flatMap((b) => [b.ln_1, b.ln_2]), tr.ln_f]) {
+      ln.weight.data.fill(1);
+      ln.bias.data.fill(0);
     }
+    if (root.score) normalFill(root.score.weight.data, rng, std);
   }
+}
+
+/** N(0, std) into a Conv1D in nn.Linear's (out, in) order: torch fills the Linear row by row. */
+function drawLinear(l: Conv1D, rng: Rng, std: number): void {
+  const [nIn, nOut] = l.weight.shape;
+  const rowMajor = new Float32Array(nIn * nOut);
+  normalFill(rowMajor, rng, std);
+  const w = l.weight.data;
+  for (let o = 0; o < nOut; o++) for (let i = 0; i < nIn; i++) w[i * nOut + o] = rowMajor[o * nIn + i];
 }
 
 export class GPT2LMHeadModel extends GPT2Base implements CausalLM {

@@ -25,7 +25,7 @@ export interface BaseModel {
   /** The tensors to save, named as Hugging Face transformers saves them (tied weights once). */
   stateDict(): Map<string, { shape: readonly number[]; data: Float32Array }>;
   /** Fill parameters with the architecture's published initialisation. */
-  initWeights(rng: Rng): void;
+  initWeights(rng: Rng, opts?: { bias?: boolean }): void;
 }
 
 /** A causal language model: token ids (B, T) in, next-token logits (B, T, V) out. */

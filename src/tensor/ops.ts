@@ -1,7 +1,7 @@
 // The primitive ops (each a backend kernel plus one gradient rule in `gradRules`) and the composite ops
 // built from them. Composites get autograd and every backend for free; see STYLE.md "Add an op".
 import { getBackend, type BinaryOp, type UnaryOp } from './backend.js';
-import { Rng } from './random.js';
+import { normalFill, Rng, uniformFill } from './random.js';
 import {
   broadcastShapes, fmtShape, normAxis, numel, resolveReshape, shapeEq, ShapeError, splitAt, type Shape,
 } from './shape.js';
@@ -34,17 +34,17 @@ export function scalar(value: number): Tensor {
   return full([], value);
 }
 
-/** Normal(mean, std) samples from a seeded generator. */
+/** Normal(mean, std) samples from a seeded generator, as torch's normal_ on a float32 tensor draws them. */
 export function randn(shape: Shape, rng: Rng, std = 1, mean = 0): Tensor {
   const t = zeros(shape);
-  for (let i = 0; i < t.size; i++) t.data[i] = mean + std * rng.normal();
+  normalFill(t.data, rng, std, mean);
   return t;
 }
 
-/** Uniform [0, 1) samples from a seeded generator. */
+/** Uniform [0, 1) samples from a seeded generator, as torch.rand draws them (24 bits each). */
 export function rand(shape: Shape, rng: Rng): Tensor {
   const t = zeros(shape);
-  for (let i = 0; i < t.size; i++) t.data[i] = rng.next();
+  uniformFill(t.data, rng);
   return t;
 }
 

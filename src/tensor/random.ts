@@ -1,70 +1,174 @@
-// A seedable random number generator (xoshiro128**) whose state can be saved and restored,
-// so dropout, initialisation, sampling and data order are reproducible under --seed and across --resume.
+// PyTorch's CPU random number generator, reproduced: the same seed gives the same stream as
+// torch.manual_seed(seed), and the fills below draw from it exactly as torch's CPU kernels do, so a model
+// initialised and batched by ajar under --seed draws what nanoGPT draws under the same seed. The state can be
+// saved and restored, so dropout, initialisation, sampling and data order are reproducible across --resume.
+//
+// What is reproduced (ATen/core/MT19937RNGEngine.h, CPUGeneratorImpl.cpp, DistributionsHelper.h,
+// TransformationHelper.h and native/cpu/DistributionTemplates.h of PyTorch 1.13):
+// - the engine: mt19937 seeded with init_genrand(seed mod 2^32); random() is one output, random64() two
+//   (the first is the high word);
+// - uniform_ on float32: (random() & 0xffffff) / 2^24 scaled to [from, to) in float arithmetic;
+// - uniform double (normal_distribution's, dropout's, sampling's): (random64() & (2^53 - 1)) / 2^53;
+// - randint(n): random() % n for n < 2^32, random64() % n from 2^32 on;
+// - normal_ on a contiguous float32 tensor of 16 or more elements (normal_fill): one float uniform per element,
+//   then Box-Muller over each block of 16 (8 radii from the first half, 8 angles from the second; the last
+//   block is redrawn whole when the size is not a multiple of 16); on fewer elements, one double
+//   Box-Muller pair per two samples with the sine half kept for the next call, as normal_distribution<double>.
+// Torch's AVX2 build computes normal_fill's log/sin/cos with vectorised approximations; the values here use
+// the correctly rounded ones, so they agree with that build to about 2e-6 of the standard deviation (the
+// draws, and so every later draw, agree exactly).
+
+const N = 624;
+const M = 397;
+const TWO_POW_24 = 16777216;
+const TWO_POW_32 = 4294967296;
+const TWO_POW_53 = 9007199254740992;
+const STATE_LENGTH = N + 3;
 
 export class Rng {
-  private s = new Uint32Array(4);
+  private readonly mt = new Uint32Array(N);
+  private mti = N;
+  private nextNormal: number | null = null; // the cached sine half of the last double Box-Muller pair
 
   constructor(seed = 0) {
     this.seed(seed);
   }
 
-  /** Re-seed with splitmix32 so nearby seeds give unrelated streams. */
+  /** Re-seed as torch.manual_seed(seed) does (the seed is taken modulo 2^32). */
   seed(seed: number): void {
-    let x = (Math.floor(seed) >>> 0) ^ 0x9e3779b9;
-    for (let i = 0; i < 4; i++) {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    const mt = this.mt;
+    mt[0] = Math.floor(seed) >>> 0;
+    for (let i = 1; i < N; i++) {
+      const prev = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      // 1812433253 * prev + i modulo 2^32, split so the product stays exact.
+      mt[i] = (((((prev & 0xffff0000) >>> 16) * 1812433253) << 16) + (prev & 0x0000ffff) * 1812433253 + i) >>> 0;
     }
-    if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1;
+    this.mti = N;
+    this.nextNormal = null;
   }
 
-  /** A uniform 32-bit unsigned integer. */
+  private twist(): void {
+    const mt = this.mt;
+    let k = 0;
+    for (; k < N - M; k++) {
+      const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
+      mt[k] = mt[k + M] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    }
+    for (; k < N - 1; k++) {
+      const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
+      mt[k] = mt[k + (M - N)] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    }
+    const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
+    mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    this.mti = 0;
+  }
+
+  /** A uniform 32-bit unsigned integer: torch's generator->random(). */
   nextU32(): number {
-    const s = this.s;
-    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
-    const t = (s[1] << 9) >>> 0;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return result;
+    if (this.mti >= N) this.twist();
+    let y = this.mt[this.mti++];
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
   }
 
-  /** A uniform float in [0, 1) with 53 bits of resolution. */
+  /** Advance the stream by n 32-bit draws (what torch spends on an initialisation that is then overwritten). */
+  discard(n: number): void {
+    for (let i = 0; i < n; i++) {
+      if (this.mti >= N) this.twist();
+      this.mti++;
+    }
+  }
+
+  /** A uniform double in [0, 1) with 53 bits: torch's uniform_real_distribution<double>. */
   next(): number {
-    const hi = this.nextU32() >>> 5; // 27 bits
-    const lo = this.nextU32() >>> 6; // 26 bits
-    return (hi * 67108864 + lo) / 9007199254740992;
+    const hi = this.nextU32();
+    const lo = this.nextU32();
+    return ((hi & 0x1fffff) * TWO_POW_32 + lo) / TWO_POW_53;
   }
 
-  /** A uniform integer in [0, n). */
+  /** A uniform float32 in [0, 1) with 24 bits: torch's uniform_real_distribution<float>(0, 1). */
+  nextFloat(): number {
+    return (this.nextU32() & 0xffffff) / TWO_POW_24;
+  }
+
+  /** A uniform integer in [0, n): torch.randint(n) on the CPU (modulo, as torch does). */
   int(n: number): number {
-    return Math.floor(this.next() * n);
+    if (!(Number.isInteger(n) && n >= 1 && n <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`Rng.int: n must be a positive integer, got ${n}`);
+    if (n < TWO_POW_32) return this.nextU32() % n;
+    const hi = BigInt(this.nextU32());
+    const lo = BigInt(this.nextU32());
+    return Number(((hi << 32n) | lo) % BigInt(n));
   }
 
-  /** A standard normal sample (Box-Muller). */
+  /** A standard normal sample: torch's normal_distribution<double> (Box-Muller, the sine half cached). */
   normal(): number {
-    let u = this.next();
-    while (u === 0) u = this.next();
-    const v = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    if (this.nextNormal !== null) {
+      const v = this.nextNormal;
+      this.nextNormal = null;
+      return v;
+    }
+    const u1 = this.next();
+    const u2 = this.next();
+    const r = Math.sqrt(-2 * Math.log1p(-u2));
+    const theta = 2 * Math.PI * u1;
+    this.nextNormal = r * Math.sin(theta);
+    return r * Math.cos(theta);
   }
 
+  /** The whole state (mt19937's 624 words, its position, the cached normal), JSON-safe for checkpoints. */
   getState(): number[] {
-    return Array.from(this.s);
+    return [...this.mt, this.mti, this.nextNormal === null ? 0 : 1, this.nextNormal ?? 0];
   }
 
   setState(state: readonly number[]): void {
-    if (state.length !== 4) throw new Error('Rng state must have 4 words');
-    for (let i = 0; i < 4; i++) this.s[i] = state[i] >>> 0;
+    if (!Array.isArray(state) || state.length !== STATE_LENGTH) {
+      throw new RangeError(`Rng state must have ${STATE_LENGTH} numbers (mt19937 words, position, cached normal), got ${Array.isArray(state) ? state.length : typeof state}`);
+    }
+    for (let i = 0; i < N; i++) this.mt[i] = state[i] >>> 0;
+    this.mti = Math.min(N, Math.max(0, Math.floor(state[N])));
+    this.nextNormal = state[N + 1] ? state[N + 2] : null;
   }
 }
 
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
+/**
+ * Fill with N(mean, std) samples as torch's normal_ fills a contiguous float32 tensor (see the file header).
+ */
+export function normalFill(data: Float32Array, rng: Rng, std = 1, mean = 0): void {
+  const n = data.length;
+  if (n < 16) {
+    for (let i = 0; i < n; i++) data[i] = rng.normal() * std + mean;
+    return;
+  }
+  const s = Math.fround(std);
+  const m = Math.fround(mean);
+  for (let i = 0; i < n; i++) data[i] = rng.nextFloat();
+  for (let i = 0; i + 16 <= n; i += 16) boxMuller16(data, i, s, m);
+  if (n % 16 !== 0) {
+    for (let i = n - 16; i < n; i++) data[i] = rng.nextFloat();
+    boxMuller16(data, n - 16, s, m);
+  }
+}
+
+/** torch's normal_fill_16 in float32: radii from data[o..o+8), angles from data[o+8..o+16). */
+function boxMuller16(data: Float32Array, o: number, std: number, mean: number): void {
+  const f = Math.fround;
+  for (let j = 0; j < 8; j++) {
+    const u1 = f(1 - data[o + j]); // [0, 1) -> (0, 1] for the log
+    const u2 = data[o + j + 8];
+    const radius = f(Math.sqrt(f(-2 * f(Math.log(u1)))));
+    const theta = f(2 * Math.PI * u2);
+    data[o + j] = f(radius * f(Math.cos(theta))) * std + mean;
+    data[o + j + 8] = f(radius * f(Math.sin(theta))) * std + mean;
+  }
+}
+
+/** Fill with U[from, to) samples as torch's uniform_ fills a float32 tensor: one 32-bit draw each. */
+export function uniformFill(data: Float32Array, rng: Rng, from = 0, to = 1): void {
+  const f = Math.fround;
+  const lo = f(from);
+  const span = f(f(to) - lo);
+  for (let i = 0; i < data.length; i++) data[i] = f(f(rng.nextFloat() * span) + lo);
 }

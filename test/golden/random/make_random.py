@@ -1,0 +1,97 @@
+"""PyTorch's CPU generator, sampled, as the reference for ajar's Rng (src/tensor/random.ts).
+
+Run from the repository root with Debian's python3-torch 1.13:
+
+    /usr/bin/python3 test/golden/random/make_random.py
+
+Writes random_expected.json beside this script:
+- "streams": after torch.manual_seed(seed), a sequence of calls in order (randint of several ranges, normal_
+  of float32 tensors below and above 16 elements and not a multiple of 16, uniform_ on a float32 tensor,
+  normal_ on a float64 tensor, which takes the double path); each call's values are recorded.
+- "nanogpt": nanoGPT's model.py initialisation (GPT(config) right after torch.manual_seed(seed)) for a small
+  config, written out here with torch's own nn.Embedding / nn.Linear so that construction draws their default
+  initialisation in nanoGPT's order, then apply(_init_weights), then the scaled c_proj draw; every parameter is
+  recorded (in torch's [out, in] layout), followed by nanoGPT's first get_batch('train') offsets
+  (torch.randint(len(data) - block_size, (batch_size,))) for a data length given in the file.
+"""
+import json
+import math
+import os
+
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def values(t):
+    return [float(v) for v in t.flatten().tolist()]
+
+
+def stream(seed):
+    torch.manual_seed(seed)
+    calls = []
+
+    def rec(kind, args, t):
+        calls.append({"kind": kind, "args": args, "values": values(t)})
+
+    rec("randint", [100, 7], torch.randint(100, (7,)))
+    rec("randint", [2 ** 32, 3], torch.randint(2 ** 32, (3,)))
+    rec("randint", [2 ** 40 + 7, 3], torch.randint(2 ** 40 + 7, (3,)))
+    rec("normal", [5, 1.0, 0.0], torch.empty(5, dtype=torch.float32).normal_(0.0, 1.0))
+    rec("normal", [3, 0.5, 2.0], torch.empty(3, dtype=torch.float32).normal_(2.0, 0.5))  # uses the cached half
+    rec("normal", [16, 1.0, 0.0], torch.empty(16, dtype=torch.float32).normal_(0.0, 1.0))
+    rec("normal", [100, 0.02, 0.0], torch.empty(100, dtype=torch.float32).normal_(0.0, 0.02))
+    rec("normal", [1000, 1.0, 0.5], torch.empty(1000, dtype=torch.float32).normal_(0.5, 1.0))
+    rec("uniform", [50, -0.25, 0.25], torch.empty(50, dtype=torch.float32).uniform_(-0.25, 0.25))
+    rec("normal64", [7], torch.empty(7, dtype=torch.float64).normal_())
+    rec("rand", [9], torch.rand(9))
+    return {"seed": seed, "calls": calls}
+
+
+# nanoGPT's model.py, reduced to what decides the draws (bias=False; LayerNorm, dropout and the mask draw nothing).
+V, T, L, C = 23, 16, 2, 16
+DATA_LEN, BATCH = 5000, 4
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.ModuleDict(dict(c_attn=nn.Linear(C, 3 * C, bias=False), c_proj=nn.Linear(C, C, bias=False)))
+        self.mlp = nn.ModuleDict(dict(c_fc=nn.Linear(C, 4 * C, bias=False), c_proj=nn.Linear(4 * C, C, bias=False)))
+
+
+class GPT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(V, C),
+            wpe=nn.Embedding(T, C),
+            h=nn.ModuleList([Block() for _ in range(L)]),
+        ))
+        self.lm_head = nn.Linear(C, V, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight
+        self.apply(self._init_weights)
+        for pn, p in self.named_parameters():
+            if pn.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * L))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+
+def nanogpt(seed):
+    torch.manual_seed(seed)
+    model = GPT()
+    params = {name: {"shape": list(p.shape), "values": values(p.detach())} for name, p in model.named_parameters()}
+    offsets = torch.randint(DATA_LEN - T, (BATCH,))
+    return {"seed": seed, "config": {"vocab_size": V, "block_size": T, "n_layer": L, "n_embd": C},
+            "data_len": DATA_LEN, "batch_size": BATCH, "params": params, "first_batch_offsets": values(offsets)}
+
+
+out = {"torch": torch.__version__, "streams": [stream(s) for s in (0, 1337, 2 ** 32 + 5)], "nanogpt": nanogpt(1337)}
+with open(os.path.join(HERE, "random_expected.json"), "w") as f:
+    json.dump(out, f)
+print("wrote", os.path.join(HERE, "random_expected.json"))
