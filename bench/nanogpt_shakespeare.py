@@ -1,12 +1,22 @@
 """nanoGPT's CPU Shakespeare recipe in plain PyTorch, as the peer for `ajar train --preset shakespeare-char`.
 
-    /usr/bin/python3 bench/nanogpt_shakespeare.py [--seed 1337]
+    /usr/bin/python3 bench/nanogpt_shakespeare.py [--seed 1337] [--iters 2000] [--eval-interval 250]
+                                                 [--eval-iters 20] [--log-steps]
 
-Follows nanoGPT's model.py (bias=False, nn.GELU, tied head, GPT-2 init with scaled c_proj) and train.py
-(AdamW betas (0.9, 0.99), weight decay 0.1 on tensors of rank >= 2, warmup 100 then cosine to 1e-4 at 2000,
-clip 1.0, get_batch windows, estimate_loss over 20 batches every 250 steps) with the README's CPU flags:
-block 64, batch 12, 4 layers, 4 heads, width 128, 2000 iterations, dropout 0. Data: examples/data/tinyshakespeare.txt,
-first 90% of characters for training, last 10% for validation. Prints one JSON line per evaluation.
+Follows nanoGPT's model.py and train.py with the README's CPU flags (block 64, batch 12, 4 layers, 4 heads,
+width 128, 2000 iterations, dropout 0, bias=False), down to the order in which they draw from torch's
+generator, so that a seed means what it means in nanoGPT:
+- model.py: the modules are built in nanoGPT's order (nn.Embedding and nn.Linear draw their default
+  initialisation as they are built), lm_head is tied to wte, `apply(_init_weights)` redraws every Linear and
+  Embedding with N(0, 0.02) (wte first, then again as lm_head), then each c_proj.weight gets N(0, 0.02/sqrt(2L)).
+- train.py: the first training batch is drawn before the loop; each iteration evaluates first when due
+  (20 train then 20 validation batches from the same generator), runs the forward pass, draws the next batch,
+  then backward, clip 1.0, AdamW (betas 0.9/0.99, weight decay 0.1 on tensors of rank >= 2), warmup 100 then
+  cosine to 1e-4 at 2000 (get_lr with (it + 1) / (warmup + 1), as nanoGPT's master has it).
+Data: examples/data/tinyshakespeare.txt, the first 90% of characters for training, the rest for validation.
+Prints one JSON line per evaluation ({"step", "train_loss", "val_loss", "seconds"}) and, with --log-steps, one per
+training step ({"iter", "loss", "lr"}: the loss of that step's batch, as train.py logs it). --iters stops early
+without changing the schedule (the cosine still ends at 2000), as nanoGPT's --max_iters without --lr_decay_iters.
 """
 import json
 import math
@@ -18,99 +28,163 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SEED = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1337
-torch.manual_seed(SEED)
+
+def arg(name, default):
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+SEED = arg("--seed", 1337)
+MAX_ITERS = arg("--iters", 2000)
+LOG_STEPS = "--log-steps" in sys.argv
 torch.set_num_threads(int(os.environ.get("AJAR_THREADS") or os.cpu_count() or 1))
 HERE = os.path.dirname(os.path.abspath(__file__))
+n_layer, n_head, n_embd, block_size, batch_size = 4, 4, 128, 64, 12
+eval_interval, eval_iters = arg("--eval-interval", 250), arg("--eval-iters", 20)
+lr_max, min_lr, warmup_iters, lr_decay_iters = 1e-3, 1e-4, 100, 2000
+
+torch.manual_seed(SEED)
 text = open(os.path.join(HERE, "..", "examples", "data", "tinyshakespeare.txt"), encoding="utf-8").read()
 chars = sorted(set(text))
 stoi = {c: i for i, c in enumerate(chars)}
-data = torch.tensor([stoi[c] for c in text], dtype=torch.long)
-n = int(0.9 * len(data))
-train_data, val_data = data[:n], data[n:]
-V, T, B, L, H, C = len(chars), 64, 12, 4, 4, 128
+n = len(text)
+train_data = torch.tensor([stoi[c] for c in text[: int(n * 0.9)]], dtype=torch.long)
+val_data = torch.tensor([stoi[c] for c in text[int(n * 0.9):]], dtype=torch.long)
+vocab_size = len(chars)
+
+
+class LayerNorm(nn.Module):
+    """nanoGPT's LayerNorm with bias=False (torch 1.13's nn.LayerNorm always has a bias)."""
+
+    def __init__(self, ndim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, None, 1e-5)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=False)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size, block_size))
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(n_embd, dim=2)
+        q, k, v = (z.view(B, T, n_head, C // n_head).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = F.softmax(att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf")), dim=-1)
+        return self.c_proj((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=False)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=False)
+
+    def forward(self, x):
+        return self.c_proj(self.gelu(self.c_fc(x)))
 
 
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(C, bias=False) if "bias" in nn.LayerNorm.__init__.__code__.co_varnames else nn.LayerNorm(C)
-        self.c_attn = nn.Linear(C, 3 * C, bias=False)
-        self.c_proj = nn.Linear(C, C, bias=False)
-        self.ln_2 = nn.LayerNorm(C, bias=False) if "bias" in nn.LayerNorm.__init__.__code__.co_varnames else nn.LayerNorm(C)
-        self.c_fc = nn.Linear(C, 4 * C, bias=False)
-        self.mlp_c_proj = nn.Linear(4 * C, C, bias=False)
+        self.ln_1 = LayerNorm(n_embd)
+        self.attn = CausalSelfAttention()
+        self.ln_2 = LayerNorm(n_embd)
+        self.mlp = MLP()
 
     def forward(self, x):
-        b, t, c = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
-        q, k, v = (z.view(b, t, H, c // H).transpose(1, 2) for z in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(c // H)
-        att = att.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
-        x = x + self.c_proj((att @ v).transpose(1, 2).reshape(b, t, c))
-        return x + self.mlp_c_proj(F.gelu(self.c_fc(self.ln_2(x))))
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
 
 
 class GPT(nn.Module):
     def __init__(self):
         super().__init__()
-        self.wte = nn.Embedding(V, C)
-        self.wpe = nn.Embedding(T, C)
-        self.h = nn.ModuleList([Block() for _ in range(L)])
-        self.ln_f = nn.LayerNorm(C)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * L))
-        # torch 1.13's LayerNorm has no bias=False: hold its biases at zero, untrained, as nanoGPT has none.
-        for m in self.modules():
-            if isinstance(m, nn.LayerNorm) and m.bias is not None:
-                m.bias.requires_grad_(False)
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(vocab_size, n_embd),
+            wpe=nn.Embedding(block_size, n_embd),
+            h=nn.ModuleList([Block() for _ in range(n_layer)]),
+            ln_f=LayerNorm(n_embd),
+        ))
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight
+        self.apply(self._init_weights)
+        for pn, p in self.named_parameters():
+            if pn.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
-        for blk in self.h:
-            x = blk(x)
-        logits = F.linear(self.ln_f(x), self.wte.weight)
-        return F.cross_entropy(logits.view(-1, V), targets.view(-1))
+        t = idx.size(1)
+        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(0, t, dtype=torch.long))
+        for block in self.transformer.h:
+            x = block(x)
+        logits = self.lm_head(self.transformer.ln_f(x))
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
 
 
 def get_batch(split):
-    d = train_data if split == "train" else val_data
-    ix = torch.randint(len(d) - T, (B,))
-    return torch.stack([d[i:i + T] for i in ix]), torch.stack([d[i + 1:i + 1 + T] for i in ix])
+    data = train_data if split == "train" else val_data
+    ix = torch.randint(len(data) - block_size, (batch_size,))
+    return torch.stack([data[i:i + block_size] for i in ix]), torch.stack([data[i + 1:i + 1 + block_size] for i in ix])
+
+
+@torch.no_grad()
+def estimate_loss():
+    out = {}
+    model.eval()
+    for split in ("train", "val"):
+        losses = torch.zeros(eval_iters)
+        for k in range(eval_iters):
+            losses[k] = model(*get_batch(split)).item()
+        out[split] = losses.mean().item()
+    model.train()
+    return out
 
 
 def get_lr(it):
-    if it < 100:
-        return 1e-3 * (it + 1) / 101
-    if it > 2000:
-        return 1e-4
-    ratio = (it - 100) / (2000 - 100)
-    return 1e-4 + 0.5 * (1 + math.cos(math.pi * ratio)) * (1e-3 - 1e-4)
+    if it < warmup_iters:
+        return lr_max * (it + 1) / (warmup_iters + 1)
+    if it > lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr_max - min_lr)
 
 
 model = GPT()
 params = [p for p in model.parameters() if p.requires_grad]
-opt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
-                         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
+optimizer = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+                               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+                              lr=lr_max, betas=(0.9, 0.99))
+X, Y = get_batch("train")
 start = time.time()
-for it in range(2001):
-    if it % 250 == 0:
-        model.eval()
-        with torch.no_grad():
-            losses = {s: sum(model(*get_batch(s)).item() for _ in range(20)) / 20 for s in ("train", "val")}
-        model.train()
-        print(json.dumps({"step": it, "train_loss": losses["train"], "val_loss": losses["val"], "seconds": time.time() - start}), flush=True)
-    if it == 2000:
-        break
-    for g in opt.param_groups:
-        g["lr"] = get_lr(it)
-    x, y = get_batch("train")
-    loss = model(x, y)
-    opt.zero_grad(set_to_none=True)
+iter_num = 0
+while True:
+    lr = get_lr(iter_num)
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    if iter_num % eval_interval == 0 or iter_num == MAX_ITERS:
+        losses = estimate_loss()
+        print(json.dumps({"step": iter_num, "train_loss": losses["train"], "val_loss": losses["val"],
+                          "seconds": time.time() - start}), flush=True)
+    if iter_num == MAX_ITERS:
+        break  # nanoGPT trains one more step before it stops; the step-MAX_ITERS evaluation is the result
+    loss = model(X, Y)
+    if LOG_STEPS:
+        print(json.dumps({"iter": iter_num, "loss": loss.item(), "lr": lr}), flush=True)
+    X, Y = get_batch("train")
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    iter_num += 1

@@ -105,6 +105,9 @@ export class Trainer {
       this.tokenizer = this.scratchTokenizer();
     }
     this.loadData();
+    // One generator for everything, seeded before the model is built (nanoGPT seeds torch before GPT(config)):
+    // initialisation, then training batches and evaluation batches, in nanoGPT's order.
+    this.rng = new Rng(c.seed);
     if (resumeCk) {
       this.model = buildModel(JSON.parse(readFileSync(join(this.outDir, 'checkpoint', 'config.json'), 'utf8')) as Record<string, unknown>);
       this.model.loadWeights(resumeCk.model, join(this.outDir, 'checkpoint', 'model.safetensors'));
@@ -117,7 +120,6 @@ export class Trainer {
     this.optimizer = c.optimizer === 'sgd'
       ? new SGD(groups, { lr: c.lr, momentum: c.momentum })
       : new AdamW(groups, { lr: c.lr, beta1: c.beta1, beta2: c.beta2 });
-    this.rng = new Rng(c.seed);
     if (this.train.kind === 'stream') {
       this.streamBatcher = new StreamBatcher(this.train, c.batch_size, c.block_size, this.rng);
     } else {
@@ -127,7 +129,11 @@ export class Trainer {
       const s = resumeCk.state;
       this.checkResumeCompatible(s.config);
       this.optimizer.loadStateDict(resumeCk.optimizer);
-      this.rng.setState(s.rng);
+      try {
+        this.rng.setState(s.rng);
+      } catch {
+        throw new AjarError('bad_checkpoint', `--resume: ${join(this.outDir, 'checkpoint')} was written by an older ajar whose random generator differs; train again without --resume`);
+      }
       if (s.data && this.exampleBatcher) this.exampleBatcher.setState(s.data);
       this.step = s.step;
       this.bestVal = s.best_val_loss;
@@ -201,7 +207,7 @@ export class Trainer {
   private buildModelFor(base: AnyModel | null): AnyModel {
     const c = this.cfg;
     const task = this.train.task;
-    const rng = new Rng(c.seed + 1);
+    const rng = this.rng;
     const headConfig: Record<string, unknown> = {};
     if (task === 'classification' || task === 'regression') {
       const labels = task === 'classification' ? (this.train as ExampleData).labels ?? [] : ['value'];
@@ -224,7 +230,7 @@ export class Trainer {
       const config = { ...base.config, ...headConfig };
       if (headConfig.architectures === undefined) config.architectures = ['GPT2LMHeadModel'];
       const model = buildModel(config, `${c.init_from}/config.json`);
-      model.initWeights(rng);
+      model.initWeights(rng, { bias: c.bias });
       const trunk = new Map([...base.stateDict()].filter(([k]) => k.startsWith('transformer.')));
       const own = new Map(model.module.namedParameters());
       for (const [k, v] of trunk) own.get(k)?.data.set(v.data);
@@ -252,7 +258,7 @@ export class Trainer {
       ...headConfig,
     };
     const model = buildModel(config, 'scratch config');
-    model.initWeights(rng);
+    model.initWeights(rng, { bias: c.bias });
     return model;
   }
 
@@ -294,9 +300,10 @@ export class Trainer {
   }
 
   /**
-   * Mean loss over eval_iters batches of a split. Stream data samples windows with an RNG derived from the
-   * step alone (so evaluation never disturbs the training stream and a resumed run evaluates identically);
-   * example data is a full ordered pass, with classification/regression metrics on the validation split.
+   * Mean loss over eval_iters batches of a split. Stream data samples windows from the training generator, as
+   * nanoGPT's estimate_loss does, so a seed evaluates on nanoGPT's batches (a resumed run draws them again
+   * from the checkpoint's generator state, which is taken before the step's draws); example data is a full
+   * ordered pass, with classification/regression metrics on the validation split.
    */
   evaluate(split: 'train' | 'val'): number {
     const ds = split === 'train' ? this.train : this.val;
@@ -305,8 +312,7 @@ export class Trainer {
     try {
       return noGrad(() => {
         if (ds.kind === 'stream') {
-          const rng = new Rng(c.seed * 7919 + this.step * 2 + (split === 'val' ? 1 : 0));
-          const batcher = new StreamBatcher(ds as StreamData, c.batch_size, Math.min(c.block_size, ds.ids.length - 1), rng);
+          const batcher = new StreamBatcher(ds as StreamData, c.batch_size, Math.min(c.block_size, ds.ids.length - 1), this.rng);
           let total = 0;
           for (let i = 0; i < c.eval_iters; i++) total += this.batchLoss(false, batcher.next()).loss.item();
           return total / c.eval_iters;
@@ -363,10 +369,11 @@ export class Trainer {
     saveModelFolder(dir, this.model, this.tokenizer);
   }
 
-  private checkpoint(elapsed: number): void {
+  /** Save the run; `rng` is the generator's state at the start of step this.step, before any of its draws. */
+  private checkpoint(elapsed: number, rng: number[] = this.rng.getState()): void {
     const state: TrainerState = {
       step: this.step,
-      rng: this.rng.getState(),
+      rng,
       data: this.exampleBatcher ? this.exampleBatcher.getState() : null,
       best_val_loss: this.bestVal,
       tokens_seen: this.tokensSeen,
@@ -397,9 +404,16 @@ export class Trainer {
     const startTokens = this.tokensSeen;
     this.log(`training ${this.model.architecture} (${(this.model.module.numParameters() / 1e6).toFixed(2)}M parameters) ` +
       `on ${this.train.source}: task ${this.task}, ${c.max_iters} iterations, batch ${c.batch_size} x ${c.block_size}`);
+    let rngAtStep = this.rng.getState();
     for (;;) {
       const it = this.step;
       const lastIter = it === c.max_iters;
+      rngAtStep = this.rng.getState();
+      if (it > 0 && !lastIter && it % c.checkpoint_interval! === 0) this.checkpoint(elapsed(), rngAtStep);
+      // nanoGPT draws a step's first training batch before that step's evaluation (train.py fetches the next
+      // batch right after each forward pass), so stream batches come first; example data has its own order.
+      const first = this.streamBatcher && !lastIter ? this.nextTrainBatch() : null;
+      if (this.streamBatcher && lastIter) this.streamBatcher.next(); // drawn, as nanoGPT does, though unused
       if (it % c.eval_interval === 0 || lastIter) {
         const trainLoss = this.evaluate('train');
         const valLoss = this.evaluate('val');
@@ -421,14 +435,13 @@ export class Trainer {
         }
       }
       if (lastIter) break;
-      if (it > 0 && it % c.checkpoint_interval! === 0) this.checkpoint(elapsed());
       // One optimizer step: grad_accum micro-batches.
       const lr = lrAt(schedule, it);
       this.optimizer.lr = lr;
       this.optimizer.zeroGrad();
       let lossSum = 0;
       for (let micro = 0; micro < c.grad_accum; micro++) {
-        const batch = this.nextTrainBatch();
+        const batch = micro === 0 && first ? first : this.nextTrainBatch();
         const { loss, tokens } = this.batchLoss(true, batch.lm, batch.ex);
         lossSum += loss.item();
         // Gradients accumulate in .grad across micro-batches; each is scaled so the step sees their mean.
@@ -466,7 +479,7 @@ export class Trainer {
       }
     }
     if (!stoppedEarly) {
-      this.checkpoint(elapsed());
+      this.checkpoint(elapsed(), rngAtStep);
       if (!savedBest) this.saveRunFolder(this.outDir);
       this.writeResults();
     }
