@@ -64,8 +64,14 @@ test('40 training steps: gradient buffers reused, memory flat after the first st
     memory.push(be.memoryStats().memoryBytes);
   }
   // The wasm memory reaches its size within the first steps (sweeps reclaim the activations of earlier
-  // steps) and then stays there.
-  assert.equal(memory[39], memory[15], `memory grew from ${memory[15]} to ${memory[39]} bytes between steps 15 and 39`);
+  // steps) and then stays there. The order in which the collector hands blocks back varies with the machine's
+  // load, so one fragmented moment may grow it by one growth step (1.25x) once; a leak of one step's
+  // activations (about 2 MB here) grows it every few steps and fails both checks.
+  const PAGE = 65536;
+  assert.ok(memory[39] <= Math.ceil((memory[15] * 1.25) / PAGE) * PAGE,
+    `memory grew from ${memory[15]} to ${memory[39]} bytes between steps 15 and 39: ${memory.join(' ')}`);
+  assert.ok(memory.slice(15).filter((m, i, a) => i > 0 && m > a[i - 1]).length <= 1,
+    `memory grew more than once after step 15: ${memory.join(' ')}`);
   const late = inUse.slice(15);
   assert.ok(Math.max(...late) <= Math.min(...late) + (32 << 20), `bytes in use drift: ${late.join(', ')}`);
 });
