@@ -33,6 +33,7 @@ export interface TrainEvents {
 export interface TrainSummary {
   out_dir: string;
   iters: number;
+  /** The latest evaluation's estimates over eval_iters batches (as nanoGPT prints "train loss, val loss"). */
   train_loss: number | null;
   val_loss: number | null;
   best_val_loss: number | null;
@@ -427,7 +428,7 @@ export class Trainer {
         if (this.lastMetrics) record.val_metrics = summarizeMetrics(this.lastMetrics);
         this.appendMetrics(record);
         this.log(`step ${it}: train loss ${trainLoss.toFixed(4)}, val loss ${valLoss.toFixed(4)}${improved ? ' (best)' : ''}`);
-        if (this.lastTrainLoss === null) this.lastTrainLoss = trainLoss;
+        this.lastTrainLoss = trainLoss;
         // keep_best: the saved model is the best so far; otherwise the latest evaluated one.
         if ((improved || !c.keep_best) && (it > 0 || c.max_iters === 0)) {
           this.saveRunFolder(this.outDir);
@@ -456,7 +457,6 @@ export class Trainer {
       if (c.grad_clip > 0) clipGradNorm(params, c.grad_clip);
       this.optimizer.step();
       this.step++;
-      this.lastTrainLoss = loss;
       const now = Date.now();
       if (now - windowStart > 1000) {
         tokensPerS = (windowTokens * 1000) / (now - windowStart);

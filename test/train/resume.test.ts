@@ -18,7 +18,7 @@ const common = ['--data', data, '--tokenizer', 'char', '--n-layer', '1', '--n-he
   '--block-size', '16', '--batch-size', '4', '--lr', '3e-3', '--warmup-iters', '2', '--eval-iters', '2',
   '--log-interval', '1', '--sample-tokens', '0', '--seed', '5', '--dropout', '0.1'];
 
-interface Metric { step: number; train_loss?: number; val_loss?: number }
+interface Metric { step: number; train_loss?: number; train_loss_eval?: number; val_loss?: number }
 
 function metrics(dir: string): Metric[] {
   return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Metric);
@@ -41,6 +41,9 @@ describe('ajar train end to end', () => {
     assert.equal(s.iters, 30);
     const evals = metrics(full).filter((m) => m.val_loss !== undefined);
     assert.ok(evals[evals.length - 1].val_loss! < evals[0].val_loss! - 0.3, 'validation loss should fall');
+    // The summary's losses are the last evaluation's estimates, as nanoGPT prints them.
+    assert.equal(s.train_loss, evals[evals.length - 1].train_loss_eval);
+    assert.equal(s.val_loss, evals[evals.length - 1].val_loss);
     for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'tokenizer_config.json', 'generation_config.json']) {
       assert.ok(existsSync(join(full, f)), f);
     }
