@@ -3,7 +3,7 @@
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
 import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, causalAttention } from '../nn/index.js';
 import {
-  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, normalFill, type Rng, type Tensor,
+  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, discardNormal, normalFill, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { ConfigReader } from './config.js';
 import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
@@ -279,21 +279,28 @@ abstract class GPT2Base {
     const std = this.cfg.initializer_range;
     const root = this.module;
     const tr = root.transformer;
+    const tied = root.lm_head === null;
     const lmHead = root.lm_head?.weight ?? tr.wte.weight;
     // nn.Linear(in, out) as nanoGPT builds it, and the Conv1D (in, out) that stores its transpose here.
     const linears = tr.h.flatMap((b) => [b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj]);
+    // Draws whose values are overwritten later are only spent (discardNormal / discard), not computed.
     // 1. construction
-    normalFill(tr.wte.weight.data, rng);
-    normalFill(tr.wpe.weight.data, rng);
+    discardNormal(rng, tr.wte.weight.size);
+    discardNormal(rng, tr.wpe.weight.size);
     for (const l of linears) rng.discard(l.weight.size + (bias ? l.bias.size : 0));
     rng.discard(lmHead.size);
-    // 2. apply(_init_weights)
-    normalFill(tr.wte.weight.data, rng, std);
+    // 2. apply(_init_weights); a tied wte is drawn again as lm_head, each c_proj again in 3.
+    if (tied) discardNormal(rng, tr.wte.weight.size);
+    else normalFill(tr.wte.weight.data, rng, std);
     normalFill(tr.wpe.weight.data, rng, std);
-    for (const l of linears) drawLinear(l, rng, std);
+    const projections = new Set(tr.h.flatMap((b) => [b.attn.c_proj, b.mlp.c_proj]));
+    for (const l of linears) {
+      if (projections.has(l)) discardNormal(rng, l.weight.size);
+      else drawLinear(l, rng, std);
+    }
     normalFill(lmHead.data, rng, std);
     // 3. the residual projections
-    for (const b of tr.h) for (const l of [b.attn.c_proj, b.mlp.c_proj]) drawLinear(l, rng, std / Math.sqrt(2 * this.cfg.n_layer));
+    for (const l of projections) drawLinear(l, rng, std / Math.sqrt(2 * this.cfg.n_layer));
     for (const l of linears) l.bias.data.fill(0);
     for (const ln of [...tr.h.flatMap((b) => [b.ln_1, b.ln_2]), tr.ln_f]) {
       ln.weight.data.fill(1);

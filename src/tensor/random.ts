@@ -152,6 +152,12 @@ export function normalFill(data: Float32Array, rng: Rng, std = 1, mean = 0): voi
   }
 }
 
+/** Advance the stream exactly as normalFill of n float32 values would, without computing them. */
+export function discardNormal(rng: Rng, n: number): void {
+  if (n < 16) normalFill(new Float32Array(n), rng);
+  else rng.discard(n % 16 === 0 ? n : n + 16);
+}
+
 /** torch's normal_fill_16 in float32: radii from data[o..o+8), angles from data[o+8..o+16). */
 function boxMuller16(data: Float32Array, o: number, std: number, mean: number): void {
   const f = Math.fround;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GPT2LMHeadModel } from '../../src/models/gpt2.js';
-import { normalFill, Rng, uniformFill } from '../../src/tensor/index.js';
+import { discardNormal, normalFill, Rng, uniformFill } from '../../src/tensor/index.js';
 import { useReferenceBackend } from '../helpers/backends.js';
 import { readGoldenJson } from '../helpers/golden.js';
 
@@ -72,6 +72,18 @@ describe('Rng reproduces torch.manual_seed streams', () => {
     other.setState(saved);
     assert.deepEqual([other.normal(), other.normal(), other.next(), other.int(1000)], ahead);
     assert.throws(() => other.setState([1, 2, 3, 4]), /627 numbers/);
+  });
+
+  it('discardNormal(n) leaves the stream where normalFill of n values does', () => {
+    for (const n of [1, 5, 15, 16, 17, 100, 1024]) {
+      const a = new Rng(11);
+      const b = new Rng(11);
+      a.normal(); // a cached sine half too
+      b.normal();
+      discardNormal(a, n);
+      normalFill(new Float32Array(n), b);
+      assert.deepEqual(a.getState(), b.getState(), `n = ${n}`);
+    }
   });
 
   it('discard(n) skips exactly n 32-bit draws', () => {
