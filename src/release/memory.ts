@@ -3,7 +3,7 @@
 // so a bundle serves exactly like the folder it was sealed from. Nothing here touches the disk.
 import { parseSafetensors, type WeightTensor } from '../io/safetensors.js';
 import { CHAR_TOKENIZER_CLASS, CharTokenizer, Gpt2BpeTokenizer, parseMergesTxt, type Tokenizer } from '../io/tokenizer/index.js';
-import { isRecord, specialTokensFromConfig } from '../io/tokenizer/files.js';
+import { chatTemplateFromConfig, isRecord, specialTokensFromConfig } from '../io/tokenizer/files.js';
 import { asCausalLM, buildModel, type AnyModel, type CausalLM } from '../models/index.js';
 import { AjarError } from '../tensor/errors.js';
 
@@ -90,22 +90,10 @@ export function tokenizerFromFiles(files: ReadonlyMap<string, Uint8Array>, label
     + 'tokenizer.json, or vocab.json + merges.txt)');
 }
 
-/**
- * The chat template: chat_template.jinja, else tokenizer_config.json's chat_template (a string, or a list of
- * {name, template} whose "default" is used). NOTE: mirrors serve/chat.ts's loadChatTemplate(dir).
- */
+/** The chat template: chat_template.jinja, else tokenizer_config.json's chat_template (as serve/chat.ts reads a folder). */
 export function chatTemplateFromFiles(files: ReadonlyMap<string, Uint8Array>, label: string): string | undefined {
   if (files.has('chat_template.jinja')) return text(files, 'chat_template.jinja', label, 'bad_tokenizer');
-  const config = jsonIfPresent(files, 'tokenizer_config.json', label, 'bad_tokenizer');
-  const t = isRecord(config) ? config.chat_template : undefined;
-  if (t === undefined || t === null) return undefined;
-  if (typeof t === 'string') return t;
-  if (Array.isArray(t)) {
-    const named = t as Array<{ name?: unknown; template?: unknown }>;
-    const def = named.find((x) => x?.name === 'default') ?? named[0];
-    if (typeof def?.template === 'string') return def.template;
-  }
-  throw new AjarError('bad_tokenizer', `${label}/tokenizer_config.json: chat_template must be a string or a list of {name, template}`);
+  return chatTemplateFromConfig(jsonIfPresent(files, 'tokenizer_config.json', label, 'bad_tokenizer'), `${label}/tokenizer_config.json`);
 }
 
 /** Build and load a model from its files' bytes; `label` names the source in every error. */

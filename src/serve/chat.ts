@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
+import { chatTemplateFromConfig, readJsonIfExists } from '../io/tokenizer/files.js';
 import { AjarError } from '../tensor/errors.js';
 import { ServeError } from './errors.js';
 
@@ -27,22 +28,7 @@ export function loadChatTemplate(dir: string): string | undefined {
   const jinjaPath = join(dir, 'chat_template.jinja');
   if (existsSync(jinjaPath)) return readFileSync(jinjaPath, 'utf8');
   const configPath = join(dir, 'tokenizer_config.json');
-  if (!existsSync(configPath)) return undefined;
-  let config: unknown;
-  try {
-    config = JSON.parse(readFileSync(configPath, 'utf8'));
-  } catch (e) {
-    throw new AjarError('bad_tokenizer', `${configPath} is not valid JSON: ${(e as Error).message}`);
-  }
-  const t = (config as { chat_template?: unknown } | null)?.chat_template;
-  if (t === undefined || t === null) return undefined;
-  if (typeof t === 'string') return t;
-  if (Array.isArray(t)) {
-    const named = t as Array<{ name?: unknown; template?: unknown }>;
-    const def = named.find((x) => x?.name === 'default') ?? named[0];
-    if (typeof def?.template === 'string') return def.template;
-  }
-  throw new AjarError('bad_tokenizer', `${configPath}: chat_template must be a string or a list of {name, template}`);
+  return chatTemplateFromConfig(readJsonIfExists(configPath), configPath);
 }
 
 /** The fallback's role labels; other roles are capitalised. */

@@ -27,6 +27,22 @@ export function readJsonIfExists(path: string): unknown {
   return existsSync(path) ? readJsonFile(path) : null;
 }
 
+/**
+ * tokenizer_config.json's chat_template: a string, or a list of {name, template} whose "default" (else the
+ * first) is used; undefined when the config has none.
+ */
+export function chatTemplateFromConfig(config: unknown, configPath: string): string | undefined {
+  const t = isRecord(config) ? config.chat_template : undefined;
+  if (t === undefined || t === null) return undefined;
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t)) {
+    const named = t as Array<{ name?: unknown; template?: unknown }>;
+    const def = named.find((x) => x?.name === 'default') ?? named[0];
+    if (typeof def?.template === 'string') return def.template;
+  }
+  throw new AjarError('bad_tokenizer', `${configPath}: chat_template must be a string or a list of {name, template}`);
+}
+
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
