@@ -1,8 +1,9 @@
 // The plan as files: report.md (Markdown) with two hand-written SVG charts, cash.svg (cumulative cash per
 // strategy over time) and tornado.svg (the sensitivity analysis). renderReport is pure; writeReport writes
 // the files into a temp directory beside the target and renames it into place, so nothing is half-written.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { replaceDir } from '../io/atomic.js';
 import { AjarError } from '../tensor/errors.js';
 import { inputsBySource, type Plan } from './build.js';
 import { FACTOR_LABELS, flipText } from './explain.js';
@@ -326,19 +327,7 @@ export function writeReport(dir: string, files: Record<string, string>, replace 
   try {
     mkdirSync(tmp);
     for (const [name, text] of Object.entries(files)) writeFileSync(join(tmp, name), text);
-    if (existsSync(target)) {
-      const old = join(dirname(target), `.${basename(target)}.old-${stamp}`);
-      renameSync(target, old);
-      try {
-        renameSync(tmp, target);
-      } catch (e) {
-        renameSync(old, target); // put the previous report back
-        throw e;
-      }
-      rmSync(old, { recursive: true, force: true });
-    } else {
-      renameSync(tmp, target);
-    }
+    replaceDir(tmp, target, join(dirname(target), `.${basename(target)}.old-${stamp}`));
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     if (e instanceof AjarError) throw e;

@@ -1,10 +1,10 @@
 // Training checkpoints: everything needed to continue a run exactly (model, optimizer state, RNG states, step,
 // data position, best validation loss), written into a fresh folder that replaces the previous one by rename,
 // so a kill at any moment leaves one complete checkpoint (`checkpoint/` or, mid-swap, `checkpoint.old/`).
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type WeightTensor } from '../io/safetensors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { replaceDir, writeFileAtomic } from '../io/atomic.js';
 import { AjarError } from '../tensor/errors.js';
 import type { OptimizerState } from './optim.js';
 
@@ -43,12 +43,8 @@ export function saveCheckpoint(outDir: string, ck: {
   });
   extra?.(tmp);
   writeFileAtomic(join(tmp, 'state.json'), `${JSON.stringify(ck.state, null, 1)}\n`);
-  const cur = join(outDir, CURRENT);
-  const old = join(outDir, OLD);
-  rmSync(old, { recursive: true, force: true });
-  if (existsSync(cur)) renameSync(cur, old);
-  renameSync(tmp, cur);
-  rmSync(old, { recursive: true, force: true });
+  // loadCheckpoint falls back to checkpoint.old when a crash came between the two renames.
+  replaceDir(tmp, join(outDir, CURRENT), join(outDir, OLD));
 }
 
 /** The newest complete checkpoint under outDir, or null when there is none. */
