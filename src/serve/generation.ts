@@ -223,20 +223,23 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
 
 type Gen = AsyncGenerator<{ id: number | null; text: string }, GenerationResult, void>;
 
+/** Run a generation to its end, counting completion tokens; onText sees each non-empty piece of text. */
+async function drain(gen: Gen, st: FastifyRequest['ajar'], onText?: (text: string) => void): Promise<GenerationResult> {
+  for (;;) {
+    const r = await gen.next();
+    if (r.done) return r.value;
+    if (r.value.id !== null) st.completionTokens++;
+    if (onText && r.value.text !== '') onText(r.value.text);
+  }
+}
+
 /** Non-streaming: generate to the end, then one JSON body. */
 async function collect(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest, reply: FastifyReply,
   p: Prepared, gen: Gen, signal: AbortSignal): Promise<unknown> {
   const st = req.ajar;
   let result: GenerationResult;
   try {
-    for (;;) {
-      const r = await gen.next();
-      if (r.done) {
-        result = r.value;
-        break;
-      }
-      if (r.value.id !== null) st.completionTokens++;
-    }
+    result = await drain(gen, st);
   } catch (e) {
     const { error } = toServeError(e);
     await finalizeRequest(ctx, req, error.status);
@@ -307,15 +310,7 @@ async function streamEvents(ctx: ServerContext, kind: GenerationKind, req: Fasti
   let result: GenerationResult | undefined;
   let failure: ServeError | undefined;
   try {
-    for (;;) {
-      const r = await gen.next();
-      if (r.done) {
-        result = r.value;
-        break;
-      }
-      if (r.value.id !== null) st.completionTokens++;
-      if (r.value.text !== '') send(chunk(r.value.text, null));
-    }
+    result = await drain(gen, st, (text) => send(chunk(text, null)));
   } catch (e) {
     const converted = toServeError(e);
     if (converted.internal) req.log.error({ code: 'generation_failed', message: (e as Error).message }, 'generation failed');
