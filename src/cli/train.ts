@@ -13,6 +13,10 @@ const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value 
 Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder, evaluates it every
 eval-interval steps, checkpoints, and saves the model as a Hugging Face folder in --out.
 Values on the command line override the file, which overrides the preset.
+--seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
+batches and evaluation batches that nanoGPT's train.py gets with the same seed (with dropout 0).
+--json prints {"out_dir", "iters", "train_loss", "val_loss", "best_val_loss", "seconds", "tokens_per_s"}
+(the losses are the last evaluation's estimates); every logged value is in OUT/metrics.jsonl.
 
 presets:
 ${Object.entries(PRESETS).map(([n, p]) => `  ${n.padEnd(18)} ${p.about}`).join('\n')}
