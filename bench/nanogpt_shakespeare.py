@@ -1,10 +1,10 @@
 """nanoGPT's CPU Shakespeare recipe in plain PyTorch, as the peer for `ajar train --preset shakespeare-char`.
 
     /usr/bin/python3 bench/nanogpt_shakespeare.py [--seed 1337] [--iters 2000] [--eval-interval 250]
-                                                 [--eval-iters 20] [--log-steps]
+                                                 [--eval-iters 20] [--dropout 0] [--log-steps]
 
 Follows nanoGPT's model.py and train.py with the README's CPU flags (block 64, batch 12, 4 layers, 4 heads,
-width 128, 2000 iterations, dropout 0, bias=False), down to the order in which they draw from torch's
+width 128, 2000 iterations, dropout 0 unless --dropout, bias=False), down to the order in which they draw from torch's
 generator, so that a seed means what it means in nanoGPT:
 - model.py: the modules are built in nanoGPT's order (nn.Embedding and nn.Linear draw their default
   initialisation as they are built), lm_head is tied to wte, `apply(_init_weights)` redraws every Linear and
@@ -29,13 +29,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def arg(name, default):
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+def arg(name, default, kind=int):
+    return kind(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
 
 SEED = arg("--seed", 1337)
 MAX_ITERS = arg("--iters", 2000)
 LOG_STEPS = "--log-steps" in sys.argv
+dropout = arg("--dropout", 0.0, float)
 torch.set_num_threads(int(os.environ.get("AJAR_THREADS") or os.cpu_count() or 1))
 HERE = os.path.dirname(os.path.abspath(__file__))
 n_layer, n_head, n_embd, block_size, batch_size = 4, 4, 128, 64, 12
@@ -68,6 +69,8 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=False)
         self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
         self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size, block_size))
 
     def forward(self, x):
@@ -76,7 +79,8 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (z.view(B, T, n_head, C // n_head).transpose(1, 2) for z in (q, k, v))
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
         att = F.softmax(att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf")), dim=-1)
-        return self.c_proj((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+        att = self.attn_dropout(att)
+        return self.resid_dropout(self.c_proj((att @ v).transpose(1, 2).contiguous().view(B, T, C)))
 
 
 class MLP(nn.Module):
@@ -85,9 +89,10 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=False)
         self.gelu = nn.GELU()
         self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=False)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.c_proj(self.gelu(self.c_fc(x)))
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
 
 
 class Block(nn.Module):
@@ -109,6 +114,7 @@ class GPT(nn.Module):
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(vocab_size, n_embd),
             wpe=nn.Embedding(block_size, n_embd),
+            drop=nn.Dropout(dropout),
             h=nn.ModuleList([Block() for _ in range(n_layer)]),
             ln_f=LayerNorm(n_embd),
         ))
@@ -126,7 +132,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets):
         t = idx.size(1)
-        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(0, t, dtype=torch.long))
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(torch.arange(0, t, dtype=torch.long)))
         for block in self.transformer.h:
             x = block(x)
         logits = self.lm_head(self.transformer.ln_f(x))

@@ -14,7 +14,7 @@ Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder, eva
 eval-interval steps, checkpoints, and saves the model as a Hugging Face folder in --out.
 Values on the command line override the file, which overrides the preset.
 --seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
-batches and evaluation batches that nanoGPT's train.py gets with the same seed (with dropout 0).
+batches, evaluation batches and dropout masks that nanoGPT's train.py gets with the same seed.
 --json prints {"out_dir", "iters", "train_loss", "val_loss", "best_val_loss", "seconds", "tokens_per_s"}
 (the losses are the last evaluation's estimates); every logged value is in OUT/metrics.jsonl.
 

@@ -805,13 +805,18 @@ export function mseLoss(a: Tensor, b: Tensor): Tensor {
   return mean(mul(d, d));
 }
 
-/** Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p). */
+/**
+ * Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p), drawn as torch's CPU
+ * dropout draws it: noise.bernoulli_(1 - p) (one double uniform per element, kept when below 1 - p), then
+ * noise.div_(1 - p) in float32, so the same generator state gives torch's mask.
+ */
 export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
   if (!training || p === 0) return x;
   if (!(p > 0 && p < 1)) throw new RangeError(`dropout: p must be in [0, 1), got ${p}`);
   const mask = zeros(x.shape);
-  const scale = 1 / (1 - p);
-  for (let i = 0; i < mask.size; i++) mask.data[i] = rng.next() >= p ? scale : 0;
+  const keep = 1 - p;
+  const scale = Math.fround(1 / Math.fround(keep));
+  for (let i = 0; i < mask.size; i++) mask.data[i] = rng.next() < keep ? scale : 0;
   return mul(x, mask);
 }
 

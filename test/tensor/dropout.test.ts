@@ -1,5 +1,6 @@
-// Inverted dropout, checked in ajar alone (its mask comes from ajar's Rng, so PyTorch cannot draw the same one):
-// the zero fraction is p, kept values are scaled by 1/(1-p), the gradient is the mask, and a seed fixes the mask.
+// Inverted dropout's properties: the zero fraction is p, kept values are scaled by 1/(1-p), the gradient is the
+// mask, and a seed fixes the mask. (That the mask is torch's own for the same generator state is checked in
+// random.golden.test.ts.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dropout, ones, randn, sum, tensor } from '../../src/tensor/ops.js';

@@ -1,9 +1,10 @@
 // ajar's Rng against PyTorch's CPU generator (test/golden/random/make_random.py): the same seed gives the
-// same draws as torch.manual_seed, and a scratch GPT-2 is initialised exactly as nanoGPT's GPT(config).
+// same draws as torch.manual_seed (dropout masks included), and a scratch GPT-2 is initialised exactly as
+// nanoGPT's GPT(config).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GPT2LMHeadModel } from '../../src/models/gpt2.js';
-import { discardNormal, normalFill, Rng, uniformFill } from '../../src/tensor/index.js';
+import { discardNormal, dropout, normalFill, ones, Rng, uniformFill } from '../../src/tensor/index.js';
 import { useReferenceBackend } from '../helpers/backends.js';
 import { readGoldenJson } from '../helpers/golden.js';
 
@@ -28,6 +29,7 @@ function assertNormalClose(got: ArrayLike<number>, want: number[], std: number, 
 }
 
 describe('Rng reproduces torch.manual_seed streams', () => {
+  useReferenceBackend();
   for (const s of expected.streams) {
     it(`seed ${s.seed}: randint, normal_ (float and double paths), uniform_, rand in sequence`, () => {
       const rng = new Rng(s.seed);
@@ -55,6 +57,9 @@ describe('Rng reproduces torch.manual_seed streams', () => {
           const out = new Float32Array(c.args[0]);
           uniformFill(out, rng);
           assert.deepEqual(Array.from(out), c.values, what);
+        } else if (c.kind === 'dropout') {
+          const [n, p] = c.args;
+          assert.deepEqual(Array.from(dropout(ones([n]), p, rng).data), c.values, what);
         } else {
           assert.fail(`unknown call kind ${c.kind}`);
         }

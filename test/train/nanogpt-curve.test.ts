@@ -1,7 +1,7 @@
 // `ajar train --preset shakespeare-char` follows nanoGPT's own curve step by step: the same seed draws the same
-// initial weights, training batches and evaluation batches from a PyTorch-compatible generator, so the losses
-// agree to float32 rounding (reference: test/golden/train/make_nanogpt_curve.py, nanoGPT's model.py and
-// train.py in PyTorch 1.13, seed 1337, 30 iterations, evaluations every 15 over 2 batches).
+// initial weights, training batches, evaluation batches and dropout masks from a PyTorch-compatible generator,
+// so the losses agree to float32 rounding (reference: test/golden/train/make_nanogpt_curve.py, nanoGPT's
+// model.py and train.py in PyTorch 1.13, seed 1337).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,20 +16,18 @@ interface Curve {
 }
 interface Metric { step: number; train_loss?: number; lr?: number; train_loss_eval?: number; val_loss?: number }
 
-const curve = readGoldenJson<Curve>('train/nanogpt_curve.json');
-// Measured: at most 7e-7 apart over the 30 steps (float32 rounding: ajar's kernels sum in another order than
-// OpenBLAS). A wrong draw, batch order, schedule or gradient moves the loss by 1e-3 or more.
+const curves = readGoldenJson<{ dropout0: Curve; dropout02: Curve }>('train/nanogpt_curve.json');
+// Measured: at most 7e-7 apart (float32 rounding: ajar's kernels sum in another order than OpenBLAS). A wrong
+// draw, batch order, dropout mask, schedule or gradient moves the loss by 1e-3 or more.
 const TOL = 2e-5;
 
-test('the shakespeare-char preset reproduces nanoGPT\'s first 30 steps and evaluations at seed 1337', () => {
+function compare(curve: Curve, flags: string[]): void {
   const out = join(mkdtempSync(join(tmpdir(), 'ajar-nanogpt-')), 'run');
-  const r = runCli(['train', '--preset', 'shakespeare-char', '--max-iters', '30', '--eval-interval', '15',
-    '--eval-iters', '2', '--log-interval', '1', '--sample-tokens', '0', '--out', out, '--json']);
+  const r = runCli(['train', '--preset', 'shakespeare-char', ...flags, '--log-interval', '1', '--sample-tokens', '0', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Metric);
   // ajar logs step k's batch loss under the step count after it (k + 1); nanoGPT under iter k.
   const losses = new Map(metrics.filter((m) => m.train_loss !== undefined).map((m) => [m.step - 1, m]));
-  assert.equal(curve.steps.length, 30);
   for (const s of curve.steps) {
     const m = losses.get(s.iter);
     assert.ok(m, `no training loss logged for iteration ${s.iter}`);
@@ -42,4 +40,14 @@ test('the shakespeare-char preset reproduces nanoGPT\'s first 30 steps and evalu
     assert.ok(Math.abs(evals[i].train_loss_eval! - want.train_loss) <= TOL, `step ${want.step}: train estimate ${evals[i].train_loss_eval} vs nanoGPT ${want.train_loss}`);
     assert.ok(Math.abs(evals[i].val_loss! - want.val_loss) <= TOL, `step ${want.step}: val estimate ${evals[i].val_loss} vs nanoGPT ${want.val_loss}`);
   });
+}
+
+test('the shakespeare-char preset reproduces nanoGPT\'s first 30 steps and 3 evaluations at seed 1337', () => {
+  assert.equal(curves.dropout0.steps.length, 30);
+  compare(curves.dropout0, ['--max-iters', '30', '--eval-interval', '15', '--eval-iters', '2']);
+});
+
+test('with dropout 0.2 too: the masks are torch\'s, so 10 steps and 2 evaluations agree', () => {
+  assert.equal(curves.dropout02.steps.length, 10);
+  compare(curves.dropout02, ['--max-iters', '10', '--eval-interval', '10', '--eval-iters', '1', '--dropout', '0.2']);
 });

@@ -7,7 +7,8 @@ Run from the repository root with Debian's python3-torch 1.13:
 Writes random_expected.json beside this script:
 - "streams": after torch.manual_seed(seed), a sequence of calls in order (randint of several ranges, normal_
   of float32 tensors below and above 16 elements and not a multiple of 16, uniform_ on a float32 tensor,
-  normal_ on a float64 tensor, which takes the double path); each call's values are recorded.
+  normal_ on a float64 tensor, which takes the double path, F.dropout of a tensor of ones in training mode);
+  each call's values are recorded.
 - "nanogpt": nanoGPT's model.py initialisation (GPT(config) right after torch.manual_seed(seed)) for a small
   config, written out here with torch's own nn.Embedding / nn.Linear so that construction draws their default
   initialisation in nanoGPT's order, then apply(_init_weights), then the scaled c_proj draw; every parameter is
@@ -20,6 +21,7 @@ import os
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -46,6 +48,8 @@ def stream(seed):
     rec("uniform", [50, -0.25, 0.25], torch.empty(50, dtype=torch.float32).uniform_(-0.25, 0.25))
     rec("normal64", [7], torch.empty(7, dtype=torch.float64).normal_())
     rec("rand", [9], torch.rand(9))
+    rec("dropout", [100, 0.1], F.dropout(torch.ones(100), 0.1, True))
+    rec("dropout", [37, 0.5], F.dropout(torch.ones(37), 0.5, True))
     return {"seed": seed, "calls": calls}
 
 
