@@ -316,7 +316,14 @@ function drawLinear(l: Conv1D, rng: Rng, std: number): void {
   const rowMajor = new Float32Array(nIn * nOut);
   normalFill(rowMajor, rng, std);
   const w = l.weight.data;
-  for (let o = 0; o < nOut; o++) for (let i = 0; i < nIn; i++) w[i * nOut + o] = rowMajor[o * nIn + i];
+  const B = 32; // transpose in tiles so both sides stay in cache
+  for (let o0 = 0; o0 < nOut; o0 += B) {
+    for (let i0 = 0; i0 < nIn; i0 += B) {
+      const oEnd = Math.min(o0 + B, nOut);
+      const iEnd = Math.min(i0 + B, nIn);
+      for (let o = o0; o < oEnd; o++) for (let i = i0; i < iEnd; i++) w[i * nOut + o] = rowMajor[o * nIn + i];
+    }
+  }
 }
 
 export class GPT2LMHeadModel extends GPT2Base implements CausalLM {

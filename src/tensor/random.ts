@@ -26,9 +26,14 @@ const TWO_POW_24 = 16777216;
 const TWO_POW_32 = 4294967296;
 const TWO_POW_53 = 9007199254740992;
 const STATE_LENGTH = N + 3;
+const MATRIX_A = 0x9908b0df | 0;
+const TEMPER_B = 0x9d2c5680 | 0;
+const TEMPER_C = 0xefc60000 | 0;
 
 export class Rng {
-  private readonly mt = new Uint32Array(N);
+  // NOTE: the words are kept as int32 (the same bits): V8 keeps int32 arithmetic in registers, while uint32
+  // values of 2^31 and above become doubles and made the generator several times slower.
+  private readonly mt = new Int32Array(N);
   private mti = N;
   private nextNormal: number | null = null; // the cached sine half of the last double Box-Muller pair
 
@@ -41,9 +46,9 @@ export class Rng {
     const mt = this.mt;
     mt[0] = Math.floor(seed) >>> 0;
     for (let i = 1; i < N; i++) {
-      const prev = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      const prev = (mt[i - 1] ^ (mt[i - 1] >>> 30)) >>> 0;
       // 1812433253 * prev + i modulo 2^32, split so the product stays exact.
-      mt[i] = (((((prev & 0xffff0000) >>> 16) * 1812433253) << 16) + (prev & 0x0000ffff) * 1812433253 + i) >>> 0;
+      mt[i] = (((((prev & 0xffff0000) >>> 16) * 1812433253) << 16) + (prev & 0x0000ffff) * 1812433253 + i) | 0;
     }
     this.mti = N;
     this.nextNormal = null;
@@ -54,33 +59,43 @@ export class Rng {
     let k = 0;
     for (; k < N - M; k++) {
       const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
-      mt[k] = mt[k + M] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      mt[k] = mt[k + M] ^ (y >>> 1) ^ (-(y & 1) & MATRIX_A);
     }
     for (; k < N - 1; k++) {
       const y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7fffffff);
-      mt[k] = mt[k + (M - N)] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      mt[k] = mt[k + (M - N)] ^ (y >>> 1) ^ (-(y & 1) & MATRIX_A);
     }
     const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
-    mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (-(y & 1) & MATRIX_A);
     this.mti = 0;
   }
 
   /** A uniform 32-bit unsigned integer: torch's generator->random(). */
   nextU32(): number {
     if (this.mti >= N) this.twist();
-    let y = this.mt[this.mti++];
-    y ^= y >>> 11;
-    y ^= (y << 7) & 0x9d2c5680;
-    y ^= (y << 15) & 0xefc60000;
-    y ^= y >>> 18;
-    return y >>> 0;
+    return temper(this.mt[this.mti++]) >>> 0;
+  }
+
+  /** out[start..end) = successive nextFloat() values, drawn in bulk. */
+  fillFloats(out: Float32Array, start: number, end: number): void {
+    const mt = this.mt;
+    let i = start;
+    while (i < end) {
+      if (this.mti >= N) this.twist();
+      const stop = Math.min(N, this.mti + (end - i));
+      for (let k = this.mti; k < stop; k++) out[i++] = (temper(mt[k]) & 0xffffff) / TWO_POW_24;
+      this.mti = stop;
+    }
   }
 
   /** Advance the stream by n 32-bit draws (what torch spends on an initialisation that is then overwritten). */
   discard(n: number): void {
-    for (let i = 0; i < n; i++) {
+    let left = n;
+    while (left > 0) {
       if (this.mti >= N) this.twist();
-      this.mti++;
+      const step = Math.min(N - this.mti, left);
+      this.mti += step;
+      left -= step;
     }
   }
 
@@ -122,17 +137,26 @@ export class Rng {
 
   /** The whole state (mt19937's 624 words, its position, the cached normal), JSON-safe for checkpoints. */
   getState(): number[] {
-    return [...this.mt, this.mti, this.nextNormal === null ? 0 : 1, this.nextNormal ?? 0];
+    return [...new Uint32Array(this.mt.buffer), this.mti, this.nextNormal === null ? 0 : 1, this.nextNormal ?? 0];
   }
 
   setState(state: readonly number[]): void {
     if (!Array.isArray(state) || state.length !== STATE_LENGTH) {
       throw new RangeError(`Rng state must have ${STATE_LENGTH} numbers (mt19937 words, position, cached normal), got ${Array.isArray(state) ? state.length : typeof state}`);
     }
-    for (let i = 0; i < N; i++) this.mt[i] = state[i] >>> 0;
+    for (let i = 0; i < N; i++) this.mt[i] = state[i] | 0;
     this.mti = Math.min(N, Math.max(0, Math.floor(state[N])));
     this.nextNormal = state[N + 1] ? state[N + 2] : null;
   }
+}
+
+/** mt19937's output tempering (int32 in, int32 out: the same bits as the unsigned word). */
+function temper(x: number): number {
+  let y = x;
+  y ^= y >>> 11;
+  y ^= (y << 7) & TEMPER_B;
+  y ^= (y << 15) & TEMPER_C;
+  return y ^ (y >>> 18);
 }
 
 /**
@@ -146,10 +170,10 @@ export function normalFill(data: Float32Array, rng: Rng, std = 1, mean = 0): voi
   }
   const s = Math.fround(std);
   const m = Math.fround(mean);
-  for (let i = 0; i < n; i++) data[i] = rng.nextFloat();
+  rng.fillFloats(data, 0, n);
   for (let i = 0; i + 16 <= n; i += 16) boxMuller16(data, i, s, m);
   if (n % 16 !== 0) {
-    for (let i = n - 16; i < n; i++) data[i] = rng.nextFloat();
+    rng.fillFloats(data, n - 16, n);
     boxMuller16(data, n - 16, s, m);
   }
 }
@@ -158,20 +182,6 @@ export function normalFill(data: Float32Array, rng: Rng, std = 1, mean = 0): voi
 export function discardNormal(rng: Rng, n: number): void {
   if (n < 16) normalFill(new Float32Array(n), rng);
   else rng.discard(n % 16 === 0 ? n : n + 16);
-}
-
-/** torch's normal_fill_16_AVX2: radii from data[o..o+8), angles from data[o+8..o+16), float32 throughout. */
-function boxMuller16(data: Float32Array, o: number, std: number, mean: number): void {
-  const f = Math.fround;
-  for (let j = 0; j < 8; j++) {
-    const u1 = f(1 - data[o + j]); // [0, 1) -> (0, 1] for the log
-    const u2 = data[o + j + 8];
-    const radius = f(Math.sqrt(f(-2 * logf(u1))));
-    sincosf(f(TWO_PI_F * u2));
-    // _mm256_fmadd_ps(n, std, mean): one rounding (the float product is exact in a double).
-    data[o + j] = f(radius * cosOut) * std + mean;
-    data[o + j + 8] = f(radius * sinOut) * std + mean;
-  }
 }
 
 // Cephes' float32 constants, as avx_mathfun.h spells them.
@@ -188,63 +198,78 @@ const DP3 = f32(-3.77489497744594108e-8);
 const SIN_P = [-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1].map(f32);
 const COS_P = [2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2].map(f32);
 const FOPI = f32(1.27323954473516); // 4 / pi
-const bitsF = new Float32Array(1);
-const bitsI = new Int32Array(bitsF.buffer);
+// The 8 lanes of one block, computed step by step across lanes (independent chains overlap in the CPU).
+const laneF = new Float32Array(8);
+const laneBits = new Int32Array(laneF.buffer);
+const laneE = new Float64Array(8);
+const laneM = new Float64Array(8);
+const laneY = new Float64Array(8);
+const laneR = new Float64Array(8);
 
-/** a * b + c rounded once to float32, as an FMA instruction does (a * b of two floats is exact in a double). */
-function fmaf(a: number, b: number, c: number): number {
-  return f32(a * b + c);
-}
-
-/** avx_mathfun's log256_ps for one lane, x in (0, 1]: exponent split, then a degree-9 polynomial. */
-function logf(x: number): number {
-  bitsF[0] = x;
-  const b = bitsI[0];
-  let e = f32((b >>> 23) - 0x7f + 1);
-  bitsI[0] = (b & ~0x7f800000) | 0x3f000000; // the mantissa, as a float in [0.5, 1)
-  let m = bitsF[0];
-  const small = m < SQRTHF;
-  const tmp = small ? m : 0;
-  m = f32(m - 1);
-  if (small) e = f32(e - 1);
-  m = f32(m + tmp);
-  const z = f32(m * m);
-  let y = LOG_P[0];
-  for (let i = 1; i < LOG_P.length; i++) y = fmaf(y, m, LOG_P[i]);
-  y = f32(y * m);
-  y = fmaf(y, z, f32(e * LOG_Q1)); // GCC fuses the first of the two products into the add
-  y = f32(y - f32(z * 0.5));
-  return fmaf(e, LOG_Q2, f32(m + y));
-}
-
-let sinOut = 0;
-let cosOut = 0;
-
-/** avx_mathfun's sincos256_ps for one lane, x >= 0: octant reduction, then Cephes' two polynomials. */
-function sincosf(x: number): void {
-  let j = Math.trunc(f32(x * FOPI));
-  j = (j + 1) & ~1;
-  const y = f32(j);
-  const sinNeg = (j & 4) !== 0;
-  const sinPoly = (j & 2) === 0; // where the sine takes the sine polynomial (and the cosine the cosine one)
-  const cosNeg = (~(j - 2) & 4) !== 0;
-  x = fmaf(y, DP1, x); // extended-precision x - y * pi / 4
-  x = fmaf(y, DP2, x);
-  x = fmaf(y, DP3, x);
-  const z = f32(x * x);
-  let c = fmaf(COS_P[0], z, COS_P[1]);
-  c = fmaf(c, z, COS_P[2]);
-  c = f32(c * z);
-  c = fmaf(c, z, -f32(z * 0.5)); // GCC fuses the second product into the subtraction
-  c = f32(c + 1);
-  let s = fmaf(SIN_P[0], z, SIN_P[1]);
-  s = fmaf(s, z, SIN_P[2]);
-  s = f32(s * z);
-  s = fmaf(s, x, x);
-  sinOut = sinPoly ? s : c;
-  cosOut = sinPoly ? c : s;
-  if (sinNeg) sinOut = -sinOut;
-  if (cosNeg) cosOut = -cosOut;
+/**
+ * torch's normal_fill_16_AVX2: radii from data[o..o+8), angles from data[o+8..o+16), float32 throughout, with
+ * avx_mathfun's log256_ps and sincos256_ps. Where GCC fuses a product into the next addition (the product has
+ * one use; of two products, the first), the sum is rounded once: f32(a * b + c) is exact up to that rounding,
+ * since the product of two floats fits a double.
+ */
+function boxMuller16(data: Float32Array, o: number, std: number, mean: number): void {
+  // log(u1), u1 = 1 - data[o + j] in (0, 1]: exponent and mantissa in [sqrt(1/2), sqrt(2)), then a polynomial.
+  for (let j = 0; j < 8; j++) laneF[j] = 1 - data[o + j];
+  for (let j = 0; j < 8; j++) {
+    const b = laneBits[j];
+    laneBits[j] = (b & ~0x7f800000) | 0x3f000000; // the mantissa as a float in [0.5, 1)
+    let e = (b >>> 23) - 0x7f + 1;
+    let m = laneF[j];
+    const small = m < SQRTHF;
+    const add = small ? m : 0;
+    if (small) e -= 1;
+    m = f32(f32(m - 1) + add);
+    laneE[j] = e;
+    laneM[j] = m;
+    laneY[j] = LOG_P[0];
+  }
+  for (let i = 1; i < LOG_P.length; i++) {
+    const p = LOG_P[i];
+    for (let j = 0; j < 8; j++) laneY[j] = f32(laneY[j] * laneM[j] + p);
+  }
+  for (let j = 0; j < 8; j++) {
+    const e = laneE[j];
+    const m = laneM[j];
+    const z = f32(m * m);
+    let y = f32(laneY[j] * m);
+    y = f32(y * z + f32(e * LOG_Q1));
+    y = f32(y - f32(z * 0.5));
+    const log = f32(e * LOG_Q2 + f32(m + y));
+    laneR[j] = f32(Math.sqrt(f32(-2 * log)));
+  }
+  // sin and cos of theta = 2 pi u2 (theta >= 0): octant reduction, then Cephes' two polynomials.
+  for (let j = 0; j < 8; j++) {
+    const theta = f32(TWO_PI_F * data[o + j + 8]);
+    const q = (Math.trunc(f32(theta * FOPI)) + 1) & ~1;
+    const qf = f32(q);
+    let x = f32(qf * DP1 + theta); // extended-precision theta - q pi / 4
+    x = f32(qf * DP2 + x);
+    x = f32(qf * DP3 + x);
+    const z = f32(x * x);
+    let c = f32(COS_P[0] * z + COS_P[1]);
+    c = f32(c * z + COS_P[2]);
+    c = f32(c * z);
+    c = f32(c * z - f32(z * 0.5));
+    c = f32(c + 1);
+    let s = f32(SIN_P[0] * z + SIN_P[1]);
+    s = f32(s * z + SIN_P[2]);
+    s = f32(s * z);
+    s = f32(s * x + x);
+    const sinPoly = (q & 2) === 0; // the sine takes the sine polynomial here, the cosine the cosine one
+    let sin = sinPoly ? s : c;
+    let cos = sinPoly ? c : s;
+    if ((q & 4) !== 0) sin = -sin;
+    if ((~(q - 2) & 4) !== 0) cos = -cos;
+    const r = laneR[j];
+    // _mm256_fmadd_ps(n, std, mean): one rounding, on the store to float32.
+    data[o + j] = f32(r * cos) * std + mean;
+    data[o + j + 8] = f32(r * sin) * std + mean;
+  }
 }
 
 /** Fill with U[from, to) samples as torch's uniform_ fills a float32 tensor: one 32-bit draw each. */
@@ -252,5 +277,6 @@ export function uniformFill(data: Float32Array, rng: Rng, from = 0, to = 1): voi
   const f = Math.fround;
   const lo = f(from);
   const span = f(f(to) - lo);
-  for (let i = 0; i < data.length; i++) data[i] = f(f(rng.nextFloat() * span) + lo);
+  rng.fillFloats(data, 0, data.length);
+  for (let i = 0; i < data.length; i++) data[i] = f(f(data[i] * span) + lo);
 }
