@@ -3,7 +3,7 @@
 // PyTorch's generator in nanoGPT's order, so each seed should give the same losses on both sides up to float32
 // rounding, while one 20-batch validation estimate at step 2000 moves by a few hundredths from seed to seed.
 // Usage: node dist/bench/shakespeare-seeds.js [--seeds 1337,1,2,3] [--ajar-only | --torch-only] [--json]
-// Each ajar run takes about 5 minutes on 2 cores, each PyTorch run 2 to 4; runs go one after another.
+// Each ajar run takes 3 to 4 minutes on 2 cores, each PyTorch run 2 to 5; runs go one after another.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

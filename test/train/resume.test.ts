@@ -99,6 +99,20 @@ describe('ajar train end to end', () => {
     assert.match(none.stderr, /no checkpoint/);
   });
 
+  it('refuses a checkpoint whose generator state is not mt19937\'s (an older ajar wrote it)', () => {
+    const dir = join(tmp, 'old-rng');
+    const first = runCli(['train', ...common, '--max-iters', '4', '--checkpoint-interval', '2', '--out', dir]);
+    assert.equal(first.code, 0, first.stderr);
+    const statePath = join(dir, 'checkpoint', 'state.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { rng: number[] };
+    assert.equal(state.rng.length, 627, 'mt19937 words, position, cached normal');
+    writeFileSync(statePath, JSON.stringify({ ...state, rng: [1, 2, 3, 4] })); // the xoshiro state of earlier builds
+    const r = runCli(['train', ...common, '--max-iters', '6', '--checkpoint-interval', '2', '--out', dir, '--resume']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /older ajar whose random generator differs; train again without --resume/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+
   it('gives clear errors for bad data and settings', () => {
     const empty = join(tmp, 'empty.txt');
     writeFileSync(empty, '');
