@@ -3,7 +3,7 @@
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
 import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, causalAttention } from '../nn/index.js';
 import {
-  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, discardNormal, normalFill, type Rng, type Tensor,
+  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, discardNormal, getBackend, normalFill, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { ConfigReader } from './config.js';
 import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
@@ -315,15 +315,7 @@ function drawLinear(l: Conv1D, rng: Rng, std: number): void {
   const [nIn, nOut] = l.weight.shape;
   const rowMajor = new Float32Array(nIn * nOut);
   normalFill(rowMajor, rng, std);
-  const w = l.weight.data;
-  const B = 32; // transpose in tiles so both sides stay in cache
-  for (let o0 = 0; o0 < nOut; o0 += B) {
-    for (let i0 = 0; i0 < nIn; i0 += B) {
-      const oEnd = Math.min(o0 + B, nOut);
-      const iEnd = Math.min(i0 + B, nIn);
-      for (let o = o0; o < oEnd; o++) for (let i = i0; i < iEnd; i++) w[i * nOut + o] = rowMajor[o * nIn + i];
-    }
-  }
+  getBackend().permute(rowMajor, [nOut, nIn], [1, 0], l.weight.data);
 }
 
 export class GPT2LMHeadModel extends GPT2Base implements CausalLM {
