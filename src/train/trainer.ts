@@ -405,16 +405,16 @@ export class Trainer {
     const startTokens = this.tokensSeen;
     this.log(`training ${this.model.architecture} (${(this.model.module.numParameters() / 1e6).toFixed(2)}M parameters) ` +
       `on ${this.train.source}: task ${this.task}, ${c.max_iters} iterations, batch ${c.batch_size} x ${c.block_size}`);
-    let rngAtStep = this.rng.getState();
+    let finalRng: number[] | undefined; // the generator before the last step's draws, for the final checkpoint
     for (;;) {
       const it = this.step;
       const lastIter = it === c.max_iters;
-      rngAtStep = this.rng.getState();
-      if (it > 0 && !lastIter && it % c.checkpoint_interval! === 0) this.checkpoint(elapsed(), rngAtStep);
+      if (lastIter) finalRng = this.rng.getState();
+      if (it > 0 && !lastIter && it % c.checkpoint_interval! === 0) this.checkpoint(elapsed());
       // nanoGPT draws a step's first training batch before that step's evaluation (train.py fetches the next
-      // batch right after each forward pass), so stream batches come first; example data has its own order.
-      const first = this.streamBatcher && !lastIter ? this.nextTrainBatch() : null;
-      if (this.streamBatcher && lastIter) this.streamBatcher.next(); // drawn, as nanoGPT does, though unused
+      // batch right after each forward pass), so stream batches come first, the last step's too, though it is
+      // not trained on; example data has its own order.
+      const first = this.streamBatcher ? this.nextTrainBatch() : null;
       if (it % c.eval_interval === 0 || lastIter) {
         const trainLoss = this.evaluate('train');
         const valLoss = this.evaluate('val');
@@ -479,7 +479,7 @@ export class Trainer {
       }
     }
     if (!stoppedEarly) {
-      this.checkpoint(elapsed(), rngAtStep);
+      this.checkpoint(elapsed(), finalRng);
       if (!savedBest) this.saveRunFolder(this.outDir);
       this.writeResults();
     }
