@@ -139,6 +139,12 @@ export function getBackend(): Backend {
   return current;
 }
 
+/** An output buffer a kernel overwrites entirely: unzeroed where the backend offers it (Backend.empty). */
+export function emptyBuf(n: number): Float32Array {
+  const be = getBackend();
+  return be.empty ? be.empty(n) : be.alloc(n);
+}
+
 export function hasBackend(): boolean {
   return current !== undefined;
 }

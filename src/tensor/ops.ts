@@ -1,6 +1,6 @@
 // The primitive ops (each a backend kernel plus one gradient rule in `gradRules`) and the composite ops
 // built from them. Composites get autograd and every backend for free; see STYLE.md "Add an op".
-import { getBackend, type BinaryOp, type UnaryOp } from './backend.js';
+import { emptyBuf, getBackend, type BinaryOp, type UnaryOp } from './backend.js';
 import { normalFill, Rng, uniformFill } from './random.js';
 import {
   broadcastShapes, fmtShape, normAxis, numel, resolveReshape, shapeEq, ShapeError, splitAt, type Shape,
@@ -46,12 +46,6 @@ export function rand(shape: Shape, rng: Rng): Tensor {
   const t = zeros(shape);
   uniformFill(t.data, rng);
   return t;
-}
-
-/** An output buffer the kernel overwrites entirely: unzeroed where the backend offers it. */
-function emptyBuf(n: number): Float32Array {
-  const be = getBackend();
-  return be.empty ? be.empty(n) : be.alloc(n);
 }
 
 type Operand = Tensor | number;

@@ -1,6 +1,6 @@
 // Tensor: a contiguous row-major float32 buffer with a shape, and the reverse-mode autograd graph.
 // Ops live in ops.ts; this file holds the class, grad mode and the backward pass.
-import { getBackend, type Backend } from './backend.js';
+import { emptyBuf, getBackend, type Backend } from './backend.js';
 import { fmtShape, numel, shapeEq, ShapeError, type Shape } from './shape.js';
 
 /** One recorded primitive application: the gradient rule for `op` in ops.ts turns dOut into dInputs. */
@@ -222,18 +222,19 @@ function accumulateLeaf(t: Tensor, g: Tensor, canTake: boolean): Tensor {
     return spare;
   }
   if (canTake) return new Tensor(g.data, t.shape);
-  const out = be.empty ? be.empty(g.size) : be.alloc(g.size);
+  const out = emptyBuf(g.size);
   out.set(g.data);
   return new Tensor(out, t.shape);
 }
 
 function addGrad(a: Tensor, b: Tensor): Tensor {
   const be = getBackend();
-  const out = be.empty ? be.empty(a.size) : be.alloc(a.size);
+  const out = emptyBuf(a.size);
   be.binary('add', a.data, a.shape, b.data, b.shape, out, a.shape);
   return new Tensor(out, a.shape);
 }
 
+/** Tensors reachable from root through recorded nodes, inputs before users. */
 function topoOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
