@@ -15,8 +15,8 @@
 //   block is redrawn whole when the size is not a multiple of 16); on fewer elements, one double
 //   Box-Muller pair per two samples with the sine half kept for the next call, as normal_distribution<double>.
 // normal_fill's log, sine and cosine are those of torch's AVX2 build (native/cpu/avx_mathfun.h: Cephes'
-// float32 polynomials, 8 lanes at a time), evaluated here one lane at a time in float32 with the fused
-// multiply-adds GCC forms from them, so the values are that build's to the bit (checked on 200,000 samples).
+// float32 polynomials, 8 lanes at a time), evaluated here in float32 with the fused multiply-adds GCC forms
+// from them, so the values are that build's to the bit (checked on 200,000 samples).
 // Torch builds that dispatch to other kernels (no AVX2, or AVX-512) use libm's logf/sinf/cosf instead and
 // differ from these by about 1e-6 of the standard deviation.
 
@@ -274,9 +274,8 @@ function boxMuller16(data: Float32Array, o: number, std: number, mean: number): 
 
 /** Fill with U[from, to) samples as torch's uniform_ fills a float32 tensor: one 32-bit draw each. */
 export function uniformFill(data: Float32Array, rng: Rng, from = 0, to = 1): void {
-  const f = Math.fround;
-  const lo = f(from);
-  const span = f(f(to) - lo);
+  const lo = f32(from);
+  const span = f32(f32(to) - lo);
   rng.fillFloats(data, 0, data.length);
-  for (let i = 0; i < data.length; i++) data[i] = f(f(data[i] * span) + lo);
+  for (let i = 0; i < data.length; i++) data[i] = f32(f32(data[i] * span) + lo);
 }
