@@ -12,7 +12,7 @@ interface Call { kind: string; args: number[]; values: number[] }
 interface Expected {
   streams: { seed: number; calls: Call[] }[];
   nanogpt: {
-    seed: number; config: { vocab_size: number; block_size: number; n_layer: number; n_embd: number };
+    seed: number; config: { vocab_size: number; block_size: number; n_layer: number; n_head: number; n_embd: number };
     data_len: number; batch_size: number; params: Record<string, { shape: number[]; values: number[] }>;
     first_batch_offsets: number[];
   };
@@ -111,7 +111,7 @@ describe("scratch GPT-2 initialisation draws what nanoGPT's model.py draws", () 
   const C = ng.config.n_embd;
   const model = new GPT2LMHeadModel({
     vocab_size: ng.config.vocab_size, n_positions: ng.config.block_size, n_embd: C, n_layer: ng.config.n_layer,
-    n_head: 2, tie_word_embeddings: true,
+    n_head: ng.config.n_head, tie_word_embeddings: true,
   }, 'test config');
   const rng = new Rng(ng.seed);
   model.initWeights(rng, { bias: false });

@@ -10,17 +10,17 @@ Writes random_expected.json beside this script:
   normal_ on a float64 tensor, which takes the double path, F.dropout of a tensor of ones in training mode);
   each call's values are recorded.
 - "nanogpt": nanoGPT's model.py initialisation (GPT(config) right after torch.manual_seed(seed)) for a small
-  config, written out here with torch's own nn.Embedding / nn.Linear so that construction draws their default
-  initialisation in nanoGPT's order, then apply(_init_weights), then the scaled c_proj draw; every parameter is
-  recorded (in torch's [out, in] layout), followed by nanoGPT's first get_batch('train') offsets
+  config, with the model of bench/nanogpt_shakespeare.py (torch's own nn.Embedding / nn.Linear, so construction
+  draws their default initialisation in nanoGPT's order, then apply(_init_weights), then the scaled c_proj
+  draw); every parameter is recorded (in torch's [out, in] layout), followed by nanoGPT's first
+  get_batch('train') offsets
   (torch.randint(len(data) - block_size, (batch_size,))) for a data length given in the file.
 """
 import json
-import math
 import os
+import sys
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,45 +53,20 @@ def stream(seed):
     return {"seed": seed, "calls": calls}
 
 
-# nanoGPT's model.py, reduced to what decides the draws (bias=False; LayerNorm, dropout and the mask draw nothing).
-V, T, L, C = 23, 16, 2, 16
+# nanoGPT's model.py as the PyTorch peer of `ajar train --preset shakespeare-char` writes it, at a small size.
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "bench"))
+from nanogpt_shakespeare import GPT, Config  # noqa: E402
+
+V, T, L, H, C = 23, 16, 2, 2, 16
 DATA_LEN, BATCH = 5000, 4
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.attn = nn.ModuleDict(dict(c_attn=nn.Linear(C, 3 * C, bias=False), c_proj=nn.Linear(C, C, bias=False)))
-        self.mlp = nn.ModuleDict(dict(c_fc=nn.Linear(C, 4 * C, bias=False), c_proj=nn.Linear(4 * C, C, bias=False)))
-
-
-class GPT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(V, C),
-            wpe=nn.Embedding(T, C),
-            h=nn.ModuleList([Block() for _ in range(L)]),
-        ))
-        self.lm_head = nn.Linear(C, V, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight
-        self.apply(self._init_weights)
-        for pn, p in self.named_parameters():
-            if pn.endswith("c_proj.weight"):
-                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * L))
-
-    @staticmethod
-    def _init_weights(module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
 
 def nanogpt(seed):
     torch.manual_seed(seed)
-    model = GPT()
+    model = GPT(Config(V, block_size=T, n_layer=L, n_head=H, n_embd=C))
     params = {name: {"shape": list(p.shape), "values": values(p.detach())} for name, p in model.named_parameters()}
     offsets = torch.randint(DATA_LEN - T, (BATCH,))
-    return {"seed": seed, "config": {"vocab_size": V, "block_size": T, "n_layer": L, "n_embd": C},
+    return {"seed": seed, "config": {"vocab_size": V, "block_size": T, "n_layer": L, "n_head": H, "n_embd": C},
             "data_len": DATA_LEN, "batch_size": BATCH, "params": params, "first_batch_offsets": values(offsets)}
 
 
