@@ -1,5 +1,6 @@
 // Model architectures behind the registry, and loading from Hugging Face folders.
 export * from './gpt2.js';
+export * from './llama.js';
 export * from './load.js';
 export * from './registry.js';
 export * from './save.js';

@@ -2,6 +2,7 @@
 // CLI, training, evaluation and serving reach models only through here; a new architecture adds one entry.
 import { AjarError } from '../tensor/errors.js';
 import { GPT2ForSequenceClassification, GPT2LMHeadModel } from './gpt2.js';
+import { LlamaForCausalLM } from './llama.js';
 import type { AnyModel, CausalLM } from './types.js';
 
 interface ArchitectureEntry {
@@ -20,6 +21,21 @@ const entries: ArchitectureEntry[] = [
     architectures: ['GPT2ForSequenceClassification'],
     modelTypes: [],
     build: (config, label) => new GPT2ForSequenceClassification(config, label),
+  },
+  {
+    architectures: ['LlamaForCausalLM'],
+    modelTypes: ['llama'],
+    build: (config, label) => new LlamaForCausalLM(config, 'LlamaForCausalLM', 'llama', label),
+  },
+  {
+    architectures: ['MistralForCausalLM'],
+    modelTypes: ['mistral'],
+    build: (config, label) => new LlamaForCausalLM(config, 'MistralForCausalLM', 'mistral', label),
+  },
+  {
+    architectures: ['Qwen2ForCausalLM'],
+    modelTypes: ['qwen2'],
+    build: (config, label) => new LlamaForCausalLM(config, 'Qwen2ForCausalLM', 'qwen2', label),
   },
 ];
 

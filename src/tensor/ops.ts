@@ -706,16 +706,114 @@ export function causalSelfAttentionComposite(qkv: Tensor, nHead: number, scale: 
   return reshape(permute(matmul(att, heads(2)), [0, 2, 1, 3]), [B, T, C]);
 }
 
+/** SwiGLU's gated unit (Llama's MLP before down_proj): silu(gate) * up, both (..., I). */
+export function siluMul(gate: Tensor, up: Tensor): Tensor {
+  return mul(silu(gate), up);
+}
+
+/**
+ * Rotary position embedding, rotate-half form (Hugging Face's apply_rotary_pos_emb, GPT-NeoX layout) over
+ * x (B, T, H * hs) holding H heads per position: each head's halves (x1, x2) become
+ * (x1 cos - x2 sin, x2 cos + x1 sin). cos and sin are (T, hs / 2), one row per position of x.
+ */
+export function rope(x: Tensor, nHead: number, cos: Tensor, sin: Tensor): Tensor {
+  checkRope(x, nHead, cos, sin);
+  return ropeComposite(x, nHead, cos, sin);
+}
+
+function checkRope(x: Tensor, nHead: number, cos: Tensor, sin: Tensor): void {
+  const ok = x.rank === 3 && x.shape[2] % nHead === 0 && (x.shape[2] / nHead) % 2 === 0;
+  const half = ok ? x.shape[2] / nHead / 2 : -1;
+  if (!ok || !shapeEq(cos.shape, [x.shape[1], half]) || !shapeEq(sin.shape, cos.shape)) {
+    throw new ShapeError(`rope: x must be (B, T, H*hs) with an even hs for ${nHead} heads and cos, sin (T, hs/2); ` +
+      `got x ${fmtShape(x.shape)}, cos ${fmtShape(cos.shape)}, sin ${fmtShape(sin.shape)}`);
+  }
+}
+
+/** rope from primitives (the reference a fused kernel is checked against). */
+export function ropeComposite(x: Tensor, nHead: number, cos: Tensor, sin: Tensor): Tensor {
+  checkRope(x, nHead, cos, sin);
+  const [B, T, C] = x.shape;
+  const hs = C / nHead;
+  const h2 = hs / 2;
+  const x4 = reshape(x, [B, T, nHead, hs]); // (B, T, H, hs)
+  const x1 = slice(x4, 3, 0, h2);
+  const x2 = slice(x4, 3, h2, hs);
+  const c = reshape(cos, [T, 1, h2]);
+  const s = reshape(sin, [T, 1, h2]);
+  const out = concat([sub(mul(x1, c), mul(x2, s)), add(mul(x2, c), mul(x1, s))], 3); // (B, T, H, hs)
+  return reshape(out, [B, T, C]);
+}
+
+export interface GroupedAttentionOptions {
+  nHead: number; // query heads
+  nKvHead: number; // key/value heads; nHead must be a multiple (grouped-query attention, Llama 2 70B / 3)
+  scale: number; // score scale, usually 1 / sqrt(hs)
+  /** Sliding window (Mistral): query at position p sees keys at p - window + 1 .. p; null for all. */
+  window?: number | null;
+  /** Applied to the attention probabilities when training (attention dropout). */
+  dropout?: (p: Tensor) => Tensor;
+}
+
+function checkGrouped(q: Tensor, k: Tensor, v: Tensor, o: GroupedAttentionOptions): void {
+  const { nHead, nKvHead } = o;
+  const ok = q.rank === 3 && k.rank === 3 && shapeEq(k.shape, v.shape) && nKvHead >= 1 && nHead % nKvHead === 0 &&
+    q.shape[0] === k.shape[0] && k.shape[1] >= q.shape[1] && q.shape[2] % nHead === 0 &&
+    k.shape[2] === (q.shape[2] / nHead) * nKvHead;
+  if (!ok) {
+    throw new ShapeError(`groupedCausalAttention: q must be (B, Tq, ${nHead}*hs) and k, v (B, Tk >= Tq, ${nKvHead}*hs); ` +
+      `got q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`);
+  }
+}
+
+/**
+ * Causal attention with grouped key/value heads: q (B, Tq, Hq*hs), k and v (B, Tk, Hkv*hs), the last Tq keys
+ * aligned with the queries (earlier ones come from a KV cache). Query head h reads key/value head
+ * h / (Hq / Hkv), as transformers' repeat_kv. Returns (B, Tq, Hq*hs), heads merged.
+ */
+export function groupedCausalAttention(q: Tensor, k: Tensor, v: Tensor, opts: GroupedAttentionOptions): Tensor {
+  checkGrouped(q, k, v, opts);
+  return groupedCausalAttentionComposite(q, k, v, opts);
+}
+
+/** groupedCausalAttention from primitives: heads repeated (repeat_kv), scores, mask, softmax, weighted sum. */
+export function groupedCausalAttentionComposite(q: Tensor, k: Tensor, v: Tensor, opts: GroupedAttentionOptions): Tensor {
+  checkGrouped(q, k, v, opts);
+  const { nHead, nKvHead, scale } = opts;
+  const [B, Tq, C] = q.shape;
+  const Tk = k.shape[1];
+  const hs = C / nHead;
+  const group = nHead / nKvHead;
+  const heads = (x: Tensor, h: number, t: number): Tensor => permute(reshape(x, [B, t, h, hs]), [0, 2, 1, 3]);
+  const repeat = (x: Tensor): Tensor => { // (B, Hkv, Tk, hs) -> (B, Hq, Tk, hs)
+    if (group === 1) return x;
+    return reshape(expand(reshape(x, [B, nKvHead, 1, Tk, hs]), [B, nKvHead, group, Tk, hs]), [B, nHead, Tk, hs]);
+  };
+  const qh = heads(q, nHead, Tq); // (B, Hq, Tq, hs)
+  const kh = repeat(heads(k, nKvHead, Tk)); // (B, Hq, Tk, hs)
+  const vh = repeat(heads(v, nKvHead, Tk));
+  let att = mul(matmul(qh, kh, { transB: true }), scale); // (B, Hq, Tq, Tk)
+  att = softmax(maskedFill(att, causalMask(Tq, Tk, opts.window ?? null), -Infinity), -1);
+  if (opts.dropout) att = opts.dropout(att);
+  return reshape(permute(matmul(att, vh), [0, 2, 1, 3]), [B, Tq, C]); // (B, Tq, Hq*hs)
+}
+
 const maskCache = new Map<string, Tensor>();
 
-/** 1 where query i (at absolute position past + i) may NOT see key j, i.e. j > past + i. (Tq, Tk), cached. */
-export function causalMask(tq: number, tk: number): Tensor {
-  const key = `${tq}x${tk}`;
+/**
+ * 1 where query i (at absolute position past + i) may NOT see key j, i.e. j > past + i, or, with a sliding
+ * `window` (Mistral), past + i - j >= window. (Tq, Tk), cached.
+ */
+export function causalMask(tq: number, tk: number, window: number | null = null): Tensor {
+  const key = `${tq}x${tk}x${window}`;
   let m = maskCache.get(key);
   if (!m) {
     const past = tk - tq;
     m = full([tq, tk], 0);
-    for (let i = 0; i < tq; i++) for (let j = past + i + 1; j < tk; j++) m.data[i * tk + j] = 1;
+    for (let i = 0; i < tq; i++) {
+      for (let j = past + i + 1; j < tk; j++) m.data[i * tk + j] = 1;
+      if (window !== null) for (let j = 0; j <= past + i - window; j++) m.data[i * tk + j] = 1;
+    }
     if (maskCache.size > 64) maskCache.clear();
     maskCache.set(key, m);
   }
