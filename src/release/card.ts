@@ -15,7 +15,7 @@ export interface CardModelInfo {
   parameters: number;
   contextLength: number;
   vocabSize: number;
-  tokenizerKind: 'gpt2-bpe' | 'char';
+  tokenizerKind: string; // Tokenizer.kind: 'gpt2-bpe', 'char', ...
 }
 
 export interface CardInput {
@@ -276,17 +276,24 @@ export function renderCard(input: CardInput): string {
   const c = model.config;
   const arch = model.task === 'causal-lm' ? 'causal language model' : 'text classifier';
   const count = (v: unknown, one: string): string => (typeof v === 'number' ? `${v} ${one}${v === 1 ? '' : 's'}` : '');
-  const shape = [count(c.n_layer, 'layer'), count(c.n_head, 'head'), typeof c.n_embd === 'number' ? `width ${c.n_embd}` : '']
+  // GPT-2's config names, else the Llama family's (transformers' LlamaConfig).
+  const layers = c.n_layer ?? c.num_hidden_layers;
+  const heads = c.n_head ?? c.num_attention_heads;
+  const width = c.n_embd ?? c.hidden_size;
+  const kvHeads = c.num_key_value_heads !== undefined && c.num_key_value_heads !== heads ? count(c.num_key_value_heads, 'key/value head') : '';
+  const shape = [count(layers, 'layer'), count(heads, 'head'), kvHeads, typeof width === 'number' ? `width ${width}` : '']
     .filter((s) => s !== '').join(', ');
   const tok = model.tokenizerKind === 'char' ? `a ${fmt(model.vocabSize)}-character vocabulary (character-level)`
-    : `GPT-2's byte-level BPE (${fmt(model.vocabSize)} tokens)`;
+    : model.tokenizerKind === 'gpt2-bpe' ? `a byte-level BPE (${fmt(model.vocabSize)} tokens)`
+      : `${model.tokenizerKind} (${fmt(model.vocabSize)} tokens)`;
+  const tied = c.tie_word_embeddings !== false;
   const lines: string[] = ['---', stringifyYaml(meta, { lineWidth: 0 }).trimEnd(), '---', '', `# ${input.name}`, ''];
   if (userBody !== '') lines.push(userBody, '');
   lines.push('## Model details', '',
     `- A ${model.architecture} ${arch} (${shape}), ${millions(model.parameters)} parameters (${fmt(model.parameters)}).`,
     `- Context: ${model.contextLength} tokens. Tokenizer: ${tok}.`,
-    '- Weights: float32 in `model.safetensors`, stored as transformers saves them (the output layer tied to the',
-    '  token embedding and stored once).',
+    tied ? '- Weights: float32 in `model.safetensors`, stored as transformers saves them (the output layer tied to the\n' +
+      '  token embedding and stored once).' : '- Weights: float32 in `model.safetensors`, stored as transformers saves them.',
     `- Released with ajar (\`ajar release open\`) on ${input.date.toISOString().slice(0, 10)}.`,
     '', ...usageSection(input), '', ...trainingSection(input), '', ...resultsSection(input), '');
   if (!hasHeading(userBody, 'Intended use')) lines.push(...intendedUse(model), '');

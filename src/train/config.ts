@@ -17,6 +17,10 @@ export interface TrainConfig {
   // model
   init_from: string; // 'scratch' or a Hugging Face folder to fine-tune
   tokenizer: string; // for scratch: 'char' (built from the training text), 'gpt2' (GPT-2's BPE) or a folder
+  arch: 'gpt2' | 'llama'; // 'gpt2' // architecture of a model from scratch (a fine-tune keeps its own)
+  n_kv_head: number | null; // null = n_head // llama: key/value heads (fewer is grouped-query attention)
+  intermediate_size: number | null; // null = 8/3 n_embd rounded up to a multiple of 8 // llama: SwiGLU width
+  rope_theta: number; // 10000 // llama: RoPE base
   n_layer: number; // 4
   n_head: number; // 4
   n_embd: number; // 128
@@ -63,6 +67,10 @@ export const DEFAULTS: TrainConfig = {
   completion_field: 'completion',
   init_from: 'scratch',
   tokenizer: 'char',
+  arch: 'gpt2',
+  n_kv_head: null,
+  intermediate_size: null,
+  rope_theta: 10000,
   n_layer: 4,
   n_head: 4,
   n_embd: 128,
@@ -157,6 +165,7 @@ const KINDS: Record<keyof TrainConfig, Kind | string[]> = {
   data: 'string', val_data: 'nullable-string', val_fraction: 'number', format: ['text', 'jsonl', 'csv'],
   task: ['lm', 'instruct', 'classification', 'regression'], text_field: 'string', label_field: 'string',
   prompt_field: 'string', completion_field: 'string', init_from: 'string', tokenizer: 'string',
+  arch: ['gpt2', 'llama'], n_kv_head: 'nullable-int', intermediate_size: 'nullable-int', rope_theta: 'number',
   n_layer: 'int', n_head: 'int', n_embd: 'int', dropout: 'number', activation: ['gelu_new', 'gelu', 'relu', 'silu', 'gelu_pytorch_tanh'], bias: 'bool', block_size: 'int',
   optimizer: ['adamw', 'sgd'], max_iters: 'int', batch_size: 'int', grad_accum: 'int', lr: 'number',
   min_lr: 'nullable-number', warmup_iters: 'int', lr_decay_iters: 'nullable-int', decay_lr: 'bool',
@@ -231,6 +240,14 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.max_iters < 0) bad(where, 'max_iters', `must be >= 0, got ${c.max_iters}`);
   if (c.block_size < 2) bad(where, 'block_size', `must be at least 2, got ${c.block_size}`);
   if (c.n_embd % c.n_head !== 0) bad(where, 'n_embd', `(${c.n_embd}) must be divisible by n-head (${c.n_head})`);
+  if (c.n_kv_head !== null && (c.n_kv_head < 1 || c.n_head % c.n_kv_head !== 0)) {
+    bad(where, 'n_kv_head', `(${c.n_kv_head}) must divide n-head (${c.n_head})`);
+  }
+  if (c.arch === 'llama' && (c.n_embd / c.n_head) % 2 !== 0) {
+    bad(where, 'n_embd', `/ n-head (${c.n_embd / c.n_head}) must be even for llama's rotary embedding`);
+  }
+  if (c.intermediate_size !== null && c.intermediate_size < 1) bad(where, 'intermediate_size', `must be at least 1, got ${c.intermediate_size}`);
+  if (!(c.rope_theta > 0)) bad(where, 'rope_theta', `must be > 0, got ${c.rope_theta}`);
   if (!(c.lr > 0)) bad(where, 'lr', `must be > 0, got ${c.lr}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) bad(where, 'dropout', `must be in [0, 1), got ${c.dropout}`);
   if (!(c.val_fraction > 0 && c.val_fraction < 1)) bad(where, 'val_fraction', `must be in (0, 1), got ${c.val_fraction}`);

@@ -237,6 +237,14 @@ export class Trainer {
       for (const [k, v] of trunk) own.get(k)?.data.set(v.data);
       return model;
     }
+    if (c.arch === 'llama') {
+      if (headConfig.architectures !== undefined) {
+        throw new AjarError('bad_config', `--arch llama trains language models; ${task} data needs --arch gpt2 (a GPT-2 classifier)`);
+      }
+      const model = buildModel(this.llamaScratchConfig(), 'scratch config');
+      model.initWeights(rng);
+      return model;
+    }
     const config: Record<string, unknown> = {
       architectures: ['GPT2LMHeadModel'],
       model_type: 'gpt2',
@@ -263,8 +271,35 @@ export class Trainer {
     return model;
   }
 
+  /** config.json of a LlamaForCausalLM from scratch: the train keys in transformers' LlamaConfig fields. */
+  private llamaScratchConfig(): Record<string, unknown> {
+    const c = this.cfg;
+    return {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      vocab_size: this.tokenizer.vocabSize,
+      hidden_size: c.n_embd,
+      intermediate_size: c.intermediate_size ?? Math.ceil((8 * c.n_embd) / 3 / 8) * 8,
+      num_hidden_layers: c.n_layer,
+      num_attention_heads: c.n_head,
+      num_key_value_heads: c.n_kv_head ?? c.n_head,
+      hidden_act: 'silu',
+      max_position_embeddings: c.block_size,
+      rms_norm_eps: 1e-5,
+      rope_theta: c.rope_theta,
+      rope_scaling: null,
+      attention_dropout: c.dropout,
+      attention_bias: false,
+      mlp_bias: false,
+      initializer_range: 0.02,
+      tie_word_embeddings: true,
+      bos_token_id: this.tokenizer.bosTokenId,
+      eos_token_id: this.tokenizer.eosTokenId,
+    };
+  }
+
   private checkResumeCompatible(saved: Record<string, unknown>): void {
-    const keys: (keyof TrainConfig)[] = ['n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed'];
+    const keys: (keyof TrainConfig)[] = ['arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed'];
     for (const k of keys) {
       if (saved[k] !== undefined && JSON.stringify(saved[k]) !== JSON.stringify(this.cfg[k])) {
         throw new AjarError('bad_checkpoint', `--resume: ${k.replace(/_/g, '-')} was ${JSON.stringify(saved[k])} in the checkpoint, now ${JSON.stringify(this.cfg[k])}; resume with the same settings`);

@@ -74,3 +74,35 @@ describe('open releases reproduce ajar eval in plain PyTorch', () => {
     }
   });
 });
+
+describe('open releases of the Llama family load as transformers computes them', () => {
+  const tmp = tempDir('ajar-pytorch-llama-');
+  const text = goldenPath('llama/eval.txt');
+  const names = ['llama-tiny', 'qwen2-tiny'];
+  before(() => {
+    for (const name of names) {
+      const r = runCli(['release', 'open', '--model', goldenPath(`llama/${name}`), '--out', join(tmp, name), '--license', 'apache-2.0', '--no-eval']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('a release keeps the checkpoint: ajar eval gives the loss make_llama_tiny.py computed in PyTorch', () => {
+    for (const name of names) {
+      const ref = readGoldenJson<{ eval: Record<string, { loss: number; tokens: number }> }>(`llama/${name}/expected.json`).eval['256'];
+      assertClose(ajarEval(join(tmp, name), text), ref, name);
+      const config = JSON.parse(readFileSync(join(tmp, name, 'config.json'), 'utf8')) as Record<string, unknown>;
+      assert.equal(config.max_position_embeddings, 256);
+    }
+  });
+
+  const missing = torchMissing();
+  it('reload_release.py, run now on the released folders, agrees with ajar eval', { skip: missing ?? undefined }, () => {
+    const script = goldenPath('release/reload_release.py');
+    for (const name of names) {
+      const r = spawnSync(PYTHON, [script, join(tmp, name), text], { encoding: 'utf8', timeout: 300_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assertClose(ajarEval(join(tmp, name), text), JSON.parse(r.stdout) as { loss: number; tokens: number }, name);
+    }
+  });
+});

@@ -19,10 +19,16 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "train"))
 sys.path.insert(0, os.path.join(HERE, "..", "gpt2-vocab"))
+sys.path.insert(0, os.path.join(HERE, "..", "llama"))
 
 import torch  # noqa: E402
 
+import torch.nn.functional as F  # noqa: E402
+
 from reload_trained import read_safetensors, windowed_loss  # noqa: E402
+
+# The Llama family is computed by make_llama_tiny.forward, transformers' modeling_llama.py in plain torch.
+LLAMA_FAMILY = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"}
 
 
 def tokenize(release_dir, text):
@@ -38,7 +44,42 @@ def tokenize(release_dir, text):
     with open(os.path.join(release_dir, "merges.txt"), encoding="utf-8") as f:
         lines = f.read().split("\n")
     merges = [tuple(line.split()) for line in lines[1:] if line.strip() != ""]
-    return Encoder(vocab, merges).encode(text)
+    ids = Encoder(vocab, merges).encode(text)
+    if tok_config.get("add_bos_token"):
+        bos = tok_config["bos_token"]
+        ids = [vocab[bos if isinstance(bos, str) else bos["content"]]] + ids
+    return ids
+
+
+def llama_spec(cfg):
+    """make_llama_tiny's model description from a Llama / Mistral / Qwen2 config.json, with transformers' defaults."""
+    qwen2 = cfg["architectures"][0] == "Qwen2ForCausalLM"
+    mistral = cfg["architectures"][0] == "MistralForCausalLM"
+    return dict(
+        hidden=cfg["hidden_size"], heads=cfg["num_attention_heads"],
+        kv=cfg.get("num_key_value_heads") or cfg["num_attention_heads"], head_dim=cfg.get("head_dim"),
+        inter=cfg["intermediate_size"], layers=cfg["num_hidden_layers"], vocab=cfg["vocab_size"],
+        tie=cfg.get("tie_word_embeddings", False), theta=cfg.get("rope_theta", 10000.0),
+        rope_scaling=cfg.get("rope_scaling"), eps=cfg.get("rms_norm_eps", 1e-6),
+        qkv_bias=qwen2, window=cfg.get("sliding_window", 4096) if mistral else None,
+    )
+
+
+def llama_loss(w, cfg, ids, block):
+    from make_llama_tiny import forward  # noqa: E402
+
+    m = llama_spec(cfg)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for s in range(0, len(ids), block):
+            win = ids[s:s + block]
+            if len(win) < 2:
+                continue
+            x = torch.tensor([win])
+            logits = forward(m, w, x)  # (1, T, V)
+            total += float(F.cross_entropy(logits[0, :-1], x[0, 1:], reduction="sum").double())
+            count += len(win) - 1
+    return {"loss": total / count, "tokens": count}
 
 
 def release_loss(release_dir, ids, block=None):
@@ -46,6 +87,10 @@ def release_loss(release_dir, ids, block=None):
     with open(os.path.join(release_dir, "config.json"), encoding="utf-8") as f:
         cfg = json.load(f)
     w = read_safetensors(os.path.join(release_dir, "model.safetensors"))
+    if cfg["architectures"][0] in LLAMA_FAMILY:
+        tied = cfg.get("tie_word_embeddings", False)
+        assert ("lm_head.weight" in w) != tied, "lm_head stored exactly when untied, as transformers saves it"
+        return llama_loss(w, cfg, ids, block or cfg["max_position_embeddings"])
     assert "lm_head.weight" not in w, "the tied lm_head is stored once, as transformers saves it"
     return windowed_loss(w, cfg, ids, block or cfg["n_positions"])
 
