@@ -2,10 +2,10 @@
 # Writes expected.json for ajar's llama2.c conversion tests: compiles run.c (an independent C implementation of
 # llama2.c's inference) with gcc -O2 and records, for stories260K, the greedy continuation of "Once upon a time"
 # (64 new tokens at temperature 0) and run.c's BPE encoding of several strings.
-# usage: sh test/golden/llama2c/make_reference.sh [MODEL_DIR]   (default /work/shared/models/stories260K)
+# usage: sh test/golden/llama2c/make_reference.sh [MODEL_DIR]   (default: the committed copy in stories260K/)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-models=${1:-/work/shared/models/stories260K}
+models=${1:-$here/stories260K}
 bin=$(mktemp -d)/run
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 gcc -O2 -Wall -o "$bin" "$here/run.c" -lm
@@ -18,7 +18,8 @@ steps=64
 # string, and characters outside the vocabulary (byte fallback: é, ü, an emoji, CJK).
 set -- "Once upon a time" "Hello world" "" "Lily's mom said, \"Let's go to the park!\"" \
   "  two  spaces  " "The end.
-A new line" "12345 + 678 = 13023" "naïve café über 😀 東京" "tree trees treehouse"
+A new line" "12345 + 678 = 13023" "naïve café über 😀 東京" "tree trees treehouse" \
+  "One day, she saw a big, red ball. She wanted to play with it, but it was too high."
 "$bin" "$model" "$tok" encode "$@" > "$(dirname "$bin")/encode.txt"
 python3 - "$(dirname "$bin")" "$prompt" "$steps" "$@" > "$here/expected.json" <<'PY'
 import json, sys
