@@ -440,12 +440,14 @@ export function convertLlama2c(opts: ConvertLlama2cOptions): ConvertLlama2cResul
   const total = 4;
   const progress = opts.onProgress ?? ((): void => undefined);
   checkOut(out, opts.force === true);
+  // NOTE: both inputs are read and checked before the first progress report, so a bad input's error is the only
+  // thing the CLI prints.
   const ck = readLlama2cCheckpoint(opts.model);
-  progress(1, total, 'read model');
   const tok = readLlama2cTokenizer(opts.tokenizer, ck.config.vocab_size);
+  progress(1, total, 'read model and tokenizer');
   const tokenizerJson = llama2cTokenizerJson(tok);
-  progress(2, total, 'read tokenizer');
   const weights = llama2cHfWeights(ck);
+  progress(2, total, 'translated weights and tokenizer');
 
   const stamp = `${process.pid}-${Date.now()}`;
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${stamp}`);
