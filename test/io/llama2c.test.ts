@@ -119,29 +119,52 @@ describe('convertLlama2c on stories260K', () => {
   });
 });
 
+/** Greedy continuation of expected.json's prompt ids by the model in a converted folder, one token at a time. */
+function greedyIds(out: string, steps: number): number[] {
+  const folder = loadModelFolder(out);
+  const model = buildModel(folder.config, 'config.json') as CausalLM;
+  model.loadWeights(folder.weights, 'model.safetensors');
+  model.module.eval();
+  const V = model.vocabSize;
+  const cache = model.newCache();
+  const generated: number[] = [];
+  noGrad(() => {
+    let input = Int32Array.from(expected.prompt_ids);
+    for (let step = 0; step < steps; step++) {
+      const logits = model.forward(input, 1, { cache }).data; // (1, T, V)
+      const row = logits.subarray(logits.length - V);
+      let best = 0;
+      for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+      generated.push(best);
+      input = Int32Array.of(best);
+    }
+  });
+  return generated;
+}
+
 forEachBackend('converted stories260K through ajar\'s LlamaForCausalLM', () => {
   it('greedy decoding gives run.c\'s token ids', () => {
-    const out = convertToTemp();
-    const folder = loadModelFolder(out);
-    const model = buildModel(folder.config, 'config.json') as CausalLM;
-    model.loadWeights(folder.weights, 'model.safetensors');
-    model.module.eval();
-    const V = model.vocabSize;
-    const cache = model.newCache();
-    const generated: number[] = [];
-    noGrad(() => {
-      let input = Int32Array.from(expected.prompt_ids);
-      for (let step = 0; step < expected.generated_ids.length; step++) {
-        const logits = model.forward(input, 1, { cache }).data; // (1, T, V)
-        const row = logits.subarray(logits.length - V);
-        let best = 0;
-        for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
-        generated.push(best);
-        input = Int32Array.of(best);
-      }
-    });
     assert.equal(expected.generated_ids.length, expected.max_new_tokens);
-    assert.deepEqual(generated, expected.generated_ids);
+    assert.deepEqual(greedyIds(convertToTemp(), expected.max_new_tokens), expected.generated_ids);
+  });
+
+  it('an unshared classifier (negative vocab_size) becomes lm_head.weight and tie_word_embeddings false', () => {
+    // The same model written as llama2.c writes an untied one: vocab_size negated, the classifier after the RoPE
+    // tables. With the embedding as its classifier, run.c's greedy ids are unchanged.
+    const bytes = readFileSync(MODEL);
+    const ck = readLlama2cCheckpoint(MODEL);
+    const untied = Buffer.concat([bytes, Buffer.from(ck.tokenEmbedding.buffer, ck.tokenEmbedding.byteOffset, ck.tokenEmbedding.byteLength)]);
+    untied.writeInt32LE(-512, 20);
+    const dir = mkdtempSync(join(tmpdir(), 'ajar-l2c-untied-'));
+    const model = join(dir, 'untied.bin');
+    writeFileSync(model, untied);
+    const out = join(dir, 'hf');
+    convertLlama2c({ model, tokenizer: TOKENIZER, out });
+    const folder = loadModelFolder(out);
+    assert.equal(folder.config.tie_word_embeddings, false);
+    assert.deepEqual(folder.weights.get('lm_head.weight')!.shape, [512, 64]);
+    assert.deepEqual(folder.weights.get('lm_head.weight')!.data, ck.tokenEmbedding);
+    assert.deepEqual(greedyIds(out, 16), expected.generated_ids.slice(0, 16));
   });
 });
 
