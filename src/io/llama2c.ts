@@ -142,6 +142,11 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, label: string): Llama2
   return { config, tokenEmbedding, rmsAtt, wq, wk, wv, wo, rmsFfn, w1, w2, w3, rmsFinal, classifier };
 }
 
+/**
+ * Read a legacy llama2.c checkpoint file.
+ * NOTE: the file is read whole, so Node's 2 GiB file-read limit applies (the tinyllamas up to 110M fit; a Llama 2 7B
+ * export does not, and is refused with a bad_weights error that says so).
+ */
 export function readLlama2cCheckpoint(path: string): Llama2cCheckpoint {
   return parseLlama2cCheckpoint(readFileBytes(path, 'llama2.c model', 'model_not_found', 'bad_weights'), path);
 }
