@@ -27,6 +27,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./audit.js')).auditCommand },
   release: { summary: 'ship a model: open (Hugging Face folder, card, licence) or closed (encrypted bundle)',
     load: async () => (await import('./release.js')).releaseCommand },
+  convert: { summary: 'turn a llama2.c checkpoint and tokenizer into a Hugging Face Llama folder',
+    load: async () => (await import('./convert.js')).convertCommand },
   verify: { summary: 'check a release against SHA256SUMS, or a closed bundle against its manifest',
     load: async () => (await import('./verify.js')).verifyCommand },
 };
