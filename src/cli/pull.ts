@@ -24,12 +24,15 @@ function fmtMB(bytes: number): number {
 /** Progress and log callbacks for a pull started by `command`: one bar (MB) over all files, on stderr. */
 export function pullReporting(command: string, quiet = false): Pick<PullOptions, 'onProgress' | 'log'> & { finish: () => void } {
   let bar: Progress | undefined;
+  let shown = -1;
   return {
     log: quiet ? undefined : (line) => console.error(`ajar ${command}: ${line}`),
     onProgress: quiet ? undefined : (done, total) => {
-      if (total === 0) return;
+      // NOTE: the bar counts MB with two decimals; redraw only when that number moves, or at the very end.
+      if (total === 0 || (fmtMB(done) === shown && done !== total)) return;
+      shown = fmtMB(done);
       bar ??= new Progress({ label: `ajar ${command}: download`, total: fmtMB(total), unit: 'MB' });
-      bar.update(fmtMB(done), fmtMB(total));
+      bar.update(done === total ? fmtMB(total) : Math.min(shown, fmtMB(total) - 0.01), fmtMB(total));
     },
     finish: () => bar?.done(),
   };

@@ -408,6 +408,7 @@ async function downloadBlob(ctx: Ctx, meta: FileMeta, blob: string, retries: num
   }
   let counted = 0; // bytes of this file reported to onBytes, so a restart can take them back
   const report = (n: number): void => {
+    if (n === 0) return;
     counted += n;
     onBytes(n);
   };
@@ -551,7 +552,6 @@ export async function pull(ref: HubRef, opts: PullOptions = {}): Promise<PullRes
   const toFetch = metas.filter((m) => !existsSync(join(repo, 'blobs', m.etag)));
   const total = toFetch.reduce((s, m) => s + m.size, 0);
   let done = 0;
-  opts.onProgress?.(0, total);
   if (toFetch.length > 0) opts.log?.(`downloading ${toFetch.length} file(s), ${total} bytes, from ${settings.endpoint}`);
   await pool(toFetch, concurrency, ctx.abort, async (m) => {
     await downloadBlob(ctx, m, join(repo, 'blobs', m.etag), opts.retries ?? 3, (n) => {
