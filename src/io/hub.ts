@@ -379,18 +379,23 @@ async function sha256File(path: string): Promise<string> {
 
 /** Point snapshots/<commit>/<name> at blobs/<etag> with a relative symlink (a copy where symlinks are refused). */
 function linkPointer(blob: string, pointer: string): void {
-  mkdirSync(dirname(pointer), { recursive: true });
   const tmp = `${pointer}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true });
   try {
-    symlinkSync(relative(dirname(pointer), blob), tmp);
+    mkdirSync(dirname(pointer), { recursive: true });
+    rmSync(tmp, { force: true });
+    try {
+      symlinkSync(relative(dirname(pointer), blob), tmp);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+      // NOTE: huggingface_hub copies the blob when the filesystem refuses symlinks (Windows without developer mode).
+      copyFileSync(blob, tmp);
+    }
+    renameSync(tmp, pointer);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw diskError(e, pointer);
-    // NOTE: huggingface_hub copies the blob when the filesystem refuses symlinks (Windows without developer mode).
-    copyFileSync(blob, tmp);
+    rmSync(tmp, { force: true });
+    throw diskError(e, pointer);
   }
-  renameSync(tmp, pointer);
 }
 
 /**
@@ -412,7 +417,8 @@ async function downloadBlob(ctx: Ctx, meta: FileMeta, blob: string, retries: num
     counted += n;
     onBytes(n);
   };
-  for (let attempt = 0; ; attempt++) {
+  // NOTE: bounded: the last attempt's failure throws; a completed body ends the loop on the next pass (have === size).
+  for (let attempt = 0; attempt <= retries; attempt++) {
     let have = sizeOf(part);
     if (have > meta.size) {
       truncateSync(part, 0);
