@@ -12,6 +12,7 @@ export { Module, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, KVCache } from '
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from './io/safetensors.js';
 export { loadModelFolder, readConfig, readWeights } from './io/folder.js';
 export { convertLlama2c, readLlama2cCheckpoint, readLlama2cTokenizer } from './io/llama2c.js';
+export { pull as pullFromHub, resolveModelDir, parseHubRef, hubSettings, type HubRef, type PullOptions, type PullResult } from './io/hub.js';
 export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, StreamDecoder, type Tokenizer } from './io/tokenizer/index.js';
 export {
   buildModel, loadPretrained, loadCausalLM, saveModelFolder, GPT2LMHeadModel, GPT2ForSequenceClassification,

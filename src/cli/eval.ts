@@ -8,8 +8,9 @@ import { appendResult } from '../release/index.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, readTextFile, selectBackend } from './common.js';
 import { Progress } from './progress.js';
+import { modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar eval --model DIR --data FILE [--block-size N] [--record] [--json] [--backend js|wasm]
+const HELP = `usage: ajar eval --model DIR|ORG/NAME[@REV] --data FILE [--block-size N] [--record] [--json] [--backend js|wasm]
 
 Tokenises FILE with the model's tokenizer, splits the ids into consecutive windows of at most the
 model's context (or N) tokens, predicts every token after the first of each window and reports the
@@ -28,7 +29,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const modelDir = requireStr('eval', p, 'model');
+  const modelDir = await modelDirArg(requireStr('eval', p, 'model'), 'eval');
   const dataPath = requireStr('eval', p, 'data');
   const blockSize = num('eval', p, 'block-size', { int: true, min: 2 });
   selectBackend(str(p, 'backend'));

@@ -3,8 +3,9 @@ import { generateStream } from '../generate/index.js';
 import { loadCausalLM } from '../models/index.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
+import { modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar generate --model DIR --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
+const HELP = `usage: ajar generate --model DIR|ORG/NAME[@REV] --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
                      [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend js|wasm]
 
 Streams the continuation of S as it is produced. Temperature 0 means greedy. --stop may be repeated;
@@ -21,7 +22,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const dir = requireStr('generate', p, 'model');
+  const dir = await modelDirArg(requireStr('generate', p, 'model'), 'generate');
   const prompt = requireStr('generate', p, 'prompt');
   const opts = {
     maxNewTokens: num('generate', p, 'max-new-tokens', { int: true, min: 0 }) ?? 64,

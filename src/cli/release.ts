@@ -7,6 +7,7 @@ import {
 import { AjarError } from '../tensor/errors.js';
 import { bool, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
+import { hubIdOf, modelDirArg } from './pull.js';
 
 const HELP = `usage: ajar release open   --model DIR --out DIR --license ID [--name NAME] [--card FILE] [--author NAME]
                          [--license-file FILE] [--license-name NAME] [--dataset HUB_ID ...] [--base-model HUB_ID]
@@ -24,23 +25,25 @@ open: a folder Hugging Face transformers loads with from_pretrained: config.json
 closed: every model file encrypted with AES-256-GCM under a key derived from the secret in --key-file (or
   ${KEY_ENV}), at least ${MIN_SECRET_BYTES} bytes; serve it with 'ajar serve --bundle BUNDLE --key-file FILE'.
 list: the releases recorded in DIR/ajar_releases.jsonl.
-key: a new random key file (64 hex characters, mode 600). See docs/release.md.`;
+key: a new random key file (64 hex characters, mode 600). See docs/release.md.
+--model DIR may also be ORG/NAME[@REV] from the Hugging Face hub, pulled when not cached (docs/hub.md).`;
 
-function openCommand(argv: string[]): number {
+async function openCommand(argv: string[]): Promise<number> {
   const p = parseFlags('release', argv, {
     model: { type: 'string' }, out: { type: 'string' }, license: { type: 'string' }, name: { type: 'string' },
     card: { type: 'string' }, author: { type: 'string' }, 'license-file': { type: 'string' }, 'license-name': { type: 'string' },
     dataset: { type: 'string', multiple: true }, 'base-model': { type: 'string' }, 'no-eval': { type: 'boolean' },
     json: { type: 'boolean' }, backend: { type: 'string' },
   });
-  const modelDir = requireStr('release', p, 'model');
+  const modelArg = requireStr('release', p, 'model');
+  const modelDir = await modelDirArg(modelArg, 'release');
   const out = requireStr('release', p, 'out');
   const license = requireStr('release', p, 'license');
   const json = bool(p, 'json');
   selectBackend(str(p, 'backend'));
   const result = releaseOpen({
     modelDir, out, license,
-    name: str(p, 'name') ?? basename(resolve(modelDir)),
+    name: str(p, 'name') ?? hubIdOf(modelArg, modelDir)?.split('/')[1] ?? basename(resolve(modelDir)),
     cardFile: str(p, 'card'),
     licenseFile: str(p, 'license-file'),
     licenseName: str(p, 'license-name'),
@@ -61,19 +64,20 @@ function openCommand(argv: string[]): number {
   return 0;
 }
 
-function closedCommand(argv: string[]): number {
+async function closedCommand(argv: string[]): Promise<number> {
   const p = parseFlags('release', argv, {
     model: { type: 'string' }, out: { type: 'string' }, 'key-file': { type: 'string' }, name: { type: 'string' },
     json: { type: 'boolean' }, backend: { type: 'string' },
   });
-  const modelDir = requireStr('release', p, 'model');
+  const modelArg = requireStr('release', p, 'model');
+  const modelDir = await modelDirArg(modelArg, 'release');
   const out = requireStr('release', p, 'out');
   const json = bool(p, 'json');
   const secret = readSecret(str(p, 'key-file'));
   for (const w of secret.warnings) console.error(`ajar release: warning: ${w}`);
   selectBackend(str(p, 'backend'));
   const result = sealBundle({
-    modelDir, out, secret: secret.bytes, name: str(p, 'name') ?? basename(resolve(modelDir)),
+    modelDir, out, secret: secret.bytes, name: str(p, 'name') ?? hubIdOf(modelArg, modelDir)?.split('/')[1] ?? basename(resolve(modelDir)),
     log: json ? undefined : (line) => console.error(`ajar release: ${line}`),
   });
   secret.bytes.fill(0);
@@ -88,9 +92,10 @@ function closedCommand(argv: string[]): number {
   return 0;
 }
 
-function listCommand(argv: string[]): number {
+async function listCommand(argv: string[]): Promise<number> {
   const p = parseFlags('release', argv, { model: { type: 'string' }, json: { type: 'boolean' } });
-  const modelDir = requireStr('release', p, 'model');
+  const modelArg = requireStr('release', p, 'model');
+  const modelDir = await modelDirArg(modelArg, 'release');
   const rows = listReleases(modelDir);
   if (bool(p, 'json')) {
     printJson(rows);
@@ -111,7 +116,7 @@ function listCommand(argv: string[]): number {
   return 0;
 }
 
-function keyCommand(argv: string[]): number {
+async function keyCommand(argv: string[]): Promise<number> {
   const p = parseFlags('release', argv, { out: { type: 'string' } });
   const out = requireStr('release', p, 'out');
   const id = writeNewKeyFile(out);
@@ -119,7 +124,7 @@ function keyCommand(argv: string[]): number {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => number> = {
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   open: openCommand, closed: closedCommand, list: listCommand, key: keyCommand,
 };
 

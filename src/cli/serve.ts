@@ -10,6 +10,7 @@ import {
 import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, str } from './args.js';
 import { selectBackend } from './common.js';
+import { hubIdOf, modelDirArg } from './pull.js';
 
 const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--bundle [ID=]BUNDLE --key-file F] [--mode closed|open]
                   [--host 127.0.0.1] [--port 8080]
@@ -19,7 +20,8 @@ const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--bundle [ID=]BU
 
 Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
 and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs/serving.md.
---model: a Hugging Face model folder; its id (the request's "model") is ID, else the folder's name. Repeatable.
+--model: a Hugging Face model folder, or ORG/NAME[@REV] from the hub (pulled when not cached; see docs/hub.md);
+  its id (the request's "model") is ID, else the folder's name, or ORG/NAME. Repeatable.
 --bundle: a closed bundle from 'ajar release closed', decrypted in memory with the key in --key-file (else the
   ${KEY_ENV} variable); a wrong key, a missing file or a changed byte stops the server before it listens.
   Its id is ID, else the bundle folder's name. Repeatable (one key for all). See docs/release.md.
@@ -100,11 +102,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const dbSpec = str(p, 'db') ?? defaultDbSpec();
 
   selectBackend(str(p, 'backend'));
-  const models: ModelSpec[] = dirs.map((arg) => {
-    const { id, dir } = modelArg(arg);
+  const models: ModelSpec[] = [];
+  for (const arg of dirs) {
+    const { id, dir: given } = modelArg(arg);
+    const dir = await modelDirArg(given, 'serve');
     console.error(`ajar serve: loading ${dir}`);
-    return modelSpecFromFolder(dir, id);
-  });
+    models.push(modelSpecFromFolder(dir, id ?? hubIdOf(given, dir)));
+  }
   if (bundles.length > 0) {
     const secret = readSecret(str(p, 'key-file'));
     for (const w of secret.warnings) console.error(`ajar serve: warning: ${w}`);

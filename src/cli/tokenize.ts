@@ -3,8 +3,9 @@ import { loadTokenizer } from '../io/tokenizer/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { bool, parseFlags, requireStr, str } from './args.js';
 import { printJson, readTextFile } from './common.js';
+import { modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar tokenize --model DIR (--text S | --file F) [--json]
+const HELP = `usage: ajar tokenize --model DIR|ORG/NAME[@REV] (--text S | --file F) [--json]
 
 Prints the token ids of the text (space separated), or {"ids":[...]} with --json.`;
 
@@ -17,7 +18,7 @@ export async function tokenizeCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const dir = requireStr('tokenize', p, 'model');
+  const dir = await modelDirArg(requireStr('tokenize', p, 'model'), 'tokenize');
   const text = str(p, 'text');
   const file = str(p, 'file');
   if ((text === undefined) === (file === undefined)) {

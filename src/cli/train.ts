@@ -7,11 +7,13 @@ import { CONFIG_KEYS, DEFAULTS, PRESETS, applyOverrides, presetConfig, validateC
 import { Trainer } from '../train/trainer.js';
 import { printJson, selectBackend } from './common.js';
 import { fmtDuration } from './progress.js';
+import { modelDirArg } from './pull.js';
 
 const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [--json] [--backend js|wasm]
 
-Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder, evaluates it every
-eval-interval steps, checkpoints, and saves the model as a Hugging Face folder in --out.
+Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder (--init-from DIR, or ORG/NAME[@REV]
+from the hub, pulled when not cached), evaluates it every eval-interval steps, checkpoints, and saves the
+model as a Hugging Face folder in --out.
 Values on the command line override the file, which overrides the preset.
 --seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
 batches, evaluation batches and dropout masks that nanoGPT's train.py gets with the same seed.
@@ -107,6 +109,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const cfg = resolveTrainConfig(args);
+  if (cfg.init_from !== 'scratch') cfg.init_from = await modelDirArg(cfg.init_from, 'train');
   selectBackend(args.backend);
   const tty = Boolean(process.stderr.isTTY);
   let stop = false;
