@@ -50,3 +50,21 @@ export class ConfigReader {
     return this.fail(key, 'a token id, a list of ids or null');
   }
 }
+
+/**
+ * Check a forward pass's input: ids (batch rows, row-major) split into rows, fit the context after `past` cached
+ * positions, and lie inside the vocabulary. Returns the row length T. `name` prefixes the messages.
+ */
+export function checkTokenInput(name: string, ids: Int32Array, batch: number, past: number, context: number, vocab: number): number {
+  const T = ids.length / batch;
+  if (!Number.isInteger(T) || T < 1) throw new AjarError('bad_input', `${name}: ${ids.length} ids do not split into ${batch} rows`);
+  if (past + T > context) {
+    throw new AjarError('context_length_exceeded', `${name}: ${past + T} positions exceed the model's context of ${context}`);
+  }
+  for (let i = 0; i < ids.length; i++) {
+    if (!(ids[i] >= 0 && ids[i] < vocab)) {
+      throw new AjarError('bad_input', `${name}: token id ${ids[i]} is outside the vocabulary of ${vocab}`);
+    }
+  }
+  return T;
+}

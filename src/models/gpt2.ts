@@ -5,7 +5,7 @@ import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, caus
 import {
   add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, discardNormal, getBackend, normalFill, type Rng, type Tensor,
 } from '../tensor/index.js';
-import { ConfigReader } from './config.js';
+import { ConfigReader, checkTokenInput } from './config.js';
 import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
 
 /** config.json fields GPT-2 reads, with transformers' GPT2Config defaults (the 124M model). */
@@ -213,18 +213,8 @@ abstract class GPT2Base {
 
   /** The final hidden states (B, T, C) after ln_f: the input to the LM head or a classification head. */
   hidden(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
-    const T = ids.length / batch;
-    if (!Number.isInteger(T) || T < 1) throw new AjarError('bad_input', `gpt2: ${ids.length} ids do not split into ${batch} rows`);
     const past = opts.cache ? opts.cache.length : 0;
-    if (past + T > this.cfg.n_positions) {
-      throw new AjarError('context_length_exceeded',
-        `gpt2: ${past + T} positions exceed the model's context of ${this.cfg.n_positions}`);
-    }
-    for (let i = 0; i < ids.length; i++) {
-      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocab_size)) {
-        throw new AjarError('bad_input', `gpt2: token id ${ids[i]} is outside the vocabulary of ${this.cfg.vocab_size}`);
-      }
-    }
+    const T = checkTokenInput('gpt2', ids, batch, past, this.cfg.n_positions, this.cfg.vocab_size);
     const tr = this.module.transformer;
     const training = this.module.training && opts.rng !== undefined;
     const drop = (t: Tensor, p: number): Tensor => (training && p > 0 ? dropout(t, p, opts.rng!, true) : t);

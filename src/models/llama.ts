@@ -6,7 +6,7 @@ import { KVCache, Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/i
 import {
   add, dropout, groupedCausalAttention, matmul, normalFill, rope, siluMul, tensor, AjarError, type Rng, type Tensor,
 } from '../tensor/index.js';
-import { ConfigReader } from './config.js';
+import { ConfigReader, checkTokenInput } from './config.js';
 import type { CausalLM, ForwardOptions } from './types.js';
 
 /** The three config.json dialects this file reads. */
@@ -300,18 +300,8 @@ export class LlamaForCausalLM implements CausalLM {
 
   /** The final hidden states (B, T, C) after the last norm. */
   hidden(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
-    const T = ids.length / batch;
-    const name = this.architecture;
-    if (!Number.isInteger(T) || T < 1) throw new AjarError('bad_input', `${name}: ${ids.length} ids do not split into ${batch} rows`);
     const past = opts.cache ? opts.cache.length : 0;
-    if (past + T > this.contextLength) {
-      throw new AjarError('context_length_exceeded', `${name}: ${past + T} positions exceed the model's context of ${this.contextLength}`);
-    }
-    for (let i = 0; i < ids.length; i++) {
-      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocab_size)) {
-        throw new AjarError('bad_input', `${name}: token id ${ids[i]} is outside the vocabulary of ${this.cfg.vocab_size}`);
-      }
-    }
+    const T = checkTokenInput(this.architecture, ids, batch, past, this.contextLength, this.cfg.vocab_size);
     const training = this.module.training && opts.rng !== undefined;
     const [cos, sin] = this.rotary(past, T);
     const m = this.module.model;

@@ -23,8 +23,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "llama"))
 
 import torch  # noqa: E402
 
-import torch.nn.functional as F  # noqa: E402
-
 from reload_trained import read_safetensors, windowed_loss  # noqa: E402
 
 # The Llama family is computed by make_llama_tiny.forward, transformers' modeling_llama.py in plain torch.
@@ -69,17 +67,7 @@ def llama_loss(w, cfg, ids, block):
     from make_llama_tiny import forward  # noqa: E402
 
     m = llama_spec(cfg)
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for s in range(0, len(ids), block):
-            win = ids[s:s + block]
-            if len(win) < 2:
-                continue
-            x = torch.tensor([win])
-            logits = forward(m, w, x)  # (1, T, V)
-            total += float(F.cross_entropy(logits[0, :-1], x[0, 1:], reduction="sum").double())
-            count += len(win) - 1
-    return {"loss": total / count, "tokens": count}
+    return windowed_loss(w, cfg, ids, block, lambda w, cfg, x: forward(m, w, x))
 
 
 def release_loss(release_dir, ids, block=None):

@@ -74,8 +74,11 @@ def gpt2_logits(w, cfg, ids):  # ids (1, T)
     return x @ head.T  # (1, T, V)
 
 
-def windowed_loss(w, cfg, ids, block):
-    """Mean next-token loss over ajar eval's windows of `block` ids, in float32, summed in float64."""
+def windowed_loss(w, cfg, ids, block, logits_of=None):
+    """Mean next-token loss over ajar eval's windows of `block` ids, in float32, summed in float64.
+
+    logits_of(w, cfg, x) gives the (1, T, V) logits of ids x (1, T); GPT-2's by default."""
+    logits_of = logits_of or gpt2_logits
     total = 0.0
     count = 0
     with torch.no_grad():
@@ -84,7 +87,7 @@ def windowed_loss(w, cfg, ids, block):
             if len(win) < 2:
                 continue
             x = torch.tensor([win])
-            logits = gpt2_logits(w, cfg, x)  # (1, T, V)
+            logits = logits_of(w, cfg, x)  # (1, T, V)
             total += float(F.cross_entropy(logits[0, :-1], x[0, 1:], reduction="sum").double())
             count += len(win) - 1
     return {"loss": total / count, "tokens": count}
