@@ -4,6 +4,7 @@
 // Spec: https://github.com/huggingface/hub-docs/blob/main/modelcard.md
 import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { TokenizerKind } from '../io/tokenizer/types.js';
 import { AjarError } from '../tensor/errors.js';
 import type { ResolvedLicense } from './licenses.js';
 import type { ResultRecord } from './results.js';
@@ -15,8 +16,16 @@ export interface CardModelInfo {
   parameters: number;
   contextLength: number;
   vocabSize: number;
-  tokenizerKind: 'gpt2-bpe' | 'char';
+  tokenizerKind: TokenizerKind;
 }
+
+/** The card's words for each tokenizer kind, given the formatted vocabulary size. */
+const TOKENIZER_WORDS: Record<TokenizerKind, (size: string) => string> = {
+  'char': (n) => `a ${n}-character vocabulary (character-level)`,
+  'gpt2-bpe': (n) => `GPT-2's byte-level BPE (${n} tokens)`,
+  'byte-level-bpe': (n) => `a byte-level BPE (${n} tokens, tokenizer.json)`,
+  'sentencepiece-bpe': (n) => `a SentencePiece-style BPE with byte fallback (${n} tokens, tokenizer.json)`,
+};
 
 export interface CardInput {
   name: string;
@@ -278,8 +287,7 @@ export function renderCard(input: CardInput): string {
   const count = (v: unknown, one: string): string => (typeof v === 'number' ? `${v} ${one}${v === 1 ? '' : 's'}` : '');
   const shape = [count(c.n_layer, 'layer'), count(c.n_head, 'head'), typeof c.n_embd === 'number' ? `width ${c.n_embd}` : '']
     .filter((s) => s !== '').join(', ');
-  const tok = model.tokenizerKind === 'char' ? `a ${fmt(model.vocabSize)}-character vocabulary (character-level)`
-    : `GPT-2's byte-level BPE (${fmt(model.vocabSize)} tokens)`;
+  const tok = TOKENIZER_WORDS[model.tokenizerKind](fmt(model.vocabSize));
   const lines: string[] = ['---', stringifyYaml(meta, { lineWidth: 0 }).trimEnd(), '---', '', `# ${input.name}`, ''];
   if (userBody !== '') lines.push(userBody, '');
   lines.push('## Model details', '',
