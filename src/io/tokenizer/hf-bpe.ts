@@ -37,6 +37,8 @@ const WHITESPACE = /\p{White_Space}/u;
 const WORD_CHAR = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]/u;
 
 const utf8 = new TextEncoder();
+// NOTE: ignoreBOM, or TextDecoder would drop a leading U+FEFF and break decode(encode(s)) === s.
+const lossyUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A stretch of the input: plain text still to tokenize, or an added token already matched. */
 interface Section extends Piece {
@@ -284,6 +286,10 @@ export class HfBpeTokenizer implements Tokenizer {
    */
   encode(text: string): number[] {
     const out: number[] = [];
+    const emitWord = (word: string): void => {
+      const ids = this.encodeWord(word);
+      for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+    };
     const input = toWellFormed(text);
     const rawSections = this.rawMatcher !== null ? this.rawMatcher.split(input, true) : [{ text: input, atStart: true, addedId: null }];
     for (const section of rawSections) {
@@ -301,11 +307,8 @@ export class HfBpeTokenizer implements Tokenizer {
           out.push(sub.addedId);
           continue;
         }
-        const pieces = this.preTokenizer !== null ? this.preTokenizer(sub) : [sub];
-        for (const piece of pieces) {
-          const ids = this.encodeWord(piece.text);
-          for (let i = 0; i < ids.length; i++) out.push(ids[i]);
-        }
+        if (this.preTokenizer !== null) this.preTokenizer(sub.text, sub.atStart, emitWord);
+        else emitWord(sub.text);
       }
     }
     return out;
@@ -379,8 +382,18 @@ export class HfBpeTokenizer implements Tokenizer {
    * NOTE: a SentencePiece-style decoder drops the one space its normalizer put before the first word.
    */
   decode(ids: readonly number[]): string {
-    const tokens = ids.map((id) => this.tokenString(id));
-    return runDecoder(this.decoder, tokens);
+    if (this.decoder.length === 1 && this.decoder[0].kind === 'byteLevel') {
+      // The ByteLevel decoder is the tokens' bytes, read as UTF-8 with U+FFFD for bad sequences: tokenBytes, cached.
+      const parts = ids.map((id) => this.tokenBytes(id));
+      const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of parts) {
+        all.set(p, at);
+        at += p.length;
+      }
+      return lossyUtf8.decode(all);
+    }
+    return runDecoder(this.decoder, ids.map((id) => this.tokenString(id)));
   }
 
   /**

@@ -16,7 +16,9 @@ export interface Piece {
 }
 
 export type Normalizer = (text: string) => string;
-export type PreTokenizer = (piece: Piece) => Piece[];
+/** Splits one piece, calling emit for each resulting piece in order (no arrays: this runs once per word). */
+export type PreTokenizer = (text: string, atStart: boolean, emit: Emit) => void;
+export type Emit = (text: string, atStart: boolean) => void;
 
 function fail(where: string, message: string): never {
   throw new AjarError('bad_tokenizer', `${where}: ${message}`);
@@ -42,9 +44,23 @@ function typeOf(v: unknown, where: string): string {
 
 /** A Split/Replace pattern: {"String": s} (literal) or {"Regex": onig} -> a global JS regex. */
 function parsePattern(v: unknown, where: string): RegExp {
-  if (isRecord(v) && typeof v.String === 'string') return new RegExp(escapeRegexLiteral(v.String), 'gu');
+  const p = parseReplacePattern(v, where);
+  return typeof p === 'string' ? new RegExp(escapeRegexLiteral(p), 'gu') : p;
+}
+
+/** A Replace pattern: the literal string itself (replaceAll is faster), or a global JS regex. */
+function parseReplacePattern(v: unknown, where: string): string | RegExp {
+  if (isRecord(v) && typeof v.String === 'string') {
+    if (v.String === '') fail(where, 'an empty "String" pattern');
+    return v.String;
+  }
   if (isRecord(v) && typeof v.Regex === 'string') return onigToJsRegex(v.Regex, where);
   return fail(where, `"pattern" must be {"String": ...} or {"Regex": ...}, got ${JSON.stringify(v)}`);
+}
+
+function replaceAll(text: string, pattern: string | RegExp, content: string): string {
+  if (typeof pattern === 'string') return text.includes(pattern) ? text.replaceAll(pattern, () => content) : text;
+  return text.replace(pattern, () => content);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -67,9 +83,9 @@ export function parseNormalizer(v: unknown, where: string): Normalizer | null {
     return (text) => (text === '' ? text : prepend + text);
   }
   if (type === 'Replace') {
-    const pattern = parsePattern(n.pattern, `${where}.pattern`);
+    const pattern = parseReplacePattern(n.pattern, `${where}.pattern`);
     const content = str(n, 'content', where);
-    return (text) => text.replace(pattern, () => content);
+    return (text) => replaceAll(text, pattern, content);
   }
   if (UNICODE_FORMS.has(type)) {
     // NOTE: Node's ICU may be a newer Unicode version than the Rust crate's tables; only new characters differ.
@@ -143,16 +159,47 @@ function applyBehavior(spans: Span[], behavior: SplitBehavior): Array<[number, n
   return out;
 }
 
-function splitPiece(piece: Piece, re: RegExp, behavior: SplitBehavior, invert: boolean): Piece[] {
-  let spans = findMatches(re, piece.text);
-  if (invert) spans = spans.map((s) => ({ ...s, isMatch: !s.isMatch }));
-  return applyBehavior(spans, behavior)
-    .filter(([a, b]) => b > a)
-    .map(([a, b]) => ({ text: piece.text.slice(a, b), atStart: piece.atStart && a === 0 }));
+function splitPiece(text: string, atStart: boolean, emit: Emit, re: RegExp, behavior: SplitBehavior, invert: boolean): void {
+  if (behavior === 'Isolated' && !invert) {
+    // The common case (Llama 3, Qwen2): every match and every gap is a piece, in order.
+    re.lastIndex = 0;
+    let prev = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(text)) !== null) {
+      const start = m.index;
+      if (m[0].length === 0) {
+        re.lastIndex = start + (text.codePointAt(start)! > 0xffff ? 2 : 1);
+        continue;
+      }
+      if (prev !== start) emit(text.slice(prev, start), atStart && prev === 0);
+      emit(m[0], atStart && start === 0);
+      prev = start + m[0].length;
+    }
+    if (prev < text.length) emit(text.slice(prev), atStart && prev === 0);
+    return;
+  }
+  let spans = findMatches(re, text);
+  if (invert) spans = spans.map((sp) => ({ ...sp, isMatch: !sp.isMatch }));
+  for (const [a, b] of applyBehavior(spans, behavior)) {
+    if (b > a) emit(text.slice(a, b), atStart && a === 0);
+  }
 }
 
 /** Each UTF-8 byte of text as GPT-2's byte character. */
 export function toByteChars(text: string): string {
+  let ascii = true;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  // NOTE: an ASCII character is its own UTF-8 byte; skipping TextEncoder there halves pre-tokenization time.
+  if (ascii) {
+    let out = '';
+    for (let i = 0; i < text.length; i++) out += BYTE_TO_CHAR[text.charCodeAt(i)];
+    return out;
+  }
   const bytes = utf8.encode(text);
   let out = '';
   for (let i = 0; i < bytes.length; i++) out += BYTE_TO_CHAR[bytes[i]];
@@ -175,17 +222,29 @@ export function parsePreTokenizer(v: unknown, where: string): PreTokenizer | nul
   const p = v as Record<string, unknown>;
   if (type === 'Sequence') {
     const steps = list(p, 'pretokenizers', where).map((s, i) => parsePreTokenizer(s, `${where}.pretokenizers[${i}]`)).filter((s) => s !== null);
-    return (piece) => steps.reduce<Piece[]>((pieces, step) => pieces.flatMap(step), [piece]);
+    // Each step feeds the next; the last emits to the caller.
+    return (text, atStart, emit) => {
+      const run = (i: number, t: string, s0: boolean): void => {
+        if (i === steps.length) emit(t, s0);
+        else steps[i](t, s0, (u, s1) => run(i + 1, u, s1));
+      };
+      run(0, text, atStart);
+    };
   }
   if (type === 'ByteLevel') {
     const addPrefixSpace = p.add_prefix_space === true;
     const useRegex = p.use_regex !== false;
-    return (piece) => {
-      const text = addPrefixSpace && !piece.text.startsWith(' ') ? ` ${piece.text}` : piece.text;
-      const parts: string[] = [];
-      if (useRegex) forEachGpt2Piece(text, (part) => parts.push(part));
-      else parts.push(text);
-      return parts.map((part, i) => ({ text: toByteChars(part), atStart: piece.atStart && i === 0 }));
+    return (text, atStart, emit) => {
+      const t = addPrefixSpace && !text.startsWith(' ') ? ` ${text}` : text;
+      if (!useRegex) {
+        emit(toByteChars(t), atStart);
+        return;
+      }
+      let first = true;
+      forEachGpt2Piece(t, (part) => {
+        emit(toByteChars(part), atStart && first);
+        first = false;
+      });
     };
   }
   if (type === 'Split') {
@@ -193,23 +252,23 @@ export function parsePreTokenizer(v: unknown, where: string): PreTokenizer | nul
     const behavior = str(p, 'behavior', where);
     if (!BEHAVIORS.has(behavior)) fail(where, `Split behavior ${JSON.stringify(behavior)} is not one of ${[...BEHAVIORS].join(', ')}`);
     const invert = p.invert === true;
-    return (piece) => splitPiece(piece, re, behavior as SplitBehavior, invert);
+    return (text, atStart, emit) => splitPiece(text, atStart, emit, re, behavior as SplitBehavior, invert);
   }
   if (type === 'Metaspace') {
     const replacement = str(p, 'replacement', where, SPIECE);
     const scheme = metaspaceScheme(p, where);
     const split = p.split !== false;
     const marker = new RegExp(escapeRegexLiteral(replacement), 'gu');
-    return (piece) => {
-      let text = piece.text.replaceAll(' ', replacement);
-      if (!text.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && piece.atStart))) text = replacement + text;
-      const out: Piece = { text, atStart: piece.atStart };
-      return split ? splitPiece(out, marker, 'MergedWithNext', false) : [out];
+    return (text, atStart, emit) => {
+      let t = text.replaceAll(' ', replacement);
+      if (!t.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && atStart))) t = replacement + t;
+      if (split) splitPiece(t, atStart, emit, marker, 'MergedWithNext', false);
+      else emit(t, atStart);
     };
   }
   if (type === 'Digits') {
     const re = p.individual_digits === true ? /\p{N}/gu : /\p{N}+/gu;
-    return (piece) => splitPiece(piece, re, 'Isolated', false);
+    return (text, atStart, emit) => splitPiece(text, atStart, emit, re, 'Isolated', false);
   }
   return fail(where, `pre-tokenizer type ${JSON.stringify(type)} is not supported by ajar (supported: Sequence, ByteLevel, Split, Metaspace, Digits)`);
 }
@@ -218,7 +277,7 @@ export function parsePreTokenizer(v: unknown, where: string): PreTokenizer | nul
 // Decoders
 
 export type DecoderStep =
-  | { kind: 'replace'; pattern: RegExp; content: string }
+  | { kind: 'replace'; pattern: string | RegExp; content: string }
   | { kind: 'byteFallback' }
   | { kind: 'fuse' }
   | { kind: 'strip'; content: string; start: number; stop: number }
@@ -241,7 +300,7 @@ export function parseDecoder(v: unknown, where: string): DecoderStep[] {
     case 'Sequence':
       return list(d, 'decoders', where).flatMap((s, i) => parseDecoder(s, `${where}.decoders[${i}]`));
     case 'Replace':
-      return [{ kind: 'replace', pattern: parsePattern(d.pattern, `${where}.pattern`), content: str(d, 'content', where) }];
+      return [{ kind: 'replace', pattern: parseReplacePattern(d.pattern, `${where}.pattern`), content: str(d, 'content', where) }];
     case 'ByteFallback':
       return [{ kind: 'byteFallback' }];
     case 'Fuse':
@@ -257,11 +316,22 @@ export function parseDecoder(v: unknown, where: string): DecoderStep[] {
   }
 }
 
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  if (c >= 65 && c <= 70) return c - 55; // A-F
+  if (c >= 97 && c <= 102) return c - 87; // a-f
+  return -1;
+}
+
 /** "<0x0A>" -> 10; anything else -> undefined (tokenizers' ByteFallback test: six characters, <0x..>). */
 export function byteFallbackValue(token: string): number | undefined {
-  if (token.length !== 6 || !token.startsWith('<0x') || !token.endsWith('>')) return undefined;
-  const hex = token.slice(3, 5);
-  return /^[0-9a-fA-F]{2}$/.test(hex) ? parseInt(hex, 16) : undefined;
+  // Character codes, not slices and regexes: decode calls this once per token.
+  if (token.length !== 6 || token.charCodeAt(0) !== 60 || token.charCodeAt(1) !== 48 || token.charCodeAt(2) !== 120 || token.charCodeAt(5) !== 62) {
+    return undefined;
+  }
+  const hi = hexDigit(token.charCodeAt(3));
+  const lo = hexDigit(token.charCodeAt(4));
+  return hi < 0 || lo < 0 ? undefined : hi * 16 + lo;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -277,13 +347,14 @@ function byteLevelBytes(token: string): Uint8Array {
   return bytes;
 }
 
+/** Strip decoder on one token: up to `start` leading and `stop` trailing copies of the content character. */
 function stripToken(token: string, content: string, start: number, stop: number): string {
-  const chars = [...token];
+  const w = content.length; // 1, or 2 for a character outside the BMP
   let a = 0;
-  while (a < start && a < chars.length && chars[a] === content) a++;
-  let b = chars.length;
-  while (chars.length - b < stop && b > a && chars[b - 1] === content) b--;
-  return chars.slice(a, b).join('');
+  for (let n = 0; n < start && token.startsWith(content, a); n++) a += w;
+  let b = token.length;
+  for (let n = 0; n < stop && b - w >= a && token.startsWith(content, b - w); n++) b -= w;
+  return a === 0 && b === token.length ? token : token.slice(a, b);
 }
 
 /** Runs the decoder chain over token strings (tokenizers' Decoder::decode_chain, step by step) and joins the result. */
@@ -292,7 +363,7 @@ export function runDecoder(steps: readonly DecoderStep[], tokens: string[]): str
   for (const step of steps) {
     switch (step.kind) {
       case 'replace':
-        toks = toks.map((t) => t.replace(step.pattern, () => step.content));
+        toks = toks.map((t) => replaceAll(t, step.pattern, step.content));
         break;
       case 'byteFallback': {
         const out: string[] = [];
@@ -356,7 +427,7 @@ export function decodeTokenBytes(steps: readonly DecoderStep[], token: string): 
   for (const step of steps) {
     switch (step.kind) {
       case 'replace':
-        t = t.replace(step.pattern, () => step.content);
+        t = replaceAll(t, step.pattern, step.content);
         break;
       case 'byteFallback': {
         const b = byteFallbackValue(t);
