@@ -112,6 +112,35 @@ test('SentencePiece fixture: ids and decode equal @huggingface/tokenizers on eve
   }
 });
 
+test('SentencePiece fixture: a long multi-line text (byte-fallback newlines cut it into cached runs) equals tokenizers', () => {
+  const tok = loadTokenizer(SP_DIR);
+  const hf = hfFromDir(SP_DIR);
+  const lines = spExpected.cases.map((c) => c.text).filter((t) => !t.includes('<'));
+  const text = [...lines, ...lines, ...lines.reverse()].join('\n');
+  const ids = tok.encode(text);
+  assert.deepEqual(ids, hf.encode(text, { add_special_tokens: false }).ids);
+  assert.deepEqual(tok.encode(text), ids, 'a second call, from the run cache, is the same');
+  assert.equal(tok.decode(ids), text);
+});
+
+test('without byte_fallback, unknown characters become <unk> (fused or not) as in tokenizers', () => {
+  const json = readJson(join(SP_DIR, 'tokenizer.json'));
+  for (const fuse of [true, false]) {
+    const variant = { ...json, model: { ...(json.model as object), byte_fallback: false, fuse_unk: fuse } };
+    const tok = HfBpeTokenizer.fromTokenizerJson(variant);
+    const hf = new HfTokenizer(variant, { clean_up_tokenization_spaces: false });
+    let unks = 0;
+    for (const c of spExpected.cases) {
+      const ids = tok.encode(c.text);
+      assert.deepEqual(ids, hf.encode(c.text, { add_special_tokens: false }).ids, `fuse_unk ${fuse}: ${c.name}`);
+      unks += ids.filter((id) => id === spExpected.unk_id).length;
+    }
+    assert.ok(unks > 10);
+  }
+  const none = { ...json, model: { ...(json.model as object), byte_fallback: false, unk_token: null } };
+  assert.throws(() => HfBpeTokenizer.fromTokenizerJson(none).encode('Ελληνικά'), errorWith('unknown_char', 'U+0395'));
+});
+
 test('SentencePiece fixture: "<s>" inside text is the bos id, as in Hugging Face (not sentencepiece)', () => {
   const tok = loadTokenizer(SP_DIR);
   const ids = tok.encode('<s> hello </s>');

@@ -322,7 +322,7 @@ export class HfBpeTokenizer implements Tokenizer {
     }
     const cached = this.cache.get(word);
     if (cached !== undefined) return cached;
-    const ids = this.merges.apply(Int32Array.from(this.startSymbols(word)));
+    const ids = this.mergeWord(word);
     if (word.length <= CACHE_MAX_WORD) {
       if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.clear();
       this.cache.set(word, ids);
@@ -330,27 +330,73 @@ export class HfBpeTokenizer implements Tokenizer {
     return ids;
   }
 
-  /** BPE::merge_word's start: one symbol per character; unknown characters by byte fallback, else unk (fused when fuse_unk). */
-  private startSymbols(word: string): number[] {
-    const sym: number[] = [];
+  /**
+   * BPE::merge_word: one symbol per character (unknown characters by byte fallback, else unk, fused when fuse_unk),
+   * then the merges. NOTE: a SentencePiece-style tokenizer has no pre-tokenizer, so a whole text is one word; a
+   * fallback symbol that no merge uses (Llama's "\n" is <0x0A>) cuts it into runs merged one at a time, which gives
+   * the same ids with memory bounded by the longest run instead of the text.
+   */
+  private mergeWord(word: string): number[] {
+    const out: number[] = [];
+    let run: number[] = [];
+    let runStart = 0; // where the current run's text starts in word
+    let runCacheable = true; // false once an unk (which stands for text before runStart) joins the run
+    let at = 0; // where the current character starts in word
+    const flushRun = (): void => {
+      if (run.length === 0) return;
+      let merged: number[];
+      if (run.length === 1) {
+        merged = run;
+      } else if (runStart === 0 && at === word.length) {
+        merged = this.merges.apply(Int32Array.from(run)); // the whole word: encodeWord caches it
+      } else {
+        // A run's ids depend on its text alone, so runs are cached like words (most lines repeat in real text).
+        const text = word.slice(runStart, at);
+        const cacheable = runCacheable && text.length <= CACHE_MAX_WORD;
+        const hit = cacheable ? this.cache.get(text) : undefined;
+        merged = hit ?? this.merges.apply(Int32Array.from(run));
+        if (hit === undefined && cacheable) {
+          if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.clear();
+          this.cache.set(text, merged);
+        }
+      }
+      for (let i = 0; i < merged.length; i++) out.push(merged[i]);
+      run = [];
+      runCacheable = true;
+    };
+    const pushSymbol = (id: number): void => {
+      if (run.length === 0) runStart = at;
+      run.push(id);
+    };
+    const pushFallback = (id: number): void => {
+      if (this.merges.involves(id)) {
+        pushSymbol(id);
+      } else {
+        flushRun();
+        out.push(id);
+      }
+    };
     let pendingUnk = false;
     const flushUnk = (): void => {
-      if (pendingUnk) sym.push(this.modelUnkId!);
+      if (pendingUnk) pushFallback(this.modelUnkId!);
       pendingUnk = false;
     };
     for (const ch of word) {
       const id = this.vocab.get(ch);
       if (id !== undefined) {
         flushUnk();
-        sym.push(id);
+        pushSymbol(id);
+        at += ch.length;
         continue;
       }
       if (this.byteFallback) {
         const bytes = utf8.encode(ch);
-        const ids = Array.from(bytes, (b) => this.byteTokenIds[b]);
-        if (ids.every((x) => x >= 0)) {
+        let all = true;
+        for (let i = 0; i < bytes.length; i++) if (this.byteTokenIds[bytes[i]] < 0) all = false;
+        if (all) {
           flushUnk();
-          for (const x of ids) sym.push(x);
+          for (let i = 0; i < bytes.length; i++) pushFallback(this.byteTokenIds[bytes[i]]);
+          at += ch.length;
           continue;
         }
       }
@@ -359,10 +405,17 @@ export class HfBpeTokenizer implements Tokenizer {
           + 'which has neither byte fallback nor an unk token; remove it from the input');
       }
       if (!(pendingUnk && this.fuseUnk)) flushUnk();
+      if (!pendingUnk) {
+        // Close the run here, where the unknown text starts, so a cached run's text is exactly what it encodes.
+        if (this.merges.involves(this.modelUnkId)) runCacheable = false;
+        else flushRun();
+      }
       pendingUnk = true;
+      at += ch.length;
     }
     flushUnk();
-    return sym;
+    flushRun();
+    return out;
   }
 
   private checkId(id: number): void {

@@ -70,6 +70,7 @@ export class BpeMerges {
   private readonly mergeRight: Int32Array;
   private readonly mergeResult: Int32Array;
   private readonly heap = new CandidateHeap();
+  private inMerge: Set<number> | null = null;
 
   /**
    * merges: in rank order, as token strings; vocab: token -> id. A merge whose parts or result are not in the
@@ -141,6 +142,18 @@ export class BpeMerges {
     const ids: number[] = [];
     for (let i = 0; i < n; i = next[i]) ids.push(sym[i]);
     return ids;
+  }
+
+  /** Whether some merge has id as its left or right part (a symbol no merge uses can never change). */
+  involves(id: number): boolean {
+    if (this.inMerge === null) {
+      this.inMerge = new Set<number>();
+      for (let r = 0; r < this.mergeLeft.length; r++) {
+        this.inMerge.add(this.mergeLeft[r]);
+        this.inMerge.add(this.mergeRight[r]);
+      }
+    }
+    return this.inMerge.has(id);
   }
 
   private pushCandidate(sym: Int32Array, pos: number, nextPos: number): void {
