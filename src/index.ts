@@ -11,7 +11,7 @@ export { selectBackend, BACKEND_NAMES, defaultBackendName } from './backends/sel
 export { Module, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, KVCache } from './nn/index.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from './io/safetensors.js';
 export { loadModelFolder, readConfig, readWeights } from './io/folder.js';
-export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, StreamDecoder, type Tokenizer } from './io/tokenizer/index.js';
+export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, HfBpeTokenizer, StreamDecoder, type Tokenizer } from './io/tokenizer/index.js';
 export {
   buildModel, loadPretrained, loadCausalLM, saveModelFolder, GPT2LMHeadModel, GPT2ForSequenceClassification,
   type CausalLM, type SequenceClassifier, type AnyModel,

@@ -70,6 +70,24 @@ test('SentencePiece fixture: kind, specials and flags from tokenizer.json + toke
   assert.ok(tok.chatTemplate?.includes('<|assistant|>'));
 });
 
+test('a bare SentencePiece-style tokenizer.json (no config, no post-processor) takes LlamaTokenizer defaults', (t) => {
+  const dir = tempDir(t);
+  const json = readJson(join(SP_DIR, 'tokenizer.json'));
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ ...json, post_processor: null }));
+  const tok = loadTokenizer(dir);
+  assert.deepEqual([tok.kind, tok.bosTokenId, tok.eosTokenId, tok.addBos, tok.addEos],
+    ['sentencepiece-bpe', spExpected.bos_id, spExpected.eos_id, true, false]);
+  // tokenizer_config.json's add_bos_token wins over both the default and the template.
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: false, add_eos_token: true }));
+  assert.deepEqual([loadTokenizer(dir).addBos, loadTokenizer(dir).addEos], [false, true]);
+});
+
+test('a folder with only a SentencePiece tokenizer.model says how to write tokenizer.json', (t) => {
+  const dir = tempDir(t);
+  copyFileSync(join(SP_DIR, 'tokenizer.model'), join(dir, 'tokenizer.model'));
+  assert.throws(() => loadTokenizer(dir), errorWith('bad_tokenizer', 'tokenizer.model', 'save_pretrained'));
+});
+
 test('SentencePiece fixture: ids equal sentencepiece encode on every string, byte fallback included (both layouts)', (t) => {
   const byteFallbackCases = spExpected.cases.filter((c) => c.pieces.some((p) => /^<0x[0-9A-F]{2}>$/.test(p)));
   assert.ok(byteFallbackCases.length >= 8, 'the fixture exercises byte fallback');

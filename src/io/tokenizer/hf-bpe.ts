@@ -254,7 +254,11 @@ export class HfBpeTokenizer implements Tokenizer {
     this.eosTokenId = resolveId('eos_token', this.specialNames.eos);
     this.unkTokenId = resolveId('unk_token', this.specialNames.unk);
     this.checkTemplate(template, templateBos, templateEos);
-    this.addBos = specials.addBos ?? (templateBos !== undefined || (template === null && BOS_BY_DEFAULT_CLASSES.test(tokenizerClass)));
+    // NOTE: with neither tokenizer_config.json's add_bos_token nor a template, a Llama tokenizer class, or a
+    // SentencePiece-style tokenizer with no class named at all (a bare tokenizer.json, as converters write), adds
+    // bos: LlamaTokenizer's default, and what every SentencePiece Llama checkpoint was trained with.
+    const bosByDefault = BOS_BY_DEFAULT_CLASSES.test(tokenizerClass) || (tokenizerClass === '' && sentencePiece && this.bosTokenId !== null);
+    this.addBos = specials.addBos ?? (templateBos !== undefined || (template === null && bosByDefault));
     this.addEos = specials.addEos ?? templateEos !== undefined;
   }
 

@@ -69,6 +69,11 @@ export function loadTokenizer(dir: string): Tokenizer {
 
   const found = [configPath, tokenizerJsonPath, vocabPath, mergesPath, join(dir, 'tokenizer.model')].filter((p) => existsSync(p));
   const classNote = tokenizerClass !== null ? `; tokenizer_config.json names tokenizer_class ${JSON.stringify(tokenizerClass)}` : '';
+  if (existsSync(join(dir, 'tokenizer.model')) && !existsSync(tokenizerJsonPath)) {
+    throw new AjarError('bad_tokenizer',
+      `${dir} has a SentencePiece tokenizer.model but no tokenizer.json; ajar reads tokenizer.json only. Write one with transformers: `
+      + `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)${classNote}`);
+  }
   throw new AjarError('bad_tokenizer',
     `no tokenizer ajar can read in ${dir}: looked for ${LOOKED_FOR}; found ${found.length > 0 ? found.join(', ') : 'none of them'}${classNote}. `
     + 'Copy the tokenizer files of the model into the folder, or build one with CharTokenizer.fromText and save() it');
