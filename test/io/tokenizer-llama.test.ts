@@ -309,6 +309,15 @@ test('added tokens with lstrip/rstrip, non-special and normalized ones split as 
     assert.equal(tok.decode(ids), hf.decode(ids), JSON.stringify(text));
   }
   assert.equal(tok.vocabSize, next + 3);
+
+  // single_word (tokenizers.js ignores it): the example of Hugging Face's AddedToken docs, "the token ing would
+  // match on tokenizing if this option is False, but not if it is True".
+  for (const singleWord of [false, true]) {
+    const ing = { id: next + 5, content: 'ing', single_word: singleWord, lstrip: false, rstrip: false, normalized: false, special: false };
+    const withIng = HfBpeTokenizer.fromTokenizerJson({ ...json, added_tokens: [...(json.added_tokens as object[]), ing] });
+    assert.equal(withIng.encode('tokenizing').includes(next + 5), !singleWord);
+    assert.equal(withIng.encode('an ing here').includes(next + 5), true);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -72,17 +72,17 @@ class AddedTokenMatcher {
       }
       const token = this.byContent.get(m[0])!;
       if (token.single_word) {
-        const startSpace = start === 0 || !WORD_CHAR.test(lastChar(text.slice(0, start)));
-        const stopSpace = stop === text.length || !WORD_CHAR.test(String.fromCodePoint(text.codePointAt(stop)!));
+        const startSpace = start === 0 || !WORD_CHAR.test(charBefore(text, start));
+        const stopSpace = stop === text.length || !WORD_CHAR.test(charAt(text, stop));
         if (!startSpace || !stopSpace) continue;
       }
       if (token.lstrip) {
         let s = start;
-        while (s > 0 && WHITESPACE.test(lastChar(text.slice(0, s)))) s -= lastChar(text.slice(0, s)).length;
+        while (s > 0 && WHITESPACE.test(charBefore(text, s))) s -= charBefore(text, s).length;
         start = Math.max(s, startOffset); // spaces the previous match took stay with it
       }
       if (token.rstrip) {
-        while (stop < text.length && WHITESPACE.test(String.fromCodePoint(text.codePointAt(stop)!))) stop += text.codePointAt(stop)! > 0xffff ? 2 : 1;
+        while (stop < text.length && WHITESPACE.test(charAt(text, stop))) stop += charAt(text, stop).length;
       }
       if (startOffset < start) out.push({ text: text.slice(startOffset, start), atStart: atStart && startOffset === 0, addedId: null });
       out.push({ text: text.slice(start, stop), atStart: atStart && start === 0, addedId: token.id });
@@ -93,10 +93,19 @@ class AddedTokenMatcher {
   }
 }
 
-function lastChar(s: string): string {
-  const cp = s.codePointAt(s.length - 1)!;
-  if (cp >= 0xdc00 && cp <= 0xdfff && s.length >= 2) return s.slice(-2);
-  return s.slice(-1);
+/** The character (one code point) that starts at index i of s. */
+function charAt(s: string, i: number): string {
+  return String.fromCodePoint(s.codePointAt(i)!);
+}
+
+/** The character (one code point) that ends just before index i of s. */
+function charBefore(s: string, i: number): string {
+  const low = s.charCodeAt(i - 1);
+  if (low >= 0xdc00 && low <= 0xdfff && i >= 2) {
+    const high = s.charCodeAt(i - 2);
+    if (high >= 0xd800 && high <= 0xdbff) return s.slice(i - 2, i);
+  }
+  return s.slice(i - 1, i);
 }
 
 /** Whether any step of a (possibly nested) tokenizer.json component has the given type. */
