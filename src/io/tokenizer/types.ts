@@ -26,7 +26,11 @@ export interface Tokenizer {
   readonly addBos: boolean;
   /** tokenizer_config.json's add_eos_token (absent: false). Like addBos, callers append eosTokenId themselves. */
   readonly addEos?: boolean;
-  /** Text -> ids. Lone UTF-16 surrogates (not representable in UTF-8) are encoded as U+FFFD, as TextEncoder does. */
+  /**
+   * Text -> ids. Lone UTF-16 surrogates (not representable in UTF-8) are encoded as U+FFFD, as TextEncoder does.
+   * NOTE: special-token text ("<|im_start|>") becomes its id for the tokenizer.json kinds, as Hugging Face's
+   * tokenizers does (chat templates depend on it); 'gpt2-bpe' reads it as plain text, as OpenAI's encoder.py does.
+   */
   encode(text: string): number[];
   /** Ids -> text; byte sequences that are not valid UTF-8 (a cut multi-byte character) decode to U+FFFD. */
   decode(ids: readonly number[]): string;
