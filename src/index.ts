@@ -13,7 +13,7 @@ export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetenso
 export { loadModelFolder, readConfig, readWeights } from './io/folder.js';
 export { convertLlama2c, readLlama2cCheckpoint, readLlama2cTokenizer } from './io/llama2c.js';
 export { pull as pullFromHub, resolveModelDir, parseHubRef, hubSettings, type HubRef, type PullOptions, type PullResult } from './io/hub.js';
-export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, StreamDecoder, type Tokenizer } from './io/tokenizer/index.js';
+export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, HfBpeTokenizer, StreamDecoder, type Tokenizer } from './io/tokenizer/index.js';
 export {
   buildModel, loadPretrained, loadCausalLM, saveModelFolder, GPT2LMHeadModel, GPT2ForSequenceClassification,
   type CausalLM, type SequenceClassifier, type AnyModel,

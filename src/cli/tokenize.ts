@@ -28,6 +28,7 @@ export async function tokenizeCommand(argv: string[]): Promise<number> {
   const tok = loadTokenizer(dir);
   const ids = tok.encode(input);
   if (tok.addBos && tok.bosTokenId !== null) ids.unshift(tok.bosTokenId);
+  if (tok.addEos === true && tok.eosTokenId !== null) ids.push(tok.eosTokenId);
   if (bool(p, 'json')) printJson({ ids });
   else console.log(ids.join(' '));
   return 0;

@@ -4,6 +4,7 @@
 // Spec: https://github.com/huggingface/hub-docs/blob/main/modelcard.md
 import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { TokenizerKind } from '../io/tokenizer/types.js';
 import { AjarError } from '../tensor/errors.js';
 import type { ResolvedLicense } from './licenses.js';
 import type { ResultRecord } from './results.js';
@@ -15,8 +16,16 @@ export interface CardModelInfo {
   parameters: number;
   contextLength: number;
   vocabSize: number;
-  tokenizerKind: string; // Tokenizer.kind: 'gpt2-bpe', 'char', ...
+  tokenizerKind: TokenizerKind;
 }
+
+/** The card's words for each tokenizer kind, given the formatted vocabulary size. */
+const TOKENIZER_WORDS: Record<TokenizerKind, (size: string) => string> = {
+  'char': (n) => `a ${n}-character vocabulary (character-level)`,
+  'gpt2-bpe': (n) => `GPT-2's byte-level BPE (${n} tokens)`,
+  'byte-level-bpe': (n) => `a byte-level BPE (${n} tokens, tokenizer.json)`,
+  'sentencepiece-bpe': (n) => `a SentencePiece-style BPE with byte fallback (${n} tokens, tokenizer.json)`,
+};
 
 export interface CardInput {
   name: string;
@@ -283,9 +292,7 @@ export function renderCard(input: CardInput): string {
   const kvHeads = c.num_key_value_heads !== undefined && c.num_key_value_heads !== heads ? count(c.num_key_value_heads, 'key/value head') : '';
   const shape = [count(layers, 'layer'), count(heads, 'head'), kvHeads, typeof width === 'number' ? `width ${width}` : '']
     .filter((s) => s !== '').join(', ');
-  const tok = model.tokenizerKind === 'char' ? `a ${fmt(model.vocabSize)}-character vocabulary (character-level)`
-    : model.tokenizerKind === 'gpt2-bpe' ? `a byte-level BPE (${fmt(model.vocabSize)} tokens)`
-      : `${model.tokenizerKind} (${fmt(model.vocabSize)} tokens)`;
+  const tok = TOKENIZER_WORDS[model.tokenizerKind](fmt(model.vocabSize));
   const tied = c.tie_word_embeddings !== false;
   const lines: string[] = ['---', stringifyYaml(meta, { lineWidth: 0 }).trimEnd(), '---', '', `# ${input.name}`, ''];
   if (userBody !== '') lines.push(userBody, '');

@@ -2,7 +2,7 @@
 // tokenizer -> chat template, with the same choices loadPretrained and loadTokenizer make from a folder,
 // so a bundle serves exactly like the folder it was sealed from. Nothing here touches the disk.
 import { parseSafetensors, type WeightTensor } from '../io/safetensors.js';
-import { CHAR_TOKENIZER_CLASS, CharTokenizer, Gpt2BpeTokenizer, parseMergesTxt, type Tokenizer } from '../io/tokenizer/index.js';
+import { CHAR_TOKENIZER_CLASS, CharTokenizer, Gpt2BpeTokenizer, parseMergesTxt, tokenizerFromJson, type Tokenizer } from '../io/tokenizer/index.js';
 import { chatTemplateFromConfig, isRecord, specialTokensFromConfig } from '../io/tokenizer/files.js';
 import { asCausalLM, buildModel, type AnyModel, type CausalLM } from '../models/index.js';
 import { AjarError } from '../tensor/errors.js';
@@ -75,12 +75,12 @@ export function tokenizerFromFiles(files: ReadonlyMap<string, Uint8Array>, label
   if (cls === CHAR_TOKENIZER_CLASS) {
     return CharTokenizer.fromVocab(json(files, 'vocab.json', label, 'bad_tokenizer'), `${label}/vocab.json`);
   }
-  const specials = specialTokensFromConfig(config, `${label}/tokenizer_config.json`,
-    jsonIfPresent(files, 'special_tokens_map.json', label, 'bad_tokenizer'), `${label}/special_tokens_map.json`);
+  const map = jsonIfPresent(files, 'special_tokens_map.json', label, 'bad_tokenizer');
   if (files.has('tokenizer.json')) {
-    const source = `${label}/tokenizer.json`;
-    return Gpt2BpeTokenizer.fromTokenizerJson(json(files, 'tokenizer.json', label, 'bad_tokenizer'), { ...specials, source });
+    return tokenizerFromJson(json(files, 'tokenizer.json', label, 'bad_tokenizer'), `${label}/tokenizer.json`,
+      config, `${label}/tokenizer_config.json`, map, `${label}/special_tokens_map.json`);
   }
+  const specials = specialTokensFromConfig(config, `${label}/tokenizer_config.json`, map, `${label}/special_tokens_map.json`);
   if (files.has('vocab.json') && files.has('merges.txt')) {
     const merges = parseMergesTxt(text(files, 'merges.txt', label, 'bad_tokenizer'), `${label}/merges.txt`);
     return Gpt2BpeTokenizer.fromVocabAndMerges(json(files, 'vocab.json', label, 'bad_tokenizer') as Record<string, number>, merges,

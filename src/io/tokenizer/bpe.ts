@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { AjarError } from '../../tensor/errors.js';
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from './bytes.js';
 import { isRecord, orderedJsonObject, toWellFormed, writeFileAtomic, type SpecialTokenNames } from './files.js';
+import { BpeMerges, ID_LIMIT } from './merges.js';
 import { forEachGpt2Piece } from './pretokenize.js';
 import type { SaveOptions, Tokenizer } from './types.js';
 
@@ -28,11 +29,6 @@ export interface BpeOptions extends SpecialTokenNames {
   source?: string;
 }
 
-// NOTE: a merge is looked up by one number, left * 2^21 + right, so ids must stay below 2^21 (2,097,152);
-// and heap keys are rank * 2^32 + position, exact in a double while rank < 2^21.
-const ID_LIMIT = 2 ** 21;
-const PAIR_SHIFT = 2 ** 21;
-const POS_SHIFT = 2 ** 32;
 // Pre-tokens longer than this are not cached (they are rare, and would pin memory).
 const CACHE_MAX_WORD = 256;
 const CACHE_MAX_ENTRIES = 100_000;
@@ -71,7 +67,7 @@ export function parseVocabJson(json: unknown, source = 'vocab.json'): Map<string
   return vocab;
 }
 
-function parseTokenizerJsonMerges(merges: unknown, source: string): Array<[string, string]> {
+export function parseTokenizerJsonMerges(merges: unknown, source: string): Array<[string, string]> {
   if (!Array.isArray(merges)) throw new AjarError('bad_tokenizer', `${source}: model.merges must be a list`);
   return merges.map((m, i): [string, string] => {
     if (typeof m === 'string') {
@@ -84,7 +80,7 @@ function parseTokenizerJsonMerges(merges: unknown, source: string): Array<[strin
   });
 }
 
-function parseAddedTokens(v: unknown, source: string): AddedToken[] {
+export function parseAddedTokens(v: unknown, source: string): AddedToken[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new AjarError('bad_tokenizer', `${source}: added_tokens must be a list`);
   return v.map((t, i): AddedToken => {
@@ -103,78 +99,33 @@ function parseAddedTokens(v: unknown, source: string): AddedToken[] {
   });
 }
 
-/** Rejects tokenizer.json settings this GPT-2 implementation would silently get wrong. */
-function checkGpt2Pipeline(json: Record<string, unknown>, source: string): void {
-  const unsupported = (what: string): never => {
-    throw new AjarError('bad_tokenizer', `${source}: ${what}; ajar's 'gpt2-bpe' tokenizer supports GPT-2's setup only `
-      + '(no normalizer, ByteLevel pre-tokenizer with add_prefix_space false and use_regex true, BPE model)');
-  };
+/**
+ * Why a tokenizer.json is not GPT-2's setup (no normalizer, ByteLevel pre-tokenizer with add_prefix_space false
+ * and use_regex true, plain BPE model), or null when it is.
+ */
+export function gpt2PipelineProblem(json: Record<string, unknown>): string | null {
   const model = json.model;
-  if (!isRecord(model)) return unsupported('no "model" object');
-  if (model.type !== undefined && model.type !== 'BPE') unsupported(`model.type is ${JSON.stringify(model.type)}, not "BPE"`);
-  if (json.normalizer !== undefined && json.normalizer !== null) unsupported(`it has a normalizer (${JSON.stringify(json.normalizer).slice(0, 80)})`);
+  if (!isRecord(model)) return 'no "model" object';
+  if (model.type !== undefined && model.type !== 'BPE') return `model.type is ${JSON.stringify(model.type)}, not "BPE"`;
+  if (json.normalizer !== undefined && json.normalizer !== null) return `it has a normalizer (${JSON.stringify(json.normalizer).slice(0, 80)})`;
   const pre = json.pre_tokenizer;
-  if (!isRecord(pre) || pre.type !== 'ByteLevel') unsupported(`pre_tokenizer is ${JSON.stringify(pre ?? null).slice(0, 80)}, not ByteLevel`);
-  const preLevel = pre as Record<string, unknown>;
-  if (preLevel.add_prefix_space === true) unsupported('the ByteLevel pre-tokenizer has add_prefix_space true');
-  if (preLevel.use_regex === false) unsupported('the ByteLevel pre-tokenizer has use_regex false');
-  if (model.dropout !== undefined && model.dropout !== null && model.dropout !== 0) unsupported(`model.dropout is ${String(model.dropout)}`);
-  if (typeof model.continuing_subword_prefix === 'string' && model.continuing_subword_prefix !== '') unsupported('model.continuing_subword_prefix is set');
-  if (typeof model.end_of_word_suffix === 'string' && model.end_of_word_suffix !== '') unsupported('model.end_of_word_suffix is set');
-  if (model.ignore_merges === true) unsupported('model.ignore_merges is true');
+  if (!isRecord(pre) || pre.type !== 'ByteLevel') return `pre_tokenizer is ${JSON.stringify(pre ?? null).slice(0, 80)}, not ByteLevel`;
+  if (pre.add_prefix_space === true) return 'the ByteLevel pre-tokenizer has add_prefix_space true';
+  if (pre.use_regex === false) return 'the ByteLevel pre-tokenizer has use_regex false';
+  if (model.dropout !== undefined && model.dropout !== null && model.dropout !== 0) return `model.dropout is ${String(model.dropout)}`;
+  if (typeof model.continuing_subword_prefix === 'string' && model.continuing_subword_prefix !== '') return 'model.continuing_subword_prefix is set';
+  if (typeof model.end_of_word_suffix === 'string' && model.end_of_word_suffix !== '') return 'model.end_of_word_suffix is set';
+  if (model.ignore_merges === true) return 'model.ignore_merges is true';
+  if (model.byte_fallback === true) return 'model.byte_fallback is true';
+  return null;
 }
 
-/**
- * A binary min-heap of merge candidates keyed rank * 2^32 + position: the lowest rank first, and among equal
- * ranks the leftmost, which is the order encoder.py applies merges in.
- */
-class CandidateHeap {
-  private keys: number[] = [];
-
-  get size(): number {
-    return this.keys.length;
-  }
-
-  clear(): void {
-    this.keys.length = 0;
-  }
-
-  peek(): number {
-    return this.keys[0];
-  }
-
-  push(key: number): void {
-    const k = this.keys;
-    let i = k.length;
-    k.push(key);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (k[parent] <= key) break;
-      k[i] = k[parent];
-      i = parent;
-    }
-    k[i] = key;
-  }
-
-  pop(): number {
-    const k = this.keys;
-    const top = k[0];
-    const last = k.pop()!;
-    const n = k.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && k[r] < k[l] ? r : l;
-        if (k[c] >= last) break;
-        k[i] = k[c];
-        i = c;
-      }
-      k[i] = last;
-    }
-    return top;
+/** Rejects tokenizer.json settings this GPT-2 implementation would silently get wrong. */
+function checkGpt2Pipeline(json: Record<string, unknown>, source: string): void {
+  const problem = gpt2PipelineProblem(json);
+  if (problem !== null) {
+    throw new AjarError('bad_tokenizer', `${source}: ${problem}; ajar's 'gpt2-bpe' tokenizer supports GPT-2's setup only `
+      + '(no normalizer, ByteLevel pre-tokenizer with add_prefix_space false and use_regex true, BPE model)');
   }
 }
 
@@ -196,14 +147,9 @@ export class Gpt2BpeTokenizer implements Tokenizer {
   /** Added token content -> id. */
   private readonly addedIds = new Map<string, number>();
   private readonly byteIds = new Int32Array(256);
-  /** left * 2^21 + right -> merge rank; a pair listed twice keeps its last rank, as encoder.py's dict does. */
-  private readonly pairRank = new Map<number, number>();
-  private readonly mergeLeft: Int32Array;
-  private readonly mergeRight: Int32Array;
-  private readonly mergeResult: Int32Array;
+  private readonly bpeMerges: BpeMerges;
   private readonly cache = new Map<string, number[]>();
   private readonly bytesById: (Uint8Array | undefined)[] = [];
-  private readonly heap = new CandidateHeap();
 
   private constructor(vocab: Map<string, number>, merges: ReadonlyArray<readonly [string, string]>, options: BpeOptions) {
     const source = options.source ?? 'tokenizer';
@@ -229,23 +175,7 @@ export class Gpt2BpeTokenizer implements Tokenizer {
       this.byteIds[b] = id;
     }
 
-    if (merges.length >= ID_LIMIT) throw new AjarError('bad_tokenizer', `${source}: ${merges.length} merges; at most ${ID_LIMIT - 1} are supported`);
-    this.mergeLeft = new Int32Array(merges.length);
-    this.mergeRight = new Int32Array(merges.length);
-    this.mergeResult = new Int32Array(merges.length);
-    merges.forEach(([a, b], rank) => {
-      const left = vocab.get(a);
-      const right = vocab.get(b);
-      const result = vocab.get(a + b);
-      if (left === undefined || right === undefined || result === undefined) {
-        const missing = [left === undefined ? a : null, right === undefined ? b : null, result === undefined ? a + b : null].filter((t) => t !== null);
-        throw new AjarError('bad_tokenizer', `${source}: merge ${rank + 1} (${JSON.stringify(a)} ${JSON.stringify(b)}) uses ${missing.map((t) => JSON.stringify(t)).join(', ')}, not in the vocabulary`);
-      }
-      this.mergeLeft[rank] = left;
-      this.mergeRight[rank] = right;
-      this.mergeResult[rank] = result;
-      this.pairRank.set(left * PAIR_SHIFT + right, rank);
-    });
+    this.bpeMerges = new BpeMerges(merges, vocab, source);
 
     const added = [...(options.addedTokens ?? [])];
     for (const t of added) {
@@ -340,58 +270,11 @@ export class Gpt2BpeTokenizer implements Tokenizer {
     return ids;
   }
 
-  /**
-   * BPE over one pre-token's bytes, equal to encoder.py's bpe(): repeatedly take the lowest-ranked adjacent pair
-   * and merge all its occurrences left to right. Symbols live in a linked list over byte positions; candidate
-   * pairs wait in a heap, so a long word (a page of CJK text has no spaces) costs O(n log n), not O(n^2).
-   */
+  /** BPE over one pre-token's bytes, equal to encoder.py's bpe(). */
   private bpe(bytes: Uint8Array): number[] {
-    const n = bytes.length;
-    if (n === 1) return [this.byteIds[bytes[0]]];
-    const sym = new Int32Array(n); // token id of the symbol starting at each position; -1 once merged away
-    const next = new Int32Array(n); // position of the next live symbol, or n
-    const prev = new Int32Array(n); // position of the previous live symbol, or -1
-    for (let i = 0; i < n; i++) {
-      sym[i] = this.byteIds[bytes[i]];
-      next[i] = i + 1;
-      prev[i] = i - 1;
-    }
-    const heap = this.heap;
-    heap.clear();
-    for (let i = 0; i + 1 < n; i++) this.pushCandidate(sym, i, i + 1);
-
-    const batch: number[] = [];
-    while (heap.size > 0) {
-      // One encoder.py round: every candidate of the lowest rank, leftmost first. Taking the whole batch out
-      // before merging matters: a pair formed by this round's merges is applied in a later round, never this one.
-      const rank = Math.floor(heap.peek() / POS_SHIFT);
-      batch.length = 0;
-      while (heap.size > 0 && Math.floor(heap.peek() / POS_SHIFT) === rank) batch.push(heap.pop() % POS_SHIFT);
-      const left = this.mergeLeft[rank];
-      const right = this.mergeRight[rank];
-      const merged = this.mergeResult[rank];
-      for (const pos of batch) {
-        // Skip stale candidates: the symbol at pos, or its right neighbour, changed since the pair was queued.
-        if (sym[pos] !== left) continue;
-        const q = next[pos];
-        if (q >= n || sym[q] !== right) continue;
-        sym[pos] = merged;
-        sym[q] = -1;
-        const after = next[q];
-        next[pos] = after;
-        if (after < n) prev[after] = pos;
-        if (prev[pos] >= 0) this.pushCandidate(sym, prev[pos], pos);
-        if (after < n) this.pushCandidate(sym, pos, after);
-      }
-    }
-    const ids: number[] = [];
-    for (let i = 0; i < n; i = next[i]) ids.push(sym[i]);
-    return ids;
-  }
-
-  private pushCandidate(sym: Int32Array, pos: number, nextPos: number): void {
-    const rank = this.pairRank.get(sym[pos] * PAIR_SHIFT + sym[nextPos]);
-    if (rank !== undefined) this.heap.push(rank * POS_SHIFT + pos);
+    const sym = new Int32Array(bytes.length); // token id of the symbol starting at each position
+    for (let i = 0; i < bytes.length; i++) sym[i] = this.byteIds[bytes[i]];
+    return this.bpeMerges.apply(sym);
   }
 
   private checkId(id: number): void {

@@ -72,10 +72,16 @@ export interface SpecialTokenNames {
   bosToken?: string | null;
   eosToken?: string | null;
   unkToken?: string | null;
+  /** tokenizer_config.json's add_bos_token; undefined when the file does not say. */
   addBos?: boolean;
+  /** tokenizer_config.json's add_eos_token; undefined when the file does not say. */
+  addEos?: boolean;
 }
 
-/** bos/eos/unk names and add_bos_token from tokenizer_config.json, each falling back to special_tokens_map.json. */
+/**
+ * bos/eos/unk names from tokenizer_config.json, each falling back to special_tokens_map.json, and its add_bos_token /
+ * add_eos_token (left undefined when absent, so each tokenizer applies its own default).
+ */
 export function specialTokensFromConfig(config: unknown, configPath: string, map: unknown, mapPath: string): SpecialTokenNames {
   const cfg = isRecord(config) ? config : {};
   const stm = isRecord(map) ? map : {};
@@ -83,11 +89,13 @@ export function specialTokensFromConfig(config: unknown, configPath: string, map
     const fromConfig = specialTokenText(cfg[key], `${configPath}: ${key}`);
     return fromConfig !== undefined ? fromConfig : specialTokenText(stm[key], `${mapPath}: ${key}`);
   };
-  const addBos = cfg.add_bos_token;
-  if (addBos !== undefined && addBos !== null && typeof addBos !== 'boolean') {
-    throw new AjarError('bad_tokenizer', `${configPath}: add_bos_token must be true or false, got ${JSON.stringify(addBos)}`);
-  }
-  return { bosToken: pick('bos_token'), eosToken: pick('eos_token'), unkToken: pick('unk_token'), addBos: addBos === true };
+  const flag = (key: string): boolean | undefined => {
+    const v = cfg[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'boolean') throw new AjarError('bad_tokenizer', `${configPath}: ${key} must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  return { bosToken: pick('bos_token'), eosToken: pick('eos_token'), unkToken: pick('unk_token'), addBos: flag('add_bos_token'), addEos: flag('add_eos_token') };
 }
 
 /** U+XXXX form of a code point, for error messages. */

@@ -1,14 +1,41 @@
 // loadTokenizer(dir): the tokenizer of a model folder, chosen from its files: tokenizer_config.json's
-// tokenizer_class "AjarCharTokenizer" -> char; else tokenizer.json; else vocab.json + merges.txt -> GPT-2 BPE.
+// tokenizer_class "AjarCharTokenizer" -> char; else tokenizer.json (GPT-2's own setup -> gpt2-bpe, any other BPE
+// pipeline -> HfBpeTokenizer); else vocab.json + merges.txt -> GPT-2 BPE.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AjarError } from '../../tensor/errors.js';
-import { Gpt2BpeTokenizer, parseMergesTxt } from './bpe.js';
+import { ENDOFTEXT, Gpt2BpeTokenizer, gpt2PipelineProblem, parseMergesTxt } from './bpe.js';
 import { CHAR_TOKENIZER_CLASS, CharTokenizer } from './char.js';
-import { isRecord, readJsonFile, readJsonIfExists, readTextFile, specialTokensFromConfig } from './files.js';
+import { chatTemplateFromConfig, isRecord, readJsonFile, readJsonIfExists, readTextFile, specialTokensFromConfig } from './files.js';
+import { HfBpeTokenizer } from './hf-bpe.js';
 import type { Tokenizer } from './types.js';
 
 const LOOKED_FOR = 'tokenizer_config.json (tokenizer_class), tokenizer.json, or vocab.json + merges.txt';
+
+/**
+ * Whether a parsed tokenizer.json is GPT-2's tokenizer itself: GPT-2's pipeline, and no added token but <|endoftext|>.
+ * NOTE: those load as 'gpt2-bpe', which (like OpenAI's encoder.py) reads "<|endoftext|>" inside text as plain text.
+ * Any other added token (SmolLM2's <|im_start|>) means chat templates write it as text, so the tokenizer must split
+ * it out as Hugging Face does: HfBpeTokenizer.
+ */
+function isGpt2TokenizerJson(json: unknown): boolean {
+  if (!isRecord(json) || gpt2PipelineProblem(json) !== null) return false;
+  const added = json.added_tokens;
+  if (added === undefined || added === null) return true;
+  return Array.isArray(added) && added.every((t) => isRecord(t) && t.content === ENDOFTEXT);
+}
+
+/**
+ * The tokenizer of a parsed tokenizer.json and tokenizer_config.json (null when absent); special_tokens_map.json
+ * fills in special tokens the config does not name. Paths are for error messages only.
+ */
+export function tokenizerFromJson(json: unknown, source: string, config: unknown, configPath: string, map: unknown, mapPath: string): Tokenizer {
+  const specials = specialTokensFromConfig(config, configPath, map, mapPath);
+  if (isGpt2TokenizerJson(json)) return Gpt2BpeTokenizer.fromTokenizerJson(json, { ...specials, source });
+  return HfBpeTokenizer.fromTokenizerJson(json, {
+    specials, source, config: isRecord(config) ? config : null, chatTemplate: chatTemplateFromConfig(config, configPath),
+  });
+}
 
 export function loadTokenizer(dir: string): Tokenizer {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -26,21 +53,27 @@ export function loadTokenizer(dir: string): Tokenizer {
   }
 
   const mapPath = join(dir, 'special_tokens_map.json');
-  const specials = specialTokensFromConfig(config, configPath, readJsonIfExists(mapPath), mapPath);
+  const map = readJsonIfExists(mapPath);
 
   const tokenizerJsonPath = join(dir, 'tokenizer.json');
   if (existsSync(tokenizerJsonPath)) {
-    return Gpt2BpeTokenizer.fromTokenizerJson(readJsonFile(tokenizerJsonPath), { ...specials, source: tokenizerJsonPath });
+    return tokenizerFromJson(readJsonFile(tokenizerJsonPath), tokenizerJsonPath, config, configPath, map, mapPath);
   }
   const vocabPath = join(dir, 'vocab.json');
   const mergesPath = join(dir, 'merges.txt');
   if (existsSync(vocabPath) && existsSync(mergesPath)) {
+    const specials = specialTokensFromConfig(config, configPath, map, mapPath);
     const merges = parseMergesTxt(readTextFile(mergesPath), mergesPath);
     return Gpt2BpeTokenizer.fromVocabAndMerges(readJsonFile(vocabPath) as Record<string, number>, merges, { ...specials, source: vocabPath });
   }
 
   const found = [configPath, tokenizerJsonPath, vocabPath, mergesPath, join(dir, 'tokenizer.model')].filter((p) => existsSync(p));
   const classNote = tokenizerClass !== null ? `; tokenizer_config.json names tokenizer_class ${JSON.stringify(tokenizerClass)}` : '';
+  if (existsSync(join(dir, 'tokenizer.model')) && !existsSync(tokenizerJsonPath)) {
+    throw new AjarError('bad_tokenizer',
+      `${dir} has a SentencePiece tokenizer.model but no tokenizer.json; ajar reads tokenizer.json only. Write one with transformers: `
+      + `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)${classNote}`);
+  }
   throw new AjarError('bad_tokenizer',
     `no tokenizer ajar can read in ${dir}: looked for ${LOOKED_FOR}; found ${found.length > 0 ? found.join(', ') : 'none of them'}${classNote}. `
     + 'Copy the tokenizer files of the model into the folder, or build one with CharTokenizer.fromText and save() it');
