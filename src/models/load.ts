@@ -1,6 +1,9 @@
 // Load a Hugging Face model folder into a ready model: config.json -> registry -> weights -> tokenizer.
-import { loadModelFolder } from '../io/folder.js';
+// Everything that can be refused is refused before the model's memory is allocated; weights then stream from the
+// files straight into the parameters, so loading needs the model's float32 size plus one read chunk.
+import { openWeights, readConfig } from '../io/folder.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
+import { buildShapesOnly } from '../nn/index.js';
 import { asCausalLM, buildModel } from './registry.js';
 import type { AnyModel, CausalLM } from './types.js';
 
@@ -12,10 +15,17 @@ export interface Pretrained<M extends AnyModel = AnyModel> {
 
 /** Load model and tokenizer from a folder; every problem is an AjarError naming the folder and file. */
 export function loadPretrained(dir: string): Pretrained {
-  const folder = loadModelFolder(dir);
-  const model = buildModel(folder.config, `${dir}/config.json`);
-  model.loadWeights(folder.weights, `${dir}/model.safetensors`);
+  const config = readConfig(dir);
+  const configLabel = `${dir}/config.json`;
+  const weightsLabel = `${dir}/model.safetensors`;
+  // 1. Cheap checks, nothing large allocated: the config (a shapes-only build reads every field), every
+  //    safetensors header, every tensor's name and shape against the config, the tokenizer.
+  const weights = openWeights(dir);
+  buildShapesOnly(() => buildModel(config, configLabel)).checkWeights(weights, weightsLabel);
   const tokenizer = loadTokenizer(dir);
+  // 2. Allocate the parameters and read each tensor into its parameter.
+  const model = buildModel(config, configLabel);
+  model.loadWeights(weights, weightsLabel);
   model.module.eval();
   return { dir, model, tokenizer };
 }
