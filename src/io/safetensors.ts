@@ -190,6 +190,16 @@ function widenInto(dtype: string, bytes: Uint8Array, out: Float32Array): void {
         outBits[i] = (bytes[j] | (bytes[j + 1] << 8) | (bytes[j + 2] << 16) | (bytes[j + 3] << 24)) >>> 0;
       }
     }
+  } else if (HOST_LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
+    // NOTE: reading whole halves through a Uint16Array is several times faster than byte by byte (a 1B
+    // checkpoint has a billion of them); the halves are little endian, as the host.
+    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, numel);
+    if (dtype === 'F16') {
+      const table = f16ToF32Table();
+      for (let i = 0; i < numel; i++) outBits[i] = table[halves[i]];
+    } else {
+      for (let i = 0; i < numel; i++) outBits[i] = halves[i] << 16;
+    }
   } else if (dtype === 'F16') {
     const table = f16ToF32Table();
     for (let i = 0; i < numel; i++) outBits[i] = table[bytes[2 * i] | (bytes[2 * i + 1] << 8)];
