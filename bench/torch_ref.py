@@ -1,5 +1,5 @@
 """PyTorch reference for ajar's benchmark workloads (same shapes as src/bench/workloads.ts), run beside
-`ajar bench` by bench/run.ts. Debian's python3-torch 1.13 with its default threads (one per core).
+`ajar bench` by bench/run.ts. Debian's python3-torch 1.13 with its default threads (AJAR_THREADS=N pins N).
 
     /usr/bin/python3 bench/torch_ref.py WORKLOAD [--steps N]
 
@@ -199,8 +199,11 @@ def decode_bench(model, steps):
 def main():
     workload = sys.argv[1]
     steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else None
-    # Same thread count as ajar's worker pool: one per core unless AJAR_THREADS says otherwise.
-    torch.set_num_threads(int(os.environ.get("AJAR_THREADS") or os.cpu_count() or 1))
+    # NOTE: PyTorch at its fastest: its default thread count, unless AJAR_THREADS pins one. On this 2-core machine
+    # (shared with other work) set_num_threads(2) ran decode-llama 10x and train-llama 2.7x slower than the default
+    # (1 thread here): the OpenMP pool spins waiting for a core.
+    if os.environ.get("AJAR_THREADS"):
+        torch.set_num_threads(int(os.environ["AJAR_THREADS"]))
     torch.manual_seed(1)
     if workload == "train-baby":
         model = GPT(65, 64, 128, 4, 4)
