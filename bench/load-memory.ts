@@ -4,6 +4,7 @@
 // Usage: node dist/bench/load-memory.js DIR [--tokens N] [--backend js|wasm] [--max-ratio R]
 //   prints one JSON line; with --max-ratio, exits 1 when the ratio is above R.
 import { selectBackend } from '../src/backends/select.js';
+import { weightLoadProgress } from '../src/cli/progress.js';
 import { generate } from '../src/generate/index.js';
 import { loadCausalLM } from '../src/models/index.js';
 
@@ -24,7 +25,7 @@ async function main(): Promise<number> {
   const backend = selectBackend(flag(args, '--backend'));
 
   const t0 = performance.now();
-  const { model } = loadCausalLM(dir);
+  const { model } = loadCausalLM(dir, { onProgress: weightLoadProgress(dir) });
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = process.resourceUsage().maxRSS * 1024;
 

@@ -3,6 +3,7 @@ import { generateStream } from '../generate/index.js';
 import { loadCausalLM } from '../models/index.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
+import { weightLoadProgress } from './progress.js';
 
 const HELP = `usage: ajar generate --model DIR --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
                      [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend js|wasm]
@@ -33,7 +34,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     stop: (p.values.stop as string[] | undefined) ?? [],
   };
   selectBackend(str(p, 'backend'));
-  const { model, tokenizer } = loadCausalLM(dir);
+  const { model, tokenizer } = loadCausalLM(dir, { onProgress: weightLoadProgress(dir) });
   const promptIds = tokenizer.encode(prompt);
   if (tokenizer.addBos && tokenizer.bosTokenId !== null) promptIds.unshift(tokenizer.bosTokenId);
   const json = bool(p, 'json');

@@ -80,6 +80,14 @@ forEachBackend('loading Llama checkpoints', () => {
     }
   });
 
+  test('onProgress counts every parameter value read, ending at the total', () => {
+    const calls: [number, number][] = [];
+    const { model } = loadPretrained(goldenPath('llama-load/bf16-sharded'), { onProgress: (done, total) => calls.push([done, total]) });
+    assert.equal(calls.length, model.module.namedParameters().length);
+    assert.deepEqual(calls.at(-1), [model.module.numParameters(), model.module.numParameters()]);
+    for (let i = 1; i < calls.length; i++) assert.ok(calls[i][0] > calls[i - 1][0]);
+  });
+
   test('readWeights still reads a sharded folder whole, a stored tied lm_head included', () => {
     const w = readWeights(goldenPath('llama-load/bf16-sharded'));
     assert.deepEqual(bitsOf(w.get('lm_head.weight')!.data), expected.folders['bf16-sharded']['lm_head.weight']);
