@@ -63,7 +63,8 @@ export function weightLoadProgress(dir: string): (done: number, total: number) =
   let bar: Progress | undefined;
   const mib = (values: number): number => Math.round((values * 4) / 2 ** 20);
   return (done, total) => {
-    if (mib(total) < 256) return;
+    // NOTE: the last tensors (norm weights) are too small to move the MiB count; draw 100% once, at the end.
+    if (mib(total) < 256 || (done < total && mib(done) >= mib(total))) return;
     bar ??= new Progress({ label: `loading ${dir}`, total: mib(total), unit: 'MiB' });
     bar.update(mib(done));
     if (done === total) bar.done();

@@ -14,7 +14,7 @@ export interface Pretrained<M extends AnyModel = AnyModel> {
 }
 
 export interface LoadOptions {
-  /** Called after each tensor is read: parameter values read so far, and in all. */
+  /** Called once before the first tensor is read and after each: parameter values read so far, and in all. */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -46,6 +46,7 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   // 2. Allocate the parameters and read each tensor into its parameter.
   const model = buildModel(config, configLabel);
   const total = plan.module.namedParameterShapes().reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
+  opts.onProgress?.(0, total);
   model.loadWeights(opts.onProgress ? reporting(weights, total, opts.onProgress) : weights, weightsLabel);
   model.module.eval();
   return { dir, model, tokenizer };

@@ -83,7 +83,8 @@ forEachBackend('loading Llama checkpoints', () => {
   test('onProgress counts every parameter value read, ending at the total', () => {
     const calls: [number, number][] = [];
     const { model } = loadPretrained(goldenPath('llama-load/bf16-sharded'), { onProgress: (done, total) => calls.push([done, total]) });
-    assert.equal(calls.length, model.module.namedParameters().length);
+    assert.equal(calls.length, 1 + model.module.namedParameters().length);
+    assert.deepEqual(calls[0], [0, model.module.numParameters()]);
     assert.deepEqual(calls.at(-1), [model.module.numParameters(), model.module.numParameters()]);
     for (let i = 1; i < calls.length; i++) assert.ok(calls[i][0] > calls[i - 1][0]);
   });
