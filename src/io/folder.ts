@@ -249,7 +249,7 @@ export function readWeights(dir: string): Map<string, WeightTensor> {
   return openWeights(dir).readAll();
 }
 
-/** A model folder's config and weights. */
+/** A model folder's config and all its weights in memory (small models; loadPretrained streams instead). */
 export function loadModelFolder(dir: string): ModelFolder {
   const config = readConfig(dir);
   const weights = readWeights(dir);
