@@ -191,8 +191,8 @@ function widenInto(dtype: string, bytes: Uint8Array, out: Float32Array): void {
       }
     }
   } else if (HOST_LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
-    // NOTE: reading whole halves through a Uint16Array is several times faster than byte by byte (a 1B
-    // checkpoint has a billion of them); the halves are little endian, as the host.
+    // NOTE: reading whole halves through a Uint16Array is about 1.6x faster than byte by byte (64M BF16 values:
+    // 80 against 130 ms here; a 1B checkpoint has a billion); the halves are little endian, as the host.
     const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, numel);
     if (dtype === 'F16') {
       const table = f16ToF32Table();
@@ -333,11 +333,14 @@ function openForReading(path: string): number {
   }
 }
 
+// NOTE: readSync refuses lengths of 2 GiB and more (an F32 embedding of Llama 3 8B is 2.1 GB), so reads are cut.
+const MAX_READ_BYTES = 1 << 30;
+
 /** Read exactly buf.length bytes at `position`; a short read means the file changed under us. */
 function readExactly(path: string, fd: number, buf: Uint8Array, position: number): void {
   let got = 0;
   while (got < buf.length) {
-    const k = readSync(fd, buf, got, buf.length - got, position + got);
+    const k = readSync(fd, buf, got, Math.min(buf.length - got, MAX_READ_BYTES), position + got);
     if (k === 0) throw bad(path, `file shrank while being read (bytes ${position + got} to ${position + buf.length} are gone)`);
     got += k;
   }
