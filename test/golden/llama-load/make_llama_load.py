@@ -32,15 +32,15 @@ CONFIG = {
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
     "head_dim": 2,
-    "vocab_size": 300,
+    "vocab_size": 256,  # the byte-level tokenizer's 256 ids, so every generated id decodes
     "max_position_embeddings": 64,
     "rms_norm_eps": 1e-5,
     "rope_theta": 500000.0,
     "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                      "original_max_position_embeddings": 8192},
     "tie_word_embeddings": True,
-    "bos_token_id": 256,
-    "eos_token_id": 257,
+    "bos_token_id": None,
+    "eos_token_id": None,
 }
 
 
