@@ -336,13 +336,23 @@ export class LlamaForCausalLM implements CausalLM {
       throw new AjarError('bad_weights', `${label}: unexpected tensors for ${this.architecture}: ${extra.slice(0, 5).join(', ')}` +
         `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''} (is config.json's architecture right?)`);
     }
-    this.module.checkStateDict(source, label);
+    this.module.checkStateDict(source, label, (n) => n, (n) => this.shapeFields(n));
     const storedHead = this.cfg.tie_word_embeddings ? source.shapeOf('lm_head.weight') : undefined;
     const { vocab_size: V, hidden_size: C } = this.cfg;
     if (storedHead !== undefined && !(storedHead.length === 2 && storedHead[0] === V && storedHead[1] === C)) {
       throw new AjarError('bad_weights', `${label}: tensor 'lm_head.weight' has shape ${fmtShape(storedHead)}, ` +
         `the config implies ${fmtShape([V, C])} (tied to model.embed_tokens.weight)`);
     }
+  }
+
+  /** The config.json fields, with their values, that set a parameter's shape. */
+  private shapeFields(name: string): string {
+    const { vocab_size: V, hidden_size: C, intermediate_size: I, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: hs } = this.cfg;
+    if (/embed_tokens|lm_head/.test(name)) return `vocab_size ${V}, hidden_size ${C}`;
+    if (/q_proj|o_proj/.test(name)) return `num_attention_heads ${H} x head_dim ${hs}, hidden_size ${C}`;
+    if (/k_proj|v_proj/.test(name)) return `num_key_value_heads ${Hkv} x head_dim ${hs}, hidden_size ${C}`;
+    if (/mlp\./.test(name)) return `intermediate_size ${I}, hidden_size ${C}`;
+    return `hidden_size ${C}`;
   }
 
   loadWeights(weights: Weights, label: string): void {

@@ -127,8 +127,10 @@ export class Module {
   /**
    * Check that every parameter is found (via `resolve`, which maps a parameter name to the checkpoint's name, or
    * null when it may be absent) with its declared shape. Reads no data, so it works on a shapes-only build.
+   * `fields` names the config fields behind a parameter's shape, for the error message.
    */
-  checkStateDict(weights: Weights, label: string, resolve: (name: string) => string | null = (n) => n): void {
+  checkStateDict(weights: Weights, label: string, resolve: (name: string) => string | null = (n) => n,
+    fields?: (name: string) => string): void {
     const source = asTensorSource(weights);
     for (const [name, shape] of this.namedParameterShapes()) {
       const key = resolve(name);
@@ -138,8 +140,9 @@ export class Module {
         throw new AjarError('bad_weights', `${label}: tensor '${key}' is missing from the weights`);
       }
       if (!shapeEq(stored, shape)) {
+        const why = fields ? ` (${fields(name)})` : '';
         throw new AjarError('bad_weights',
-          `${label}: tensor '${key}' has shape ${fmtShape(stored)}, the config implies ${fmtShape(shape)}`);
+          `${label}: tensor '${key}' has shape ${fmtShape(stored)}, the config implies ${fmtShape(shape)}${why}`);
       }
     }
   }

@@ -137,7 +137,8 @@ describe('refusing what ajar cannot run', () => {
     });
     const t0 = performance.now();
     const rss0 = process.memoryUsage().rss;
-    refuses(() => loadPretrained(dir), 'bad_weights', ["'model.embed_tokens.weight'", '(256, 8)', '(1048576, 1048576)']);
+    refuses(() => loadPretrained(dir), 'bad_weights', ["'model.embed_tokens.weight'", '(256, 8)', '(1048576, 1048576)',
+      'vocab_size 1048576, hidden_size 1048576']);
     assert.ok(performance.now() - t0 < 5000, 'refused without building the model');
     assert.ok(process.memoryUsage().rss - rss0 < 256 * 2 ** 20, 'refused without allocating the model');
     cliRefuses(dir, ['model.embed_tokens.weight', '(1048576, 1048576)']);
@@ -147,7 +148,8 @@ describe('refusing what ajar cannot run', () => {
     const dir = editedFolder((c) => {
       c.intermediate_size = 17;
     });
-    refuses(() => loadPretrained(dir), 'bad_weights', ["'model.layers.0.mlp.gate_proj.weight'", '(16, 8)', '(17, 8)']);
+    refuses(() => loadPretrained(dir), 'bad_weights', ["'model.layers.0.mlp.gate_proj.weight'", '(16, 8)', '(17, 8)',
+      'intermediate_size 17, hidden_size 8']);
   });
 
   test('a stored tied lm_head of another shape is refused', () => {
