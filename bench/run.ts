@@ -4,14 +4,14 @@
 // Usage: node dist/bench/run.js [WORKLOAD ...] [--rounds N] [--json]
 // Each round runs ajar then PyTorch, alternating, so drift in this machine's speed hits both sides alike; the
 // row shows the median over rounds of each side's median step and the largest peak memory. Default rounds: 5,
-// and 1 for train-gpt2 (about a minute a side).
+// 1 for train-gpt2 and train-llama (about a minute a side), 3 for decode-llama.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
-const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2'];
-const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1 };
+const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2', 'decode-llama', 'train-llama'];
+const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1, 'train-llama': 1, 'decode-llama': 3 };
 const ROUNDS = 5;
 
 interface Result {

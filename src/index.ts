@@ -10,7 +10,7 @@ export * from './tensor/index.js';
 export { selectBackend, BACKEND_NAMES, defaultBackendName } from './backends/select.js';
 export { Module, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, KVCache } from './nn/index.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from './io/safetensors.js';
-export { loadModelFolder, readConfig, readWeights } from './io/folder.js';
+export { loadModelFolder, openWeights, readConfig, readWeights, WeightFiles } from './io/folder.js';
 export { convertLlama2c, readLlama2cCheckpoint, readLlama2cTokenizer } from './io/llama2c.js';
 export { pull as pullFromHub, resolveModelDir, parseHubRef, hubSettings, type HubRef, type PullOptions, type PullResult } from './io/hub.js';
 export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, HfBpeTokenizer, StreamDecoder, type Tokenizer } from './io/tokenizer/index.js';

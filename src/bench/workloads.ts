@@ -1,7 +1,8 @@
 // The benchmark workloads `ajar bench` runs and bench/run.ts compares with PyTorch (bench/torch_ref.py
-// runs the same shapes): a training step of the shakespeare-char model, a GPT-2 124M training step, and
-// GPT-2 124M greedy decoding with a KV cache.
-import { generate } from '../generate/index.js';
+// runs the same shapes): a training step of the shakespeare-char model, a GPT-2 124M training step, GPT-2
+// 124M greedy decoding with a KV cache, and the same training step and decoding for a Llama of SmolLM2-135M's
+// shape (grouped-query attention, RoPE, RMSNorm, SwiGLU).
+import { generate, generateStream } from '../generate/index.js';
 import { buildModel, type CausalLM } from '../models/index.js';
 import { crossEntropy, reshape, Rng } from '../tensor/index.js';
 import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
@@ -26,6 +27,15 @@ function gpt2Config(over: Record<string, unknown>): Record<string, unknown> {
     architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768,
     n_layer: 12, n_head: 12, activation_function: 'gelu_new', resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
     layer_norm_epsilon: 1e-5, eos_token_id: 50256, ...over,
+  };
+}
+
+/** HuggingFaceTB/SmolLM2-135M's config.json (the values its published config holds). */
+function smolLM2Config(): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536,
+    num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, head_dim: 64, max_position_embeddings: 8192,
+    rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, bos_token_id: 0, eos_token_id: 0,
   };
 }
 
@@ -76,7 +86,7 @@ function trainWorkload(name: string, about: string, config: Record<string, unkno
     name,
     about,
     async run({ steps = defaultSteps, onStep }) {
-      const model = buildModel(gpt2Config(config)) as CausalLM;
+      const model = buildModel(config) as CausalLM;
       const times = await trainSteps(model, batch, block, steps, warmup, onStep);
       const ms = median(times);
       return { workload: name, step_ms_median: ms, tokens_per_s: (batch * block * 1000) / ms, steps };
@@ -84,23 +94,21 @@ function trainWorkload(name: string, about: string, config: Record<string, unkno
   };
 }
 
-export const WORKLOADS: Record<string, WorkloadSpec> = {
-  'train-baby': trainWorkload('train-baby', 'shakespeare-char model training step (4 layers, 4 heads, width 128, vocab 65, batch 12 x 64)',
-    { vocab_size: 65, n_positions: 64, n_embd: 128, n_layer: 4, n_head: 4 }, 12, 64, 30, 3),
-  'train-gpt2': trainWorkload('train-gpt2', 'GPT-2 124M from random initialisation, training step at batch 4 x 64', {}, 4, 64, 5, 1),
-  'decode-gpt2': {
-    name: 'decode-gpt2',
-    about: 'GPT-2 124M greedy decoding with a KV cache after a 16-token prompt',
-    async run({ steps = 64, onStep }) {
-      const model = buildModel(gpt2Config({})) as CausalLM;
+/** Greedy decoding with a KV cache after a 16-token prompt: the median time of one generated token. */
+function decodeWorkload(name: string, about: string, config: Record<string, unknown>, defaultSteps: number): WorkloadSpec {
+  return {
+    name,
+    about,
+    async run({ steps = defaultSteps, onStep }) {
+      const model = buildModel(config) as CausalLM;
       model.initWeights(new Rng(1));
-      const prompt = Array.from({ length: 16 }, (_, i) => (i * 977) % 50000);
+      model.module.eval();
+      const prompt = Array.from({ length: 16 }, (_, i) => (i * 977) % Math.min(50000, model.vocabSize));
       const noBytes = { encode: () => [], tokenBytes: () => new Uint8Array(0) };
       // Warm up once, then time each token of a full run.
       await generate(model, noBytes, prompt, { maxNewTokens: 4, temperature: 0, stopAtEos: false });
       const times: number[] = [];
       let last = performance.now();
-      const { generateStream } = await import('../generate/index.js');
       const it = generateStream(model, noBytes, prompt, { maxNewTokens: steps, temperature: 0, stopAtEos: false });
       let i = 0;
       for (;;) {
@@ -115,9 +123,20 @@ export const WORKLOADS: Record<string, WorkloadSpec> = {
       }
       // NOTE: the first token's time includes the 16-token prompt (prefill); the median is the decode step.
       const ms = median(times);
-      return { workload: 'decode-gpt2', step_ms_median: ms, tokens_per_s: 1000 / ms, steps: times.length };
+      return { workload: name, step_ms_median: ms, tokens_per_s: 1000 / ms, steps: times.length };
     },
-  },
+  };
+}
+
+export const WORKLOADS: Record<string, WorkloadSpec> = {
+  'train-baby': trainWorkload('train-baby', 'shakespeare-char model training step (4 layers, 4 heads, width 128, vocab 65, batch 12 x 64)',
+    gpt2Config({ vocab_size: 65, n_positions: 64, n_embd: 128, n_layer: 4, n_head: 4 }), 12, 64, 30, 3),
+  'train-gpt2': trainWorkload('train-gpt2', 'GPT-2 124M from random initialisation, training step at batch 4 x 64', gpt2Config({}), 4, 64, 5, 1),
+  'decode-gpt2': decodeWorkload('decode-gpt2', 'GPT-2 124M greedy decoding with a KV cache after a 16-token prompt', gpt2Config({}), 64),
+  'train-llama': trainWorkload('train-llama', 'Llama of SmolLM2-135M\'s shape from random initialisation, training step at batch 4 x 64',
+    smolLM2Config(), 4, 64, 3, 1),
+  'decode-llama': decodeWorkload('decode-llama', 'Llama of SmolLM2-135M\'s shape, greedy decoding with a KV cache after a 16-token prompt',
+    smolLM2Config(), 32),
 };
 
 export function peakRssMiB(): number {

@@ -4,6 +4,7 @@ import { loadCausalLM } from '../models/index.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
 import { modelDirArg } from './pull.js';
+import { weightLoadProgress } from './progress.js';
 
 const HELP = `usage: ajar generate --model DIR|ORG/NAME[@REV] --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
                      [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend js|wasm]
@@ -34,7 +35,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     stop: (p.values.stop as string[] | undefined) ?? [],
   };
   selectBackend(str(p, 'backend'));
-  const { model, tokenizer } = loadCausalLM(dir);
+  const { model, tokenizer } = loadCausalLM(dir, { onProgress: weightLoadProgress(dir) });
   const promptIds = tokenizer.encode(prompt);
   if (tokenizer.addBos && tokenizer.bosTokenId !== null) promptIds.unshift(tokenizer.bosTokenId);
   const json = bool(p, 'json');

@@ -57,3 +57,16 @@ export function fmtDuration(s: number): string {
   const ss = String(sec).padStart(2, '0');
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
+
+/** Progress of loading a model's weights (loadPretrained's onProgress), shown only from 256 MiB of float32 up. */
+export function weightLoadProgress(dir: string): (done: number, total: number) => void {
+  let bar: Progress | undefined;
+  const mib = (values: number): number => Math.round((values * 4) / 2 ** 20);
+  return (done, total) => {
+    // NOTE: the last tensors (norm weights) are too small to move the MiB count; draw 100% once, at the end.
+    if (mib(total) < 256 || (done < total && mib(done) >= mib(total))) return;
+    bar ??= new Progress({ label: `loading ${dir}`, total: mib(total), unit: 'MiB' });
+    bar.update(mib(done));
+    if (done === total) bar.done();
+  };
+}

@@ -1,9 +1,13 @@
 // Hugging Face model folders: config.json plus model.safetensors, or model.safetensors.index.json and its shards.
-// Errors name the path: 'model_not_found' (no such folder), 'bad_config' (config.json), 'bad_weights' (weights).
+// openWeights reads only the files' headers (names, dtypes, shapes) and reads a tensor when asked, straight into
+// the caller's array; readWeights reads them all. Errors name the path: 'model_not_found' (no such folder),
+// 'bad_config' (config.json), 'bad_weights' (weights).
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
-import { oneLine, readSafetensors, type WeightTensor } from './safetensors.js';
+import {
+  checkLoadable, oneLine, readSafetensorsHeader, readTensorInto, type SafeTensor, type TensorLocation, type WeightTensor,
+} from './safetensors.js';
 
 export interface ModelFolder {
   dir: string;
@@ -120,7 +124,73 @@ function readIndex(indexPath: string): Map<string, string[]> {
   return new Map([...byShard.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function readSharded(dir: string): Map<string, WeightTensor> {
+/** Where a tensor of a model folder lives: its file and its place in that file. */
+interface Placed {
+  path: string;
+  location: TensorLocation;
+}
+
+/**
+ * The tensors of a model folder as their safetensors headers describe them; nothing is read until readInto or
+ * read asks for one tensor. Every header was checked when the folder was opened, and every dtype is loadable.
+ */
+export class WeightFiles {
+  constructor(readonly dir: string, private readonly placed: Map<string, Placed>) {}
+
+  get size(): number {
+    return this.placed.size;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.placed.keys();
+  }
+
+  /** The stored shape of a tensor, or undefined when the folder has no such tensor. */
+  shapeOf(name: string): readonly number[] | undefined {
+    return this.placed.get(name)?.location.shape;
+  }
+
+  /** The stored dtype (F32, F16 or BF16), or undefined when the folder has no such tensor. */
+  dtypeOf(name: string): string | undefined {
+    return this.placed.get(name)?.location.dtype;
+  }
+
+  /** Read one tensor, widened to float32, into `out` (numel(shape) values) in bounded chunks. */
+  readInto(name: string, out: Float32Array): void {
+    const p = this.placed.get(name);
+    if (p === undefined) throw fail('bad_weights', `${this.dir} holds no tensor ${JSON.stringify(name)}`);
+    readTensorInto(p.path, name, p.location, out);
+  }
+
+  /** One tensor in a new float32 array. */
+  read(name: string): SafeTensor {
+    const p = this.placed.get(name);
+    if (p === undefined) throw fail('bad_weights', `${this.dir} holds no tensor ${JSON.stringify(name)}`);
+    const data = new Float32Array(p.location.shape.reduce((a, b) => a * b, 1));
+    readTensorInto(p.path, name, p.location, data);
+    return { dtype: p.location.dtype, shape: p.location.shape, data };
+  }
+
+  /** Every tensor in new float32 arrays (holds the whole checkpoint: prefer readInto for big models). */
+  readAll(): Map<string, SafeTensor> {
+    const out = new Map<string, SafeTensor>();
+    for (const name of this.placed.keys()) out.set(name, this.read(name));
+    return out;
+  }
+}
+
+/** One file's tensors, each checked loadable. */
+function placeFile(path: string): Map<string, Placed> {
+  const header = readSafetensorsHeader(path);
+  const placed = new Map<string, Placed>();
+  for (const [name, location] of header.tensors) {
+    checkLoadable(path, name, location);
+    placed.set(name, { path, location });
+  }
+  return placed;
+}
+
+function placeSharded(dir: string): Map<string, Placed> {
   const indexPath = join(dir, INDEX);
   const byShard = readIndex(indexPath);
   // Check every shard is there before loading any: a missing shard should not cost reading the others.
@@ -132,17 +202,18 @@ function readSharded(dir: string): Map<string, WeightTensor> {
         + `but ${path} does not exist; download the missing shard`);
     }
   }
-  const weights = new Map<string, WeightTensor>();
+  const placed = new Map<string, Placed>();
   for (const [shard, names] of byShard) {
     const path = join(dir, shard);
-    const { tensors } = readSafetensors(path);
+    const { tensors } = readSafetensorsHeader(path);
     const listed = new Set(names);
     for (const name of names) {
-      const t = tensors.get(name);
-      if (t === undefined) {
+      const location = tensors.get(name);
+      if (location === undefined) {
         throw fail('bad_weights', `${indexPath} puts tensor ${JSON.stringify(name)} in ${shard}, but ${path} does not hold it`);
       }
-      weights.set(name, t);
+      checkLoadable(path, name, location);
+      placed.set(name, { path, location });
     }
     // NOTE: an unlisted tensor means the index and shards come from different saves; refuse rather than guess.
     for (const name of tensors.keys()) {
@@ -152,15 +223,18 @@ function readSharded(dir: string): Map<string, WeightTensor> {
       }
     }
   }
-  return weights;
+  return placed;
 }
 
-/** All weights of a model folder as float32: model.safetensors, or the shards of model.safetensors.index.json. */
-export function readWeights(dir: string): Map<string, WeightTensor> {
+/**
+ * Open a model folder's weights, model.safetensors or the shards of model.safetensors.index.json, reading and
+ * checking every header but no tensor data.
+ */
+export function openWeights(dir: string): WeightFiles {
   checkFolder(dir);
   const single = join(dir, SINGLE);
-  if (isFile(single)) return readSafetensors(single).tensors;
-  if (isFile(join(dir, INDEX))) return readSharded(dir);
+  if (isFile(single)) return new WeightFiles(dir, placeFile(single));
+  if (isFile(join(dir, INDEX))) return new WeightFiles(dir, placeSharded(dir));
   const pickle = PICKLES.find((name) => isFile(join(dir, name)));
   if (pickle !== undefined) {
     throw fail('bad_weights', `${dir} holds ${pickle} but no ${SINGLE}: ajar does not load PyTorch pickle files `
@@ -170,7 +244,12 @@ export function readWeights(dir: string): Map<string, WeightTensor> {
   throw fail('bad_weights', `${dir} has no ${SINGLE} or ${INDEX}; a Hugging Face model folder holds its weights in one of them`);
 }
 
-/** A model folder's config and weights. */
+/** All weights of a model folder as float32 in memory (small models; loadPretrained streams instead). */
+export function readWeights(dir: string): Map<string, WeightTensor> {
+  return openWeights(dir).readAll();
+}
+
+/** A model folder's config and all its weights in memory (small models; loadPretrained streams instead). */
 export function loadModelFolder(dir: string): ModelFolder {
   const config = readConfig(dir);
   const weights = readWeights(dir);

@@ -1,7 +1,9 @@
 // GPT-2 (Radford et al. 2019, "Language Models are Unsupervised Multitask Learners") as Hugging Face
 // transformers' modeling_gpt2.py GPT2LMHeadModel defines it: learned positions, pre-LayerNorm blocks,
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
-import { Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, causalAttention } from '../nn/index.js';
+import {
+  Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, asTensorSource, causalAttention, type TensorSource, type Weights,
+} from '../nn/index.js';
 import {
   add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, discardNormal, getBackend, normalFill, type Rng, type Tensor,
 } from '../tensor/index.js';
@@ -182,7 +184,7 @@ class GPT2Root extends Module {
 /** Checkpoint tensors that GPT-2 loaders ignore: the causal-mask buffers of older transformers versions. */
 const IGNORED = /(^|\.)attn\.(bias|masked_bias)$/;
 
-type Weights = Map<string, { shape: readonly number[]; data: Float32Array }>;
+type StateDict = Map<string, { shape: readonly number[]; data: Float32Array }>;
 
 /** The GPT-2 trunk shared by the LM and classification heads: embeddings, blocks, ln_f, loading, init. */
 abstract class GPT2Base {
@@ -231,24 +233,36 @@ abstract class GPT2Base {
     return name === 'lm_head.weight' && this.cfg.tie_word_embeddings;
   }
 
-  loadWeights(weights: Weights, label: string): void {
+  /** Parameter name -> checkpoint name: a checkpoint may store the trunk without the 'transformer.' prefix. */
+  private resolver(weights: TensorSource): (name: string) => string {
     const prefixed = [...weights.keys()].some((k) => k.startsWith('transformer.'));
-    const resolve = (name: string): string => {
+    return (name: string): string => {
       if (name.startsWith('transformer.') && !prefixed) return name.slice('transformer.'.length);
       return name;
     };
+  }
+
+  checkWeights(weights: Weights, label: string): void {
+    const source = asTensorSource(weights);
+    const resolve = this.resolver(source);
     const expected = new Set(this.module.namedParameters().map(([n]) => resolve(n)));
-    const extra = [...weights.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) && !this.optionalNames(k));
+    const extra = [...source.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) && !this.optionalNames(k));
     if (extra.length > 0) {
       throw new AjarError('bad_weights', `${label}: unexpected tensors for ${this.architecture}: ${extra.slice(0, 5).join(', ')}` +
         `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''} (is config.json's architecture right?)`);
     }
-    this.module.loadStateDict(weights, label, resolve);
+    this.module.checkStateDict(source, label, resolve);
+  }
+
+  loadWeights(weights: Weights, label: string): void {
+    this.checkWeights(weights, label);
+    const source = asTensorSource(weights);
+    this.module.loadStateDict(source, label, this.resolver(source));
   }
 
   /** Tensors to save, named as transformers saves them; a tied lm_head is not stored (wte holds it). */
-  stateDict(): Weights {
-    const out: Weights = new Map();
+  stateDict(): StateDict {
+    const out: StateDict = new Map();
     for (const [name, t] of this.module.namedParameters()) out.set(name, { shape: t.shape, data: t.data });
     return out;
   }

@@ -2,10 +2,11 @@
 // as Hugging Face transformers' modeling_llama.py defines LlamaForCausalLM: RMSNorm pre-norm blocks, rotate-half
 // RoPE, grouped-query attention (num_key_value_heads), a SwiGLU MLP. Mistral (sliding_window) and Qwen2
 // (q/k/v biases) are the same network with other config defaults, as modeling_mistral.py / modeling_qwen2.py.
-import { KVCache, Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
+import { KVCache, Embedding, Linear, Module, ModuleList, RMSNorm, asTensorSource, type Weights } from '../nn/index.js';
 import {
   add, dropout, groupedCausalAttention, matmul, normalFill, rope, siluMul, tensor, AjarError, type Rng, type Tensor,
 } from '../tensor/index.js';
+import { fmtShape } from '../tensor/shape.js';
 import { ConfigReader, checkTokenInput } from './config.js';
 import type { CausalLM, ForwardOptions } from './types.js';
 
@@ -251,7 +252,7 @@ class LlamaRoot extends Module {
 /** Checkpoint tensors loaders ignore: the rotary inverse-frequency buffers some older saves include. */
 const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
 
-type Weights = Map<string, { shape: readonly number[]; data: Float32Array }>;
+type StateDict = Map<string, { shape: readonly number[]; data: Float32Array }>;
 
 /** LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM. */
 export class LlamaForCausalLM implements CausalLM {
@@ -316,19 +317,41 @@ export class LlamaForCausalLM implements CausalLM {
     return matmul(x, head, { transB: true }); // (B, T, V)
   }
 
-  loadWeights(weights: Weights, label: string): void {
+  checkWeights(weights: Weights, label: string): void {
+    const source = asTensorSource(weights);
     const expected = new Set(this.module.namedParameters().map(([n]) => n));
     const tiedHead = (k: string): boolean => k === 'lm_head.weight' && this.cfg.tie_word_embeddings;
-    const extra = [...weights.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) && !tiedHead(k));
+    const extra = [...source.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) && !tiedHead(k));
     if (extra.length > 0) {
       throw new AjarError('bad_weights', `${label}: unexpected tensors for ${this.architecture}: ${extra.slice(0, 5).join(', ')}` +
         `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''} (is config.json's architecture right?)`);
     }
+    this.module.checkStateDict(source, label, (n) => n, (n) => this.shapeFields(n));
+    const storedHead = this.cfg.tie_word_embeddings ? source.shapeOf('lm_head.weight') : undefined;
+    const { vocab_size: V, hidden_size: C } = this.cfg;
+    if (storedHead !== undefined && !(storedHead.length === 2 && storedHead[0] === V && storedHead[1] === C)) {
+      throw new AjarError('bad_weights', `${label}: tensor 'lm_head.weight' has shape ${fmtShape(storedHead)}, ` +
+        `the config implies ${fmtShape([V, C])} (tied to model.embed_tokens.weight)`);
+    }
+  }
+
+  /** The config.json fields, with their values, that set a parameter's shape. */
+  private shapeFields(name: string): string {
+    const { vocab_size: V, hidden_size: C, intermediate_size: I, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: hs } = this.cfg;
+    if (/embed_tokens|lm_head/.test(name)) return `vocab_size ${V}, hidden_size ${C}`;
+    if (/q_proj|o_proj/.test(name)) return `num_attention_heads ${H} x head_dim ${hs}, hidden_size ${C}`;
+    if (/k_proj|v_proj/.test(name)) return `num_key_value_heads ${Hkv} x head_dim ${hs}, hidden_size ${C}`;
+    if (/mlp\./.test(name)) return `intermediate_size ${I}, hidden_size ${C}`;
+    return `hidden_size ${C}`;
+  }
+
+  loadWeights(weights: Weights, label: string): void {
+    this.checkWeights(weights, label);
     this.module.loadStateDict(weights, label);
   }
 
-  stateDict(): Weights {
-    const out: Weights = new Map();
+  stateDict(): StateDict {
+    const out: StateDict = new Map();
     for (const [name, t] of this.module.namedParameters()) out.set(name, { shape: t.shape, data: t.data });
     return out;
   }

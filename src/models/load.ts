@@ -1,6 +1,9 @@
 // Load a Hugging Face model folder into a ready model: config.json -> registry -> weights -> tokenizer.
-import { loadModelFolder } from '../io/folder.js';
+// Everything that can be refused is refused before the model's memory is allocated; weights then stream from the
+// files straight into the parameters, so loading needs the model's float32 size plus one read chunk.
+import { openWeights, readConfig } from '../io/folder.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
+import { buildShapesOnly, type TensorSource } from '../nn/index.js';
 import { asCausalLM, buildModel } from './registry.js';
 import type { AnyModel, CausalLM } from './types.js';
 
@@ -10,18 +13,47 @@ export interface Pretrained<M extends AnyModel = AnyModel> {
   tokenizer: Tokenizer;
 }
 
+export interface LoadOptions {
+  /** Called once before the first tensor is read and after each: parameter values read so far, and in all. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** `source` reporting the values read through it to `onProgress`. */
+function reporting(source: TensorSource, total: number, onProgress: (done: number, total: number) => void): TensorSource {
+  let done = 0;
+  return {
+    keys: () => source.keys(),
+    shapeOf: (name) => source.shapeOf(name),
+    readInto(name, out) {
+      source.readInto(name, out);
+      done += out.length;
+      onProgress(done, total);
+    },
+  };
+}
+
 /** Load model and tokenizer from a folder; every problem is an AjarError naming the folder and file. */
-export function loadPretrained(dir: string): Pretrained {
-  const folder = loadModelFolder(dir);
-  const model = buildModel(folder.config, `${dir}/config.json`);
-  model.loadWeights(folder.weights, `${dir}/model.safetensors`);
+export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained {
+  const config = readConfig(dir);
+  const configLabel = `${dir}/config.json`;
+  const weightsLabel = `${dir}/model.safetensors`;
+  // 1. Cheap checks, nothing large allocated: the config (a shapes-only build reads every field), every
+  //    safetensors header, every tensor's name and shape against the config, the tokenizer.
+  const weights = openWeights(dir);
+  const plan = buildShapesOnly(() => buildModel(config, configLabel));
+  plan.checkWeights(weights, weightsLabel);
   const tokenizer = loadTokenizer(dir);
+  // 2. Allocate the parameters and read each tensor into its parameter.
+  const model = buildModel(config, configLabel);
+  const total = plan.module.namedParameterShapes().reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
+  opts.onProgress?.(0, total);
+  model.loadWeights(opts.onProgress ? reporting(weights, total, opts.onProgress) : weights, weightsLabel);
   model.module.eval();
   return { dir, model, tokenizer };
 }
 
 /** Load a folder that must hold a causal language model. */
-export function loadCausalLM(dir: string): Pretrained<CausalLM> {
-  const p = loadPretrained(dir);
+export function loadCausalLM(dir: string, opts: LoadOptions = {}): Pretrained<CausalLM> {
+  const p = loadPretrained(dir, opts);
   return { ...p, model: asCausalLM(p.model, dir) };
 }

@@ -1,5 +1,5 @@
 // What every architecture offers the rest of ajar (training, evaluation, generation, serving, release).
-import type { KVCache, Module } from '../nn/index.js';
+import type { KVCache, Module, Weights } from '../nn/index.js';
 import type { Rng, Tensor } from '../tensor/index.js';
 
 export interface ForwardOptions {
@@ -20,8 +20,13 @@ export interface BaseModel {
   readonly contextLength: number;
   readonly eosTokenId: number | null;
   readonly module: Module;
-  /** Copy weights from a checkpoint's tensors (names as the checkpoint stores them). */
-  loadWeights(weights: Map<string, { shape: readonly number[]; data: Float32Array }>, label: string): void;
+  /**
+   * Check a checkpoint's tensor names and shapes against this model's parameters without reading any data
+   * (it works on a buildShapesOnly build, before the model's memory is allocated).
+   */
+  checkWeights(weights: Weights, label: string): void;
+  /** checkWeights, then copy the checkpoint's tensors (names as the checkpoint stores them) into the parameters. */
+  loadWeights(weights: Weights, label: string): void;
   /** The tensors to save, named as Hugging Face transformers saves them (tied weights once). */
   stateDict(): Map<string, { shape: readonly number[]; data: Float32Array }>;
   /** Fill parameters with the architecture's published initialisation. */

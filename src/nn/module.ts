@@ -1,5 +1,6 @@
 // Module: a tree of named parameters and sub-modules whose dotted names are exactly the checkpoint's
 // tensor names (candle's vb.pp("c_attn"), nanoGPT's c_attn), so loading and saving need no renaming tables.
+// buildShapesOnly builds a tree whose parameters hold no memory, so a checkpoint can be checked before allocating.
 import { AjarError } from '../tensor/errors.js';
 import { fmtShape, shapeEq, type Shape } from '../tensor/shape.js';
 import { Tensor, zeros } from '../tensor/index.js';
@@ -9,14 +10,68 @@ export interface NamedArray {
   data: Float32Array;
 }
 
+/**
+ * Checkpoint tensors by name, read on demand: io's WeightFiles streams them from safetensors files into the
+ * parameters; a Map of arrays in memory works too (asTensorSource).
+ */
+export interface TensorSource {
+  keys(): Iterable<string>;
+  /** The stored shape, or undefined when there is no such tensor. */
+  shapeOf(name: string): readonly number[] | undefined;
+  /** Write the tensor's values, as float32, into `out` (numel(shape) values). */
+  readInto(name: string, out: Float32Array): void;
+}
+
+export type Weights = Map<string, NamedArray> | TensorSource;
+
+/** A Map of in-memory arrays seen as a TensorSource; a TensorSource is returned as it is. */
+export function asTensorSource(w: Weights): TensorSource {
+  if (!(w instanceof Map)) return w;
+  return {
+    keys: () => w.keys(),
+    shapeOf: (name) => w.get(name)?.shape,
+    readInto: (name, out) => out.set(w.get(name)!.data),
+  };
+}
+
+// NOTE: a shapes-only build gives each parameter its own empty placeholder tensor (distinct objects, so weight
+// tying by identity still works) and remembers the declared shape here; see buildShapesOnly.
+const declaredShapes = new WeakMap<Tensor, Shape>();
+let shapesOnly = 0;
+
+/**
+ * Run `make` (a model or module constructor) with parameters that record their shapes but allocate nothing:
+ * namedParameterShapes() and checkStateDict() work on the result, forward() must not be called. Loading uses it
+ * to refuse a checkpoint whose tensors disagree with its config before allocating gigabytes for the model.
+ */
+export function buildShapesOnly<T>(make: () => T): T {
+  shapesOnly++;
+  try {
+    return make();
+  } finally {
+    shapesOnly--;
+  }
+}
+
+/** A parameter's declared shape (a shapes-only placeholder's too). */
+export function declaredShape(t: Tensor): Shape {
+  return declaredShapes.get(t) ?? t.shape;
+}
+
 export class Module {
   training = true;
   private readonly ownParams = new Map<string, Tensor>();
   private readonly ownChildren = new Map<string, Module>();
 
-  /** Register a trainable parameter (a zero tensor of the shape) under a local name. */
+  /** Register a trainable parameter (a zero tensor of the shape; an empty placeholder in buildShapesOnly). */
   protected param(name: string, shape: Shape): Tensor {
-    const t = zeros(shape).requireGrad();
+    let t: Tensor;
+    if (shapesOnly > 0) {
+      t = new Tensor(new Float32Array(0), [0]);
+      declaredShapes.set(t, [...shape]);
+    } else {
+      t = zeros(shape).requireGrad();
+    }
     this.ownParams.set(name, t);
     return t;
   }
@@ -39,6 +94,11 @@ export class Module {
     for (const [n, t] of this.ownParams) out.push([prefix + n, t]);
     for (const [n, m] of this.ownChildren) out.push(...m.namedParameters(`${prefix}${n}.`));
     return out;
+  }
+
+  /** Every parameter's declared shape under its dotted name (works on a shapes-only build). */
+  namedParameterShapes(): [string, Shape][] {
+    return this.namedParameters().map(([n, t]) => [n, declaredShape(t)]);
   }
 
   /** Distinct parameter tensors (tied weights once), in registration order. */
@@ -65,23 +125,37 @@ export class Module {
   }
 
   /**
-   * Copy values from a name -> array map. Every parameter must be found (via `resolve`, which maps a
-   * parameter name to the checkpoint's name or null when it may be absent) with the same shape.
+   * Check that every parameter is found (via `resolve`, which maps a parameter name to the checkpoint's name, or
+   * null when it may be absent) with its declared shape. Reads no data, so it works on a shapes-only build.
+   * `fields` names the config fields behind a parameter's shape, for the error message.
    */
-  loadStateDict(weights: Map<string, NamedArray>, label: string,
-    resolve: (name: string) => string | null = (n) => n): void {
+  checkStateDict(weights: Weights, label: string, resolve: (name: string) => string | null = (n) => n,
+    fields?: (name: string) => string): void {
+    const source = asTensorSource(weights);
+    for (const [name, shape] of this.namedParameterShapes()) {
+      const key = resolve(name);
+      if (key === null) continue;
+      const stored = source.shapeOf(key);
+      if (stored === undefined) {
+        throw new AjarError('bad_weights', `${label}: tensor '${key}' is missing from the weights`);
+      }
+      if (!shapeEq(stored, shape)) {
+        const why = fields ? ` (${fields(name)})` : '';
+        throw new AjarError('bad_weights',
+          `${label}: tensor '${key}' has shape ${fmtShape(stored)}, the config implies ${fmtShape(shape)}${why}`);
+      }
+    }
+  }
+
+  /** checkStateDict, then read every parameter's values from `weights` straight into the parameter. */
+  loadStateDict(weights: Weights, label: string, resolve: (name: string) => string | null = (n) => n): void {
+    this.checkStateDict(weights, label, resolve);
+    const source = asTensorSource(weights);
     for (const [name, t] of this.namedParameters()) {
       const key = resolve(name);
       if (key === null) continue;
-      const w = weights.get(key);
-      if (!w) {
-        throw new AjarError('bad_weights', `${label}: tensor '${key}' is missing from the weights`);
-      }
-      if (!shapeEq(w.shape, t.shape)) {
-        throw new AjarError('bad_weights',
-          `${label}: tensor '${key}' has shape ${fmtShape(w.shape)}, the config implies ${fmtShape(t.shape)}`);
-      }
-      t.data.set(w.data);
+      if (declaredShapes.has(t)) throw new Error(`${label}: cannot load values into a shapes-only build`);
+      source.readInto(key, t.data);
     }
   }
 }
