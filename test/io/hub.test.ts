@@ -170,13 +170,17 @@ describe('pull from a mock hub', () => {
 
   it('leaves the partial file when out of retries, and the next pull resumes it', async () => {
     hub.faults.drop = { sha256: lfsSha, afterBytes: 2_500_000, times: 1 };
-    await rejectsWith(pull({ repoId: REPO, revision: 'main' }, opts({ retries: 0 })), 'hub_network',
-      /model\.safetensors .* broke off at 2500000 of 10447720 bytes .*run the same command again to resume/);
+    const e = await rejectsWith(pull({ repoId: REPO, revision: 'main' }, opts({ retries: 0 })), 'hub_network',
+      /model\.safetensors .* broke off at \d+ of 10447720 bytes .*run the same command again to resume/);
+    // NOTE: the mock sends 2,500,000 bytes and then destroys the socket; under load the client can see the reset
+    // before the last few chunks, so the partial holds what arrived, no more than that, and resumes from there.
+    const got = Number(/broke off at (\d+)/.exec(e.message)![1]);
+    assert.ok(got > 0 && got <= 2_500_000, `${got} bytes`);
     const part = join(repoFolder(cache, REPO), 'blobs', `${lfsSha}.incomplete`);
-    assert.equal(lstatSync(part).size, 2_500_000);
+    assert.equal(lstatSync(part).size, got);
     hub.requests.length = 0;
     const r = await pull({ repoId: REPO, revision: 'main' }, opts());
-    assert.deepEqual(hub.requests.filter((q) => q.path.startsWith('/cdn/')).map((q) => q.range), ['bytes=2500000-']);
+    assert.deepEqual(hub.requests.filter((q) => q.path.startsWith('/cdn/')).map((q) => q.range), [`bytes=${got}-`]);
     assert.ok(!existsSync(part));
     assert.ok(readFileSync(join(r.snapshotDir, 'model.safetensors')).equals(main.files['model.safetensors']));
   });
