@@ -1,37 +1,51 @@
-// Causal softmax over attention scores and its gradient, for the wasm backend's fused attention. Scores are
-// rows of length T; row r is query position i = r % T, which sees keys 0..i. Units are rows.
-// The float32 steps are the composite's: scale * s, the row max, s - max, exp (through float64), a float64
-// sum, a divide; the gradient P * (g - sum(g * P)) * scale.
+// Causal softmax over attention scores and its gradient, for the wasm backend's fused attention kernels.
+// Scores are rows of length Tk; row r is query i = r % Tq at absolute position past + i (past = Tk - Tq, the
+// keys a KV cache holds), which sees keys lo..past + i: lo = 0, or past + i - window + 1 with a sliding window.
+// Units are rows. The float32 steps are the composite's: scale * s, the row max, s - max, exp (through
+// float64), a float64 sum, a divide; the gradient P * (g - sum(g * P)) * scale.
 import { loadPartial, storePartial } from './elementwise';
 import { at, param, paramPtr } from './simd';
 import { softmaxRow } from './reduce';
 
-/** Block: [s, out, rows, T, scale (f32 bits)]. out[r, j] = softmax over j <= i of scale * s[r, j], 0 past i. */
+/**
+ * Block: [s, out, rows, Tq, scale (f32 bits), Tk, window (0: none)]. out[r, j] = softmax over the keys row r
+ * sees of scale * s[r, j], 0 elsewhere.
+ */
 export function causalSoftmaxRun(p: usize, _tid: i32, begin: i32, end: i32): void {
   const s = paramPtr(p, 0);
   const out = paramPtr(p, 1);
-  const T = param(p, 3);
+  const Tq = param(p, 3);
   const scale = f32x4.splat(load<f32>(p + 16));
   const sc = load<f32>(p + 16);
+  const Tk = param(p, 5);
+  const window = param(p, 6);
+  const past = Tk - Tq;
   for (let r = begin; r < end; r++) {
-    const n = (r % T) + 1;
-    const xr = at(s, r * T);
-    const orow = at(out, r * T);
+    const hi = past + (r % Tq) + 1; // one past the last key seen
+    const lo = window > 0 && hi > window ? hi - window : 0;
+    const n = hi - lo;
+    const xr = at(s, r * Tk + lo);
+    const orow = at(out, r * Tk);
+    const seen = at(orow, lo);
     // Scaled scores first (the composite's mul), then its max.
     let i = 0;
-    for (; i + 4 <= n; i += 4) v128.store(at(orow, i), f32x4.mul(v128.load(at(xr, i)), scale));
-    for (; i < n; i++) store<f32>(at(orow, i), load<f32>(at(xr, i)) * sc);
-    softmaxRow(orow, orow, n);
-    for (i = n; i < T; i++) store<f32>(at(orow, i), 0);
+    for (; i + 4 <= n; i += 4) v128.store(at(seen, i), f32x4.mul(v128.load(at(xr, i)), scale));
+    for (; i < n; i++) store<f32>(at(seen, i), load<f32>(at(xr, i)) * sc);
+    softmaxRow(seen, seen, n);
+    for (i = 0; i < lo; i++) store<f32>(at(orow, i), 0);
+    for (i = hi; i < Tk; i++) store<f32>(at(orow, i), 0);
   }
 }
 
-/** Block: [P, g, rows, T, scale (f32 bits)]. g[r, j] becomes scale * P[r, j] * (g[r, j] - sum_k g[r, k] P[r, k]). */
+/**
+ * Block: [P, g, rows, Tq, scale (f32 bits), Tk]. g[r, j] becomes scale * P[r, j] * (g[r, j] - sum_k g[r, k] P[r, k])
+ * over whole rows of Tk (P is 0 where the mask hid a key, so the gradient is too).
+ */
 export function causalSoftmaxBackRun(p: usize, _tid: i32, begin: i32, end: i32): void {
   const P = paramPtr(p, 0);
   const g = paramPtr(p, 1);
-  const T = param(p, 3);
   const scale = f32x4.splat(load<f32>(p + 16));
+  const T = param(p, 5);
   for (let r = begin; r < end; r++) {
     const pr = at(P, r * T);
     const gr = at(g, r * T);

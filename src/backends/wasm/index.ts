@@ -14,7 +14,9 @@ import { WasmHeap, type HeapStats } from './heap.js';
 import { mergeBroadcast, mergePermute, type Merged } from './layout.js';
 import { loadKernels, whyUnavailable, type KernelVariant } from './module.js';
 import {
-  attentionBackwardReference, attentionReference, layerNormBackwardReference, layerNormReference, softmaxReference,
+  attentionBackwardReference, attentionReference, groupedAttentionBackwardReference, groupedAttentionReference,
+  layerNormBackwardReference, layerNormReference, rmsNormBackwardReference, rmsNormReference, ropeReference,
+  siluMulBackwardReference, siluMulReference, softmaxReference,
 } from './fused-reference.js';
 import { MAX_THREADS, WorkerPool } from './pool.js';
 import { Staging } from './staging.js';
@@ -161,6 +163,15 @@ class WasmBackendImpl implements WasmBackend {
       attention: (qkv, B, T, C, H, scale, y, p) => this.attention(qkv, B, T, C, H, scale, y, p),
       attentionBackward: (dy, qkv, p, B, T, C, H, scale, dqkv) => this.attentionBackward(dy, qkv, p, B, T, C, H, scale, dqkv),
       layerNormBackward: (x, g, w, mean, rstd, rows, n, dx, gx) => this.layerNormBackward(x, g, w, mean, rstd, rows, n, dx, gx),
+      rmsNorm: (x, rows, n, weight, eps, out, rstd) => this.rmsNorm(x, rows, n, weight, eps, out, rstd),
+      rmsNormBackward: (x, g, w, rstd, rows, n, dx, gx) => this.rmsNormBackward(x, g, w, rstd, rows, n, dx, gx),
+      rope: (x, B, T, H, hs, cos, sin, out, inverse) => this.rope(x, B, T, H, hs, cos, sin, out, inverse),
+      siluMul: (gate, up, out) => this.siluMul(gate, up, out),
+      siluMulBackward: (g, gate, up, dgate, dup) => this.siluMulBackward(g, gate, up, dgate, dup),
+      groupedAttention: (q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p) =>
+        this.groupedAttention(q, k, v, { B, Tq, Tk, Hq, Hkv, hs }, scale, window, y, p),
+      groupedAttentionBackward: (dy, q, k, v, p, B, Tq, Tk, Hq, Hkv, hs, scale, dq, dk, dv) =>
+        this.groupedAttentionBackward(dy, q, k, v, p, { B, Tq, Tk, Hq, Hkv, hs }, scale, dq, dk, dv),
       adamw: (w, g, m, v, h) => this.adamw(w, g, m, v, h),
       sumSquares: (x) => this.sumSquares(x),
     };
@@ -505,11 +516,15 @@ class WasmBackendImpl implements WasmBackend {
     return total;
   }
 
-  /** Rows of attention scores (rows, T) through a causal-softmax kernel; block [a, b, rows, T, scale]. */
-  private causalRows(kernel: number, a: number, b: number, rows: number, T: number, scale: number): void {
-    this.params.set([a, b, rows, T]);
+  /**
+   * Rows of attention scores (rows, Tk) through a causal-softmax kernel; row r is query r % Tq of the last Tq
+   * positions, seeing at most `window` keys (0: all). Block [a, b, rows, Tq, scale, Tk, window].
+   */
+  private causalRows(kernel: number, a: number, b: number, rows: number, Tq: number, scale: number, Tk = Tq,
+    window = 0): void {
+    this.params.set([a, b, rows, Tq, 0, Tk, window]);
     this.paramsF32[4] = scale;
-    this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / T)));
+    this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / Tk)));
   }
 
   private attention(qkv: Float32Array, B: number, T: number, C: number, H: number, scale: number, y: Float32Array,
@@ -538,6 +553,154 @@ class WasmBackendImpl implements WasmBackend {
     if (ds >= 0) this.heap.freeBlock(ds);
   }
 
+  private rmsNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, eps: number, out: Float32Array,
+    rstd?: Float32Array): void {
+    if (rows * n === 0) return;
+    this.staged((s) => [s.input(x), s.output(out), weight ? s.input(weight) : 0, rstd ? s.output(rstd) : 0],
+      ([px, po, pw, pr]) => {
+        this.params.set([px, po, rows, n, pw, 0, pr]);
+        this.paramsF32[5] = eps;
+        this.pool.run(K.rmsNormRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+      }, () => rmsNormReference(x, rows, n, weight, eps, out, rstd));
+  }
+
+  private rmsNormBackward(x: Float32Array, g: Float32Array, weight: Float32Array | null, rstd: Float32Array,
+    rows: number, n: number, dx: Float32Array, gxhat: Float32Array | null): void {
+    if (rows * n === 0) return;
+    this.staged((s) => [s.input(x), s.input(g), weight ? s.input(weight) : 0, s.input(rstd), s.output(dx),
+      gxhat ? s.output(gxhat) : 0], ([px, pg, pw, pr, pd, pgx]) => {
+      this.params.set([px, pg, rows, n, pw, pr, pd, pgx]);
+      this.pool.run(K.rmsNormBackRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+    }, () => rmsNormBackwardReference(x, g, weight, rstd, rows, n, dx, gxhat));
+  }
+
+  private rope(x: Float32Array, B: number, T: number, H: number, hs: number, cos: Float32Array, sin: Float32Array,
+    out: Float32Array, inverse: boolean): void {
+    const rows = B * T;
+    if (rows * H * hs === 0) return;
+    this.staged((s) => [s.input(x), s.input(cos), s.input(sin), s.output(out)], ([px, pc, ps, po]) => {
+      this.params.set([px, po, rows, T, H, hs, pc, ps, inverse ? 1 : 0]);
+      this.pool.run(K.ropeRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / (H * hs))));
+    }, () => ropeReference(x, B, T, H, hs, cos, sin, out, inverse));
+  }
+
+  private siluMul(gate: Float32Array, up: Float32Array, out: Float32Array): void {
+    const n = out.length;
+    if (n === 0) return;
+    this.staged((s) => [s.input(gate), s.input(up), s.output(out)], ([pg, pu, po]) => {
+      this.params.set([pg, pu, po]);
+      this.pool.run(K.siluMulRun, this.pb, n, this.grain(n, GRAIN_TRANSCENDENTAL));
+    }, () => siluMulReference(gate, up, out), gate.length === n && up.length === n);
+  }
+
+  private siluMulBackward(g: Float32Array, gate: Float32Array, up: Float32Array, dgate: Float32Array | null,
+    dup: Float32Array | null): void {
+    const n = g.length;
+    if (n === 0 || (!dgate && !dup)) return;
+    this.staged((s) => [s.input(g), s.input(gate), s.input(up), dgate ? s.output(dgate) : 0, dup ? s.output(dup) : 0],
+      ([pg, px, pu, pdg, pdu]) => {
+        this.params.set([pg, px, pu, pdg, pdu]);
+        this.pool.run(K.siluMulBackRun, this.pb, n, this.grain(n, GRAIN_TRANSCENDENTAL));
+      }, () => siluMulBackwardReference(g, gate, up, dgate, dup), gate.length === n && up.length === n);
+  }
+
+  /**
+   * Grouped attention: one strided product per position g within a group of query heads, each over (batch, key/
+   * value head) items, so query head j * group + g reads key/value head j in place.
+   */
+  private groupedAttention(q: Float32Array, k: Float32Array, v: Float32Array, d: GroupedDims, scale: number,
+    window: number, y: Float32Array, p: Float32Array): void {
+    const { B, Tq, Tk, Hq, Hkv, hs } = d;
+    if (B * Tq * Hq * hs === 0) return;
+    this.staged((s) => [s.input(q), s.input(k), s.input(v), s.output(y), s.output(p)], ([pq, pk, pv, py, pp]) => {
+      const group = Hq / Hkv;
+      const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
+      const kv = { bBatch: Tk * Ck, bHead: hs, ldb: Ck };
+      const scores = { cBatch: Hq * TT, cHead: group * TT, ldc: Tk }; // (B, Hq, Tq, Tk), heads j*group + g
+      for (let g = 0; g < group; g++) {
+        // S = Q K^T for query heads j * group + g
+        this.strided(pq + 4 * g * hs, pk, pp + 4 * g * TT, { batch: B, heads: Hkv, M: Tq, K: hs, N: Tk, transA: false,
+          transB: true, lda: Cq, aBatch: Tq * Cq, aHead: group * hs, ...kv, ...scores });
+      }
+      this.causalRows(K.causalSoftmaxRun, pp, pp, B * Hq * Tq, Tq, scale, Tk, window);
+      for (let g = 0; g < group; g++) {
+        // y = P V, written into the merged (B, Tq, Hq*hs) layout
+        this.strided(pp + 4 * g * TT, pv, py + 4 * g * hs, { batch: B, heads: Hkv, M: Tq, K: Tk, N: hs, transA: false,
+          transB: false, lda: Tk, aBatch: Hq * TT, aHead: group * TT, ...kv, ldc: Cq, cBatch: Tq * Cq, cHead: group * hs });
+      }
+    }, () => groupedAttentionReference(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p));
+  }
+
+  private groupedAttentionBackward(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, p: Float32Array,
+    d: GroupedDims, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+    const { B, Tq, Tk, Hq, Hkv, hs } = d;
+    if (B * Tq * Hq * hs === 0) return;
+    const group = Hq / Hkv;
+    const ds = this.heap.allocBlock(B * Hq * Tq * Tk * 4); // dP, then dS
+    // With groups, q and dy are also copied head-major (B, Hq, Tq, hs): a key/value head's query heads are then
+    // one (group * Tq, hs) block, and its dk and dv one product each (the sum over the group in the depth).
+    const byHead = group > 1 ? this.heap.allocBlock(2 * B * Tq * Hq * hs * 4) : 0;
+    this.staged((s) => [s.input(dy), s.input(q), s.input(k), s.input(v), s.input(p), s.output(dq), s.output(dk),
+      s.output(dv)], ([pdy, pq, pk, pv, pp, pdq, pdk, pdv]) => {
+      this.groupedGradients({ pdy, pq, pk, pv, pp, pdq, pdk, pdv, ds, byHead }, d, scale);
+    }, () => groupedAttentionBackwardReference(dy, q, k, v, p, B, Tq, Tk, Hq, Hkv, hs, scale, dq, dk, dv),
+    ds >= 0 && byHead >= 0);
+    if (ds >= 0) this.heap.freeBlock(ds);
+    if (byHead > 0) this.heap.freeBlock(byHead);
+  }
+
+  /** groupedAttentionBackward's products on staged buffers (byte offsets). */
+  private groupedGradients(o: Record<'pdy' | 'pq' | 'pk' | 'pv' | 'pp' | 'pdq' | 'pdk' | 'pdv' | 'ds' | 'byHead', number>,
+    d: GroupedDims, scale: number): void {
+    const { B, Tq, Tk, Hq, Hkv, hs } = d;
+    const group = Hq / Hkv;
+    const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
+    const kv = { bBatch: Tk * Ck, bHead: hs, ldb: Ck };
+    const scores = { aBatch: Hq * TT, aHead: group * TT, lda: Tk };
+    for (let g = 0; g < group; g++) {
+      // dP = dY V^T for query heads j * group + g
+      this.strided(o.pdy + 4 * g * hs, o.pv, o.ds + 4 * g * TT, { batch: B, heads: Hkv, M: Tq, K: hs, N: Tk,
+        transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: group * hs, ...kv, ldc: Tk, cBatch: Hq * TT,
+        cHead: group * TT });
+    }
+    // dS = scale * P (dP - sum(dP P)), in place
+    this.causalRows(K.causalSoftmaxBackRun, o.pp, o.ds, B * Hq * Tq, Tq, scale, Tk);
+    for (let g = 0; g < group; g++) {
+      // dQ = dS K
+      this.strided(o.ds + 4 * g * TT, o.pk, o.pdq + 4 * g * hs, { batch: B, heads: Hkv, M: Tq, K: Tk, N: hs,
+        transA: false, transB: false, ...scores, ...kv, ldc: Cq, cBatch: Tq * Cq, cHead: group * hs });
+    }
+    // dK = dS^T Q and dV = P^T dY, summed over each key/value head's group of query heads.
+    let qSrc = { at: o.pq, ld: Cq, batch: Tq * Cq };
+    let dySrc = { at: o.pdy, ld: Cq, batch: Tq * Cq };
+    if (group > 1) {
+      const half = 4 * B * Tq * Cq;
+      this.headsFirst(o.pq, o.byHead, B, Tq, Hq, hs);
+      this.headsFirst(o.pdy, o.byHead + half, B, Tq, Hq, hs);
+      qSrc = { at: o.byHead, ld: hs, batch: Hq * Tq * hs };
+      dySrc = { at: o.byHead + half, ld: hs, batch: Hq * Tq * hs };
+    }
+    const depth = group * Tq;
+    const head = group * hs * (group > 1 ? Tq : 1); // query rows of one key/value head's group
+    const toKv = { ldc: Ck, cBatch: Tk * Ck, cHead: hs };
+    this.strided(o.ds, qSrc.at, o.pdk, { batch: B, heads: Hkv, M: Tk, K: depth, N: hs, transA: true, transB: false,
+      ...scores, ldb: qSrc.ld, bBatch: qSrc.batch, bHead: head, ...toKv });
+    this.strided(o.pp, dySrc.at, o.pdv, { batch: B, heads: Hkv, M: Tk, K: depth, N: hs, transA: true, transB: false,
+      ...scores, ldb: dySrc.ld, bBatch: dySrc.batch, bHead: head, ...toKv });
+  }
+
+  /** Copy x (B, T, H, hs) at byte offset src to (B, H, T, hs) at dst. */
+  private headsFirst(src: number, dst: number, B: number, T: number, H: number, hs: number): void {
+    const m = mergePermute([B, T, H, hs], [0, 2, 1, 3]);
+    const n = B * T * H * hs;
+    if (m.shape.length === 1) {
+      this.heap.bytes().copyWithin(dst, src, src + 4 * n); // T == 1: already head-major
+      return;
+    }
+    this.writeLayout([src, dst, 0, 0], m);
+    this.pool.run(K.permuteRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+  }
+
   /** attentionBackward's products on staged buffers; ds is scratch for (B, H, T, T) scores. */
   private attentionGradients(pdy: number, pq: number, pp: number, pd: number, ds: number, B: number, T: number,
     C: number, H: number, scale: number): void {
@@ -559,6 +722,16 @@ class WasmBackendImpl implements WasmBackend {
     this.strided(ds, pq, pd + 4 * C, { batch: B, heads: H, M: T, K: T, N: D, transA: true, transB: false, lda: T,
       ldb: row, ...scores, bBatch: T * row, bHead: D, ...toQkv });
   }
+}
+
+/** A grouped attention call's sizes: query head h reads key/value head floor(h / (Hq / Hkv)). */
+interface GroupedDims {
+  B: number;
+  Tq: number;
+  Tk: number;
+  Hq: number;
+  Hkv: number;
+  hs: number;
 }
 
 /** A strided product's geometry: items are batch x heads; strides and leading dimensions in elements. */
