@@ -2,7 +2,6 @@
 // with its gradient. Each performs the float32 steps of its composite in src/tensor/ops.ts (noted per kernel).
 import { loadPartial, storePartial } from './elementwise';
 import { at, param, paramPtr } from './simd';
-import { c64, ONE, vexp } from './vmath';
 
 // ---------------------------------------------------------------------------------------------
 // RMS norm over the last axis. Block: [x, out, rows, n, weight, eps (f32 bits), rstd]; weight and rstd may be
@@ -139,91 +138,134 @@ export function ropeRun(p: usize, _tid: i32, begin: i32, end: i32): void {
       const x2 = at(x1, h2);
       const o1 = at(out, r * C + h * hs);
       const o2 = at(o1, h2);
-      for (let d = 0; d < h2; d += 4) {
+      let d = 0;
+      for (; d + 4 <= h2; d += 4) {
+        const a = v128.load(at(x1, d));
+        const b = v128.load(at(x2, d));
+        const c = v128.load(at(cr, d));
+        const s = v128.load(at(sr, d));
+        v128.store(at(o1, d), rot1(a, b, c, s, inverse));
+        v128.store(at(o2, d), rot2(a, b, c, s, inverse));
+      }
+      if (d < h2) {
         const left = h2 - d;
-        const full = left >= 4;
-        const a = full ? v128.load(at(x1, d)) : loadPartial(at(x1, d), left);
-        const b = full ? v128.load(at(x2, d)) : loadPartial(at(x2, d), left);
-        const c = full ? v128.load(at(cr, d)) : loadPartial(at(cr, d), left);
-        const s = full ? v128.load(at(sr, d)) : loadPartial(at(sr, d), left);
-        let y1: v128;
-        let y2: v128;
-        if (inverse) {
-          y1 = f32x4.add(f32x4.mul(a, c), f32x4.mul(b, s));
-          y2 = f32x4.sub(f32x4.mul(b, c), f32x4.mul(a, s));
-        } else {
-          y1 = f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s));
-          y2 = f32x4.add(f32x4.mul(b, c), f32x4.mul(a, s));
-        }
-        if (full) {
-          v128.store(at(o1, d), y1);
-          v128.store(at(o2, d), y2);
-        } else {
-          storePartial(at(o1, d), y1, left);
-          storePartial(at(o2, d), y2, left);
-        }
+        const a = loadPartial(at(x1, d), left);
+        const b = loadPartial(at(x2, d), left);
+        const c = loadPartial(at(cr, d), left);
+        const s = loadPartial(at(sr, d), left);
+        storePartial(at(o1, d), rot1(a, b, c, s, inverse), left);
+        storePartial(at(o2, d), rot2(a, b, c, s, inverse), left);
       }
     }
   }
 }
 
+/** The first half of a rotation: x1 c - x2 s (inverse: x1 c + x2 s). */
+@inline function rot1(a: v128, b: v128, c: v128, s: v128, inverse: bool): v128 {
+  return inverse ? f32x4.add(f32x4.mul(a, c), f32x4.mul(b, s)) : f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s));
+}
+
+/** The second half: x2 c + x1 s (inverse: x2 c - x1 s). */
+@inline function rot2(a: v128, b: v128, c: v128, s: v128, inverse: bool): v128 {
+  return inverse ? f32x4.sub(f32x4.mul(b, c), f32x4.mul(a, s)) : f32x4.add(f32x4.mul(b, c), f32x4.mul(a, s));
+}
+
 // ---------------------------------------------------------------------------------------------
 // SwiGLU's gated unit. Units are elements.
 
-/** sigmoid(x) of four float32 lanes through float64, as the unary kernel computes it: 1 / (1 + exp(-x)). */
-@inline function sigmoid4(x: v128): v128 {
-  const one = c64(ONE);
-  const lo = f64x2.promote_low_f32x4(x);
-  const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
-  const slo = f64x2.div(one, f64x2.add(one, vexp(f64x2.neg(lo))));
-  const shi = f64x2.div(one, f64x2.add(one, vexp(f64x2.neg(hi))));
-  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(slo), f32x4.demote_f64x2_zero(shi), 0, 1, 4, 5);
+/**
+ * e^x on four float32 lanes, within about 1 ulp (Cephes' expf: x = n ln 2 + r, |r| <= ln 2 / 2, a degree-5
+ * polynomial, then 2^n through the exponent bits); Infinity above 88.3, 0 below -87.3 (no subnormals), NaN kept.
+ */
+@inline function expF32(x: v128): v128 {
+  const c = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  // n = round(c / ln 2) by adding 1.5 * 2^23, which leaves n + 127 in the low mantissa bits as well.
+  const shifted = f32x4.add(f32x4.mul(c, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0 + 127.0));
+  const n = f32x4.sub(shifted, f32x4.splat(12582912.0 + 127.0));
+  // r = c - n ln 2, with ln 2 split in two so n * hi is exact
+  let r = f32x4.sub(c, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const e = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
+  const scale = i32x4.shl(shifted, 23); // 2^n: the biased exponent n + 127 moved into place
+  let y = f32x4.mul(e, scale);
+  y = v128.bitselect(f32x4.splat(Infinity), y, f32x4.gt(x, f32x4.splat(88.3)));
+  y = v128.andnot(y, f32x4.lt(x, f32x4.splat(-87.3)));
+  return v128.bitselect(x, y, f32x4.ne(x, x));
 }
 
-/** Block: [gate, up, out]. out = (gate * sigmoid(gate)) * up, the composite's float32 steps. */
+/**
+ * sigmoid(x) = 1 / (1 + e^-x) on four float32 lanes, in float32.
+ * NOTE: the sigmoid primitive goes through float64 (to match the js reference bit for bit), which costs two
+ * float64 exponentials per four lanes and was most of this kernel's time; here e^-x is float32 (about 1 ulp), so
+ * results stay within a few ulp of the composite's, far inside the conformance tolerance.
+ */
+@inline function sigmoid4(x: v128): v128 {
+  const one = f32x4.splat(1);
+  return f32x4.div(one, f32x4.add(one, expF32(f32x4.neg(x))));
+}
+
+/**
+ * Block: [gate, up, out, sig]. out = (gate * s) * up with s = sigmoid(gate), the composite's float32 steps; sig,
+ * when not 0, receives s for the backward pass.
+ */
 export function siluMulRun(p: usize, _tid: i32, begin: i32, end: i32): void {
   const gate = paramPtr(p, 0);
   const up = paramPtr(p, 1);
   const out = paramPtr(p, 2);
-  for (let i = begin; i < end; i += 4) {
+  const sig = paramPtr(p, 3);
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
+    const gv = v128.load(at(gate, i));
+    const s = sigmoid4(gv);
+    v128.store(at(out, i), f32x4.mul(f32x4.mul(gv, s), v128.load(at(up, i))));
+    if (sig != 0) v128.store(at(sig, i), s);
+  }
+  if (i < end) {
     const left = end - i;
-    const full = left >= 4;
-    const gv = full ? v128.load(at(gate, i)) : loadPartial(at(gate, i), left);
-    const uv = full ? v128.load(at(up, i)) : loadPartial(at(up, i), left);
-    const y = f32x4.mul(f32x4.mul(gv, sigmoid4(gv)), uv);
-    if (full) v128.store(at(out, i), y);
-    else storePartial(at(out, i), y, left);
+    const gv = loadPartial(at(gate, i), left);
+    const s = sigmoid4(gv);
+    storePartial(at(out, i), f32x4.mul(f32x4.mul(gv, s), loadPartial(at(up, i), left)), left);
+    if (sig != 0) storePartial(at(sig, i), s, left);
   }
 }
 
-/**
- * Block: [g, gate, up, dgate, dup]; dgate or dup may be 0 (not wanted). With s = sigmoid(gate):
- * dup = g * (gate * s), dgate = (g * up) * (s + gate * (s * (1 - s))).
- */
+/** siluMul's two gradients for four lanes from the upstream g, gate x, up u and s = sigmoid(x). */
+@inline function siluMulGrads(g: v128, x: v128, u: v128, s: v128, dgate: usize, dup: usize, i: i32, left: i32): void {
+  // dup = g * (x * s); dgate = (g * u) * (s + x * (s * (1 - s)))
+  const du = f32x4.mul(g, f32x4.mul(x, s));
+  const dsilu = f32x4.add(s, f32x4.mul(x, f32x4.mul(s, f32x4.sub(f32x4.splat(1), s))));
+  const dg = f32x4.mul(f32x4.mul(g, u), dsilu);
+  if (left >= 4) {
+    if (dup != 0) v128.store(at(dup, i), du);
+    if (dgate != 0) v128.store(at(dgate, i), dg);
+  } else {
+    if (dup != 0) storePartial(at(dup, i), du, left);
+    if (dgate != 0) storePartial(at(dgate, i), dg, left);
+  }
+}
+
+/** Block: [g, gate, up, sig, dgate, dup]: sig is the forward's sigmoid(gate); dgate or dup may be 0 (not wanted). */
 export function siluMulBackRun(p: usize, _tid: i32, begin: i32, end: i32): void {
   const g = paramPtr(p, 0);
   const gate = paramPtr(p, 1);
   const up = paramPtr(p, 2);
-  const dgate = paramPtr(p, 3);
-  const dup = paramPtr(p, 4);
-  const one = f32x4.splat(1);
-  for (let i = begin; i < end; i += 4) {
+  const sig = paramPtr(p, 3);
+  const dgate = paramPtr(p, 4);
+  const dup = paramPtr(p, 5);
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
+    siluMulGrads(v128.load(at(g, i)), v128.load(at(gate, i)), v128.load(at(up, i)), v128.load(at(sig, i)), dgate, dup,
+      i, 4);
+  }
+  if (i < end) {
     const left = end - i;
-    const full = left >= 4;
-    const gi = full ? v128.load(at(g, i)) : loadPartial(at(g, i), left);
-    const xv = full ? v128.load(at(gate, i)) : loadPartial(at(gate, i), left);
-    const s = sigmoid4(xv);
-    if (dup != 0) {
-      const d = f32x4.mul(gi, f32x4.mul(xv, s));
-      if (full) v128.store(at(dup, i), d);
-      else storePartial(at(dup, i), d, left);
-    }
-    if (dgate != 0) {
-      const uv = full ? v128.load(at(up, i)) : loadPartial(at(up, i), left);
-      const dsilu = f32x4.add(s, f32x4.mul(xv, f32x4.mul(s, f32x4.sub(one, s))));
-      const d = f32x4.mul(f32x4.mul(gi, uv), dsilu);
-      if (full) v128.store(at(dgate, i), d);
-      else storePartial(at(dgate, i), d, left);
-    }
+    siluMulGrads(loadPartial(at(g, i), left), loadPartial(at(gate, i), left), loadPartial(at(up, i), left),
+      loadPartial(at(sig, i), left), dgate, dup, i, left);
   }
 }

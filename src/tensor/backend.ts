@@ -130,10 +130,13 @@ export interface FusedKernels {
    */
   rope(x: Float32Array, B: number, T: number, H: number, hs: number, cos: Float32Array, sin: Float32Array,
     out: Float32Array, inverse: boolean): void;
-  /** SwiGLU's silu(gate) * up, element-wise over equal-sized buffers. Composite: ops.siluMulComposite. */
-  siluMul(gate: Float32Array, up: Float32Array, out: Float32Array): void;
-  /** siluMul's gradients dgate and dup (either may be null: not wanted) from the upstream g. */
-  siluMulBackward(g: Float32Array, gate: Float32Array, up: Float32Array, dgate: Float32Array | null,
+  /**
+   * SwiGLU's silu(gate) * up, element-wise over equal-sized buffers; sig, when given, receives sigmoid(gate) for
+   * the backward pass. Composite: ops.siluMulComposite.
+   */
+  siluMul(gate: Float32Array, up: Float32Array, out: Float32Array, sig?: Float32Array): void;
+  /** siluMul's gradients dgate and dup (either may be null: not wanted) from the upstream g and the forward's sig. */
+  siluMulBackward(g: Float32Array, gate: Float32Array, up: Float32Array, sig: Float32Array, dgate: Float32Array | null,
     dup: Float32Array | null): void;
   /**
    * Grouped-query causal attention: q (B, Tq, Hq * hs), k and v (B, Tk, Hkv * hs) with Tk >= Tq (the last Tq keys

@@ -579,7 +579,7 @@ const rules: Record<string, GradRule> = {
     const [gate, up] = node.inputs;
     const dgate = gate.requiresGrad ? emptyBuf(gate.size) : null;
     const dup = up.requiresGrad ? emptyBuf(up.size) : null;
-    getBackend().fused!.siluMulBackward!(g.data, gate.data, up.data, dgate, dup);
+    getBackend().fused!.siluMulBackward!(g.data, gate.data, up.data, node.attrs.sig as Float32Array, dgate, dup);
     return [dgate && new Tensor(dgate, gate.shape), dup && new Tensor(dup, up.shape)];
   },
   fused_rms_norm: (g, _y, node) => {
@@ -787,8 +787,9 @@ export function siluMul(gate: Tensor, up: Tensor): Tensor {
   const fused = getBackend().fused;
   if (fused?.siluMul && fused.siluMulBackward && shapeEq(gate.shape, up.shape) && gate.size > 0) {
     const out = emptyBuf(gate.size);
-    fused.siluMul(gate.data, up.data, out);
-    return record('fused_silu_mul', out, gate.shape, [gate, up]);
+    const sig = isGradEnabled() && (gate.requiresGrad || up.requiresGrad) ? emptyBuf(gate.size) : undefined;
+    fused.siluMul(gate.data, up.data, out, sig);
+    return record('fused_silu_mul', out, gate.shape, [gate, up], { sig });
   }
   return siluMulComposite(gate, up);
 }

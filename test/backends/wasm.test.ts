@@ -476,9 +476,9 @@ function kernelSuite(label: string, opts: WasmBackendOptions): void {
         }
         for (const n of [1, 3, 4, 17, 1000, 70001]) {
           const [gv, uv, up] = [randoms(rng, n, -8, 8), randoms(rng, n, -2, 2), randoms(rng, n)];
-          const [y, dg, du] = [buf(be, n, where), buf(be, n, where), buf(be, n, where)];
-          be.fused.siluMul(filled(be, gv, where), filled(be, uv, where), y);
-          be.fused.siluMulBackward(filled(be, up, where), filled(be, gv, where), filled(be, uv, where), dg, du);
+          const [y, sig, dg, du] = [buf(be, n, where), buf(be, n, where), buf(be, n, where), buf(be, n, where)];
+          be.fused.siluMul(filled(be, gv, where), filled(be, uv, where), y, sig);
+          be.fused.siluMulBackward(filled(be, up, where), filled(be, gv, where), filled(be, uv, where), sig, dg, du);
           const [want, wantDg, wantDu] = compositeGrads((g, u) => ops.siluMulComposite(g, u), [[gv, [n]], [uv, [n]]], up);
           assertClose(y, want, 1e-6, `siluMul n=${n}`);
           assertClose(dg, wantDg, 1e-5, `siluMul dgate n=${n}`);
@@ -896,8 +896,9 @@ describe('wasm memory', { skip }, () => {
     be.fused.rope(up, 1, r2, H, hs, c, sn, dx, true);
     assertClose(dx, rot[1], 1e-5, 'rope inverse through the fallback');
     const gate = x2.map((v) => 4 * v);
-    be.fused.siluMul(gate, x2, o2);
-    be.fused.siluMulBackward(up, gate, x2, dx, gx);
+    const sig = new Float32Array(m);
+    be.fused.siluMul(gate, x2, o2, sig);
+    be.fused.siluMulBackward(up, gate, x2, sig, dx, gx);
     const swi = compositeGrads((g, u) => ops.siluMulComposite(g, u), [[gate, [m]], [x2, [m]]], up);
     assertClose(o2, swi[0], 1e-6, 'siluMul through the fallback');
     assertClose(dx, swi[1], 1e-5, 'siluMul dgate through the fallback');

@@ -218,22 +218,29 @@ export function ropeReference(x: Float32Array, B: number, T: number, H: number, 
   }
 }
 
-/** silu(gate) * up in float32 steps, for calls the kernels cannot stage. */
-export function siluMulReference(gate: Float32Array, up: Float32Array, out: Float32Array): void {
+/** sigmoid(x) in float32 (the kernels compute e^-x in float32 too). */
+function sigmoid32(x: number): number {
+  const f = Math.fround;
+  return f(1 / f(1 + f(Math.exp(-x))));
+}
+
+/** silu(gate) * up in float32 steps (sig, when given, receives sigmoid(gate)), for calls the kernels cannot stage. */
+export function siluMulReference(gate: Float32Array, up: Float32Array, out: Float32Array, sig?: Float32Array): void {
   const f = Math.fround;
   for (let i = 0; i < out.length; i++) {
-    const s = f(1 / (1 + Math.exp(-gate[i])));
+    const s = sigmoid32(gate[i]);
+    if (sig) sig[i] = s;
     out[i] = f(f(gate[i] * s) * up[i]);
   }
 }
 
 /** siluMul's gradients in float32 steps (the siluMulBackward kernel's), for calls the kernels cannot stage. */
-export function siluMulBackwardReference(g: Float32Array, gate: Float32Array, up: Float32Array,
+export function siluMulBackwardReference(g: Float32Array, gate: Float32Array, up: Float32Array, sig: Float32Array,
   dgate: Float32Array | null, dup: Float32Array | null): void {
   const f = Math.fround;
   for (let i = 0; i < g.length; i++) {
     const x = gate[i];
-    const s = f(1 / (1 + Math.exp(-x)));
+    const s = sig[i];
     if (dup) dup[i] = f(g[i] * f(x * s));
     if (dgate) dgate[i] = f(f(g[i] * up[i]) * f(s + f(x * f(s * f(1 - s)))));
   }

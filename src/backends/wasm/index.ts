@@ -166,8 +166,8 @@ class WasmBackendImpl implements WasmBackend {
       rmsNorm: (x, rows, n, weight, eps, out, rstd) => this.rmsNorm(x, rows, n, weight, eps, out, rstd),
       rmsNormBackward: (x, g, w, rstd, rows, n, dx, gx) => this.rmsNormBackward(x, g, w, rstd, rows, n, dx, gx),
       rope: (x, B, T, H, hs, cos, sin, out, inverse) => this.rope(x, B, T, H, hs, cos, sin, out, inverse),
-      siluMul: (gate, up, out) => this.siluMul(gate, up, out),
-      siluMulBackward: (g, gate, up, dgate, dup) => this.siluMulBackward(g, gate, up, dgate, dup),
+      siluMul: (gate, up, out, sig) => this.siluMul(gate, up, out, sig),
+      siluMulBackward: (g, gate, up, sig, dgate, dup) => this.siluMulBackward(g, gate, up, sig, dgate, dup),
       groupedAttention: (q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p) =>
         this.groupedAttention(q, k, v, { B, Tq, Tk, Hq, Hkv, hs }, scale, window, y, p),
       groupedAttentionBackward: (dy, q, k, v, p, B, Tq, Tk, Hq, Hkv, hs, scale, dq, dk, dv) =>
@@ -584,24 +584,24 @@ class WasmBackendImpl implements WasmBackend {
     }, () => ropeReference(x, B, T, H, hs, cos, sin, out, inverse));
   }
 
-  private siluMul(gate: Float32Array, up: Float32Array, out: Float32Array): void {
+  private siluMul(gate: Float32Array, up: Float32Array, out: Float32Array, sig?: Float32Array): void {
     const n = out.length;
     if (n === 0) return;
-    this.staged((s) => [s.input(gate), s.input(up), s.output(out)], ([pg, pu, po]) => {
-      this.params.set([pg, pu, po]);
+    this.staged((s) => [s.input(gate), s.input(up), s.output(out), sig ? s.output(sig) : 0], ([pg, pu, po, ps]) => {
+      this.params.set([pg, pu, po, ps]);
       this.pool.run(K.siluMulRun, this.pb, n, this.grain(n, GRAIN_TRANSCENDENTAL));
-    }, () => siluMulReference(gate, up, out), gate.length === n && up.length === n);
+    }, () => siluMulReference(gate, up, out, sig), gate.length === n && up.length === n);
   }
 
-  private siluMulBackward(g: Float32Array, gate: Float32Array, up: Float32Array, dgate: Float32Array | null,
-    dup: Float32Array | null): void {
+  private siluMulBackward(g: Float32Array, gate: Float32Array, up: Float32Array, sig: Float32Array,
+    dgate: Float32Array | null, dup: Float32Array | null): void {
     const n = g.length;
     if (n === 0 || (!dgate && !dup)) return;
-    this.staged((s) => [s.input(g), s.input(gate), s.input(up), dgate ? s.output(dgate) : 0, dup ? s.output(dup) : 0],
-      ([pg, px, pu, pdg, pdu]) => {
-        this.params.set([pg, px, pu, pdg, pdu]);
-        this.pool.run(K.siluMulBackRun, this.pb, n, this.grain(n, GRAIN_TRANSCENDENTAL));
-      }, () => siluMulBackwardReference(g, gate, up, dgate, dup), gate.length === n && up.length === n);
+    this.staged((s) => [s.input(g), s.input(gate), s.input(up), s.input(sig), dgate ? s.output(dgate) : 0,
+      dup ? s.output(dup) : 0], ([pg, px, pu, ps, pdg, pdu]) => {
+      this.params.set([pg, px, pu, ps, pdg, pdu]);
+      this.pool.run(K.siluMulBackRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+    }, () => siluMulBackwardReference(g, gate, up, sig, dgate, dup), gate.length === n && up.length === n);
   }
 
   /**
