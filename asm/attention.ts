@@ -38,17 +38,24 @@ export function causalSoftmaxRun(p: usize, _tid: i32, begin: i32, end: i32): voi
 }
 
 /**
- * Block: [P, g, rows, Tq, scale (f32 bits), Tk]. g[r, j] becomes scale * P[r, j] * (g[r, j] - sum_k g[r, k] P[r, k])
- * over whole rows of Tk (P is 0 where the mask hid a key, so the gradient is too).
+ * Block: [P, g, rows, Tq, scale (f32 bits), Tk, window (0: none)]. Over the keys row r sees, g[r, j] becomes
+ * scale * P[r, j] * (g[r, j] - sum_k g[r, k] P[r, k]); elsewhere 0 (P is 0 there, and g may hold anything).
  */
 export function causalSoftmaxBackRun(p: usize, _tid: i32, begin: i32, end: i32): void {
   const P = paramPtr(p, 0);
   const g = paramPtr(p, 1);
+  const Tq = param(p, 3);
   const scale = f32x4.splat(load<f32>(p + 16));
-  const T = param(p, 5);
+  const Tk = param(p, 5);
+  const window = param(p, 6);
+  const past = Tk - Tq;
   for (let r = begin; r < end; r++) {
-    const pr = at(P, r * T);
-    const gr = at(g, r * T);
+    const hi = past + (r % Tq) + 1; // one past the last key seen
+    const lo = window > 0 && hi > window ? hi - window : 0;
+    const T = hi - lo;
+    const pr = at(P, r * Tk + lo);
+    const grow = at(g, r * Tk);
+    const gr = at(grow, lo);
     let s0 = f64x2.splat(0);
     let s1 = f64x2.splat(0);
     for (let i = 0; i < T; i += 4) {
@@ -71,5 +78,7 @@ export function causalSoftmaxBackRun(p: usize, _tid: i32, begin: i32, end: i32):
         storePartial(at(gr, i), v, left);
       }
     }
+    for (let i = 0; i < lo; i++) store<f32>(at(grow, i), 0);
+    for (let i = hi; i < Tk; i++) store<f32>(at(grow, i), 0);
   }
 }

@@ -91,10 +91,12 @@ forEachBackend('rope vs its composite', (backend) => {
 
 forEachBackend('groupedCausalAttention vs its composite', (backend) => {
   const skip = backend.fused?.groupedAttention ? false : `the ${backend.name} backend has no fused grouped attention`;
-  // [B, Tq, Tk, Hq, Hkv, hs, window]: groups of 1, 2 and 3, a KV cache (Tk > Tq), sliding windows, one query.
+  // [B, Tq, Tk, Hq, Hkv, hs, window]: groups of 1, 2 and 3, a KV cache (Tk > Tq), sliding windows, one query;
+  // over 64 queries, several blocks of query rows (the kernel skips the keys a block cannot see).
   const shapes = [[2, 5, 5, 4, 2, 8, null], [1, 7, 7, 3, 3, 4, null], [2, 6, 11, 6, 2, 8, null], [1, 9, 9, 4, 1, 6, 3],
-    [2, 5, 12, 4, 2, 4, 4], [1, 1, 13, 6, 2, 8, null], [1, 1, 13, 6, 3, 8, 5], [1, 33, 33, 9, 3, 64, null]] as const;
-  it('forward and gradients: groups, a KV cache, sliding windows, one query', { skip }, () => {
+    [2, 5, 12, 4, 2, 4, 4], [1, 1, 13, 6, 2, 8, null], [1, 1, 13, 6, 3, 8, 5], [1, 33, 33, 9, 3, 64, null],
+    [1, 130, 140, 4, 2, 8, null], [2, 100, 100, 6, 3, 4, 37], [1, 70, 70, 2, 2, 4, 200]] as const;
+  it('forward and gradients: groups, a KV cache, sliding windows, one query, several row blocks', { skip }, () => {
     shapes.forEach(([B, Tq, Tk, Hq, Hkv, hs, window], seed) => {
       const opts: GroupedAttentionOptions = { nHead: Hq, nKvHead: Hkv, scale: 0.3, window };
       const run = (f: typeof groupedCausalAttention): Float32Array[] => {

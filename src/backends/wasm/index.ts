@@ -472,7 +472,7 @@ class WasmBackendImpl implements WasmBackend {
     const nChunks = Math.ceil(N / nc);
     this.params.set([this.c.MM_TILED, pa, pb, pc, M, depth, N, g.transA ? 1 : 0, g.transB ? 1 : 0, g.aBatch, g.bBatch,
       items, mc, nc, mChunks, nChunks, this.scratch, this.c.MM_SCRATCH_BYTES, g.lda, g.ldb, g.ldc, heads, g.aHead,
-      g.bHead, g.cHead, g.cBatch]);
+      g.bHead, g.cHead, g.cBatch, g.accumulate ? 1 : 0]);
     const units = items * mChunks * nChunks;
     this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
   }
@@ -605,8 +605,11 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /**
-   * Grouped attention: one strided product per position g within a group of query heads, each over (batch, key/
-   * value head) items, so query head j * group + g reads key/value head j in place.
+   * Grouped attention, in blocks of query rows: block [r0, r1) sees keys [s, e) only (the causal mask's end and
+   * the sliding window's start), so the products skip the masked keys (about half of them at Tq = Tk) instead of
+   * computing scores the mask then zeroes. Within a block, one strided product per position g within a group of
+   * query heads, each over (batch, key/value head) items, so query head j * group + g reads key/value head j in
+   * place.
    */
   private groupedAttention(q: Float32Array, k: Float32Array, v: Float32Array, d: GroupedDims, scale: number,
     window: number, y: Float32Array, p: Float32Array): void {
@@ -615,90 +618,83 @@ class WasmBackendImpl implements WasmBackend {
     this.staged((s) => [s.input(q), s.input(k), s.input(v), s.output(y), s.output(p)], ([pq, pk, pv, py, pp]) => {
       const group = Hq / Hkv;
       const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
-      const kv = { bBatch: Tk * Ck, bHead: hs, ldb: Ck };
-      const scores = { cBatch: Hq * TT, cHead: group * TT, ldc: Tk }; // (B, Hq, Tq, Tk), heads j*group + g
-      for (let g = 0; g < group; g++) {
-        // S = Q K^T for query heads j * group + g
-        this.strided(pq + 4 * g * hs, pk, pp + 4 * g * TT, { batch: B, heads: Hkv, M: Tq, K: hs, N: Tk, transA: false,
-          transB: true, lda: Cq, aBatch: Tq * Cq, aHead: group * hs, ...kv, ...scores });
+      const blocks = causalBlocks(Tq, Tk, window);
+      for (const { r0, r1, s: k0, e: k1 } of blocks) {
+        for (let g = 0; g < group; g++) {
+          // S[r0:r1, k0:k1] = Q K^T for query heads j * group + g
+          this.strided(pq + 4 * (r0 * Cq + g * hs), pk + 4 * k0 * Ck, pp + 4 * (g * TT + r0 * Tk + k0), {
+            batch: B, heads: Hkv, M: r1 - r0, K: hs, N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq,
+            aHead: group * hs, ldb: Ck, bBatch: Tk * Ck, bHead: hs, ldc: Tk, cBatch: Hq * TT, cHead: group * TT });
+        }
       }
       this.causalRows(K.causalSoftmaxRun, pp, pp, B * Hq * Tq, Tq, scale, Tk, window);
-      for (let g = 0; g < group; g++) {
-        // y = P V, written into the merged (B, Tq, Hq*hs) layout
-        this.strided(pp + 4 * g * TT, pv, py + 4 * g * hs, { batch: B, heads: Hkv, M: Tq, K: Tk, N: hs, transA: false,
-          transB: false, lda: Tk, aBatch: Hq * TT, aHead: group * TT, ...kv, ldc: Cq, cBatch: Tq * Cq, cHead: group * hs });
+      for (const { r0, r1, s: k0, e: k1 } of blocks) {
+        for (let g = 0; g < group; g++) {
+          // y[r0:r1] = P[r0:r1, k0:k1] V[k0:k1], written into the merged (B, Tq, Hq*hs) layout
+          this.strided(pp + 4 * (g * TT + r0 * Tk + k0), pv + 4 * k0 * Ck, py + 4 * (r0 * Cq + g * hs), {
+            batch: B, heads: Hkv, M: r1 - r0, K: k1 - k0, N: hs, transA: false, transB: false, lda: Tk, aBatch: Hq * TT,
+            aHead: group * TT, ldb: Ck, bBatch: Tk * Ck, bHead: hs, ldc: Cq, cBatch: Tq * Cq, cHead: group * hs });
+        }
       }
     }, () => groupedAttentionReference(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p));
   }
 
   private groupedAttentionBackward(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, p: Float32Array,
     d: GroupedDims, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
-    const { B, Tq, Tk, Hq, Hkv, hs } = d;
+    const { B, Tq, Tk, Hq, hs } = d;
     if (B * Tq * Hq * hs === 0) return;
-    const group = Hq / Hkv;
     const ds = this.heap.allocBlock(B * Hq * Tq * Tk * 4); // dP, then dS
-    // With groups, q and dy are also copied head-major (B, Hq, Tq, hs): a key/value head's query heads are then
-    // one (group * Tq, hs) block, and its dk and dv one product each (the sum over the group in the depth).
-    const byHead = group > 1 ? this.heap.allocBlock(2 * B * Tq * Hq * hs * 4) : 0;
     this.staged((s) => [s.input(dy), s.input(q), s.input(k), s.input(v), s.input(p), s.output(dq), s.output(dk),
       s.output(dv)], ([pdy, pq, pk, pv, pp, pdq, pdk, pdv]) => {
-      this.groupedGradients({ pdy, pq, pk, pv, pp, pdq, pdk, pdv, ds, byHead }, d, scale);
-    }, () => groupedAttentionBackwardReference(dy, q, k, v, p, B, Tq, Tk, Hq, Hkv, hs, scale, dq, dk, dv),
-    ds >= 0 && byHead >= 0);
+      this.groupedGradients({ pdy, pq, pk, pv, pp, pdq, pdk, pdv, ds }, d, scale, dk.length);
+    }, () => groupedAttentionBackwardReference(dy, q, k, v, p, B, Tq, Tk, Hq, d.Hkv, hs, scale, dq, dk, dv), ds >= 0);
     if (ds >= 0) this.heap.freeBlock(ds);
-    if (byHead > 0) this.heap.freeBlock(byHead);
   }
 
-  /** groupedAttentionBackward's products on staged buffers (byte offsets). */
-  private groupedGradients(o: Record<'pdy' | 'pq' | 'pk' | 'pv' | 'pp' | 'pdq' | 'pdk' | 'pdv' | 'ds' | 'byHead', number>,
-    d: GroupedDims, scale: number): void {
+  /**
+   * groupedAttentionBackward's products on staged buffers (byte offsets), in the forward's blocks of query rows.
+   * dk and dv (nk floats each) sum over every block and every query head of a group, so they start at zero and
+   * each product adds into them.
+   */
+  private groupedGradients(o: Record<'pdy' | 'pq' | 'pk' | 'pv' | 'pp' | 'pdq' | 'pdk' | 'pdv' | 'ds', number>,
+    d: GroupedDims, scale: number, nk: number): void {
     const { B, Tq, Tk, Hq, Hkv, hs } = d;
     const group = Hq / Hkv;
     const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
-    const kv = { bBatch: Tk * Ck, bHead: hs, ldb: Ck };
-    const scores = { aBatch: Hq * TT, aHead: group * TT, lda: Tk };
-    for (let g = 0; g < group; g++) {
-      // dP = dY V^T for query heads j * group + g
-      this.strided(o.pdy + 4 * g * hs, o.pv, o.ds + 4 * g * TT, { batch: B, heads: Hkv, M: Tq, K: hs, N: Tk,
-        transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: group * hs, ...kv, ldc: Tk, cBatch: Hq * TT,
-        cHead: group * TT });
+    // NOTE: the window does not matter here: P is zero wherever the mask hid a key, and windowless blocks only
+    // skip keys no row of theirs sees, so they are correct (if a little wider than needed).
+    const blocks = causalBlocks(Tq, Tk, 0);
+    const bytes = this.heap.bytes();
+    bytes.fill(0, o.pdk, o.pdk + 4 * nk);
+    bytes.fill(0, o.pdv, o.pdv + 4 * nk);
+    const at = (r0: number, k0: number, g: number): number => 4 * (g * TT + r0 * Tk + k0); // in scores (B, Hq, Tq, Tk)
+    const scores = { lda: Tk, aBatch: Hq * TT, aHead: group * TT };
+    const qRows = { ldb: Cq, bBatch: Tq * Cq, bHead: group * hs };
+    const kvRows = { ldb: Ck, bBatch: Tk * Ck, bHead: hs };
+    for (const { r0, r1, s: k0, e: k1 } of blocks) {
+      for (let g = 0; g < group; g++) {
+        // dP = dY V^T
+        this.strided(o.pdy + 4 * (r0 * Cq + g * hs), o.pv + 4 * k0 * Ck, o.ds + at(r0, k0, g), { batch: B, heads: Hkv,
+          M: r1 - r0, K: hs, N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: group * hs,
+          ...kvRows, ldc: Tk, cBatch: Hq * TT, cHead: group * TT });
+      }
     }
-    // dS = scale * P (dP - sum(dP P)), in place
+    // dS = scale * P (dP - sum(dP P)), in place over the keys each row sees, zero elsewhere
     this.causalRows(K.causalSoftmaxBackRun, o.pp, o.ds, B * Hq * Tq, Tq, scale, Tk);
-    for (let g = 0; g < group; g++) {
-      // dQ = dS K
-      this.strided(o.ds + 4 * g * TT, o.pk, o.pdq + 4 * g * hs, { batch: B, heads: Hkv, M: Tq, K: Tk, N: hs,
-        transA: false, transB: false, ...scores, ...kv, ldc: Cq, cBatch: Tq * Cq, cHead: group * hs });
+    for (const { r0, r1, s: k0, e: k1 } of blocks) {
+      const toKv = { M: k1 - k0, K: r1 - r0, N: hs, ldc: Ck, cBatch: Tk * Ck, cHead: hs, accumulate: true };
+      for (let g = 0; g < group; g++) {
+        // dQ = dS K
+        this.strided(o.ds + at(r0, k0, g), o.pk + 4 * k0 * Ck, o.pdq + 4 * (r0 * Cq + g * hs), { batch: B, heads: Hkv,
+          M: r1 - r0, K: k1 - k0, N: hs, transA: false, transB: false, ...scores, ...kvRows, ldc: Cq, cBatch: Tq * Cq,
+          cHead: group * hs });
+        // dK += dS^T Q and dV += P^T dY
+        this.strided(o.ds + at(r0, k0, g), o.pq + 4 * (r0 * Cq + g * hs), o.pdk + 4 * k0 * Ck, { batch: B, heads: Hkv,
+          transA: true, transB: false, ...scores, ...qRows, ...toKv });
+        this.strided(o.pp + at(r0, k0, g), o.pdy + 4 * (r0 * Cq + g * hs), o.pdv + 4 * k0 * Ck, { batch: B, heads: Hkv,
+          transA: true, transB: false, ...scores, ...qRows, ...toKv });
+      }
     }
-    // dK = dS^T Q and dV = P^T dY, summed over each key/value head's group of query heads.
-    let qSrc = { at: o.pq, ld: Cq, batch: Tq * Cq };
-    let dySrc = { at: o.pdy, ld: Cq, batch: Tq * Cq };
-    if (group > 1) {
-      const half = 4 * B * Tq * Cq;
-      this.headsFirst(o.pq, o.byHead, B, Tq, Hq, hs);
-      this.headsFirst(o.pdy, o.byHead + half, B, Tq, Hq, hs);
-      qSrc = { at: o.byHead, ld: hs, batch: Hq * Tq * hs };
-      dySrc = { at: o.byHead + half, ld: hs, batch: Hq * Tq * hs };
-    }
-    const depth = group * Tq;
-    const head = group * hs * (group > 1 ? Tq : 1); // query rows of one key/value head's group
-    const toKv = { ldc: Ck, cBatch: Tk * Ck, cHead: hs };
-    this.strided(o.ds, qSrc.at, o.pdk, { batch: B, heads: Hkv, M: Tk, K: depth, N: hs, transA: true, transB: false,
-      ...scores, ldb: qSrc.ld, bBatch: qSrc.batch, bHead: head, ...toKv });
-    this.strided(o.pp, dySrc.at, o.pdv, { batch: B, heads: Hkv, M: Tk, K: depth, N: hs, transA: true, transB: false,
-      ...scores, ldb: dySrc.ld, bBatch: dySrc.batch, bHead: head, ...toKv });
-  }
-
-  /** Copy x (B, T, H, hs) at byte offset src to (B, H, T, hs) at dst. */
-  private headsFirst(src: number, dst: number, B: number, T: number, H: number, hs: number): void {
-    const m = mergePermute([B, T, H, hs], [0, 2, 1, 3]);
-    const n = B * T * H * hs;
-    if (m.shape.length === 1) {
-      this.heap.bytes().copyWithin(dst, src, src + 4 * n); // T == 1: already head-major
-      return;
-    }
-    this.writeLayout([src, dst, 0, 0], m);
-    this.pool.run(K.permuteRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
   }
 
   /** attentionBackward's products on staged buffers; ds is scratch for (B, H, T, T) scores. */
@@ -722,6 +718,25 @@ class WasmBackendImpl implements WasmBackend {
     this.strided(ds, pq, pd + 4 * C, { batch: B, heads: H, M: T, K: T, N: D, transA: true, transB: false, lda: T,
       ldb: row, ...scores, bBatch: T * row, bHead: D, ...toQkv });
   }
+}
+
+/** Query rows per block of the grouped attention kernels (fewer rows skip more masked keys, in more calls). */
+const CAUSAL_BLOCK = 64;
+
+/**
+ * Blocks of query rows [r0, r1) of Tq queries over Tk keys (the last Tq at the queries' positions) and the keys
+ * [s, e) some row of each sees: up to the last row's position, from the first row's window start (window 0: none).
+ */
+function causalBlocks(Tq: number, Tk: number, window: number): { r0: number; r1: number; s: number; e: number }[] {
+  const past = Tk - Tq;
+  const n = Math.ceil(Tq / CAUSAL_BLOCK);
+  const rows = Math.ceil(Tq / n);
+  const out = [];
+  for (let r0 = 0; r0 < Tq; r0 += rows) {
+    const r1 = Math.min(Tq, r0 + rows);
+    out.push({ r0, r1, s: window > 0 ? Math.max(0, past + r0 + 1 - window) : 0, e: past + r1 });
+  }
+  return out;
 }
 
 /** A grouped attention call's sizes: query head h reads key/value head floor(h / (Hq / Hkv)). */
@@ -752,6 +767,7 @@ interface StridedMatmul {
   aHead: number;
   bHead: number;
   cHead: number;
+  accumulate?: boolean; // C += op(A) op(B) instead of C = (default false)
 }
 
 /** A new wasm backend with its own memory and worker threads. */
