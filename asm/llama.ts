@@ -2,6 +2,7 @@
 // with its gradient. Each performs the float32 steps of its composite in src/tensor/ops.ts (noted per kernel).
 import { loadPartial, storePartial } from './elementwise';
 import { at, param, paramPtr } from './simd';
+import { vexpF32 } from './vmath';
 
 // ---------------------------------------------------------------------------------------------
 // RMS norm over the last axis. Block: [x, out, rows, n, weight, eps (f32 bits), rstd]; weight and rstd may be
@@ -174,32 +175,6 @@ export function ropeRun(p: usize, _tid: i32, begin: i32, end: i32): void {
 // SwiGLU's gated unit. Units are elements.
 
 /**
- * e^x on four float32 lanes, within about 1 ulp (Cephes' expf: x = n ln 2 + r, |r| <= ln 2 / 2, a degree-5
- * polynomial, then 2^n through the exponent bits); Infinity above 88.3, 0 below -87.3 (no subnormals), NaN kept.
- */
-@inline function expF32(x: v128): v128 {
-  const c = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
-  // n = round(c / ln 2) by adding 1.5 * 2^23, which leaves n + 127 in the low mantissa bits as well.
-  const shifted = f32x4.add(f32x4.mul(c, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0 + 127.0));
-  const n = f32x4.sub(shifted, f32x4.splat(12582912.0 + 127.0));
-  // r = c - n ln 2, with ln 2 split in two so n * hi is exact
-  let r = f32x4.sub(c, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  const e = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
-  const scale = i32x4.shl(shifted, 23); // 2^n: the biased exponent n + 127 moved into place
-  let y = f32x4.mul(e, scale);
-  y = v128.bitselect(f32x4.splat(Infinity), y, f32x4.gt(x, f32x4.splat(88.3)));
-  y = v128.andnot(y, f32x4.lt(x, f32x4.splat(-87.3)));
-  return v128.bitselect(x, y, f32x4.ne(x, x));
-}
-
-/**
  * sigmoid(x) = 1 / (1 + e^-x) on four float32 lanes, in float32.
  * NOTE: the sigmoid primitive goes through float64 (to match the js reference bit for bit), which costs two
  * float64 exponentials per four lanes and was most of this kernel's time; here e^-x is float32 (about 1 ulp), so
@@ -207,7 +182,7 @@ export function ropeRun(p: usize, _tid: i32, begin: i32, end: i32): void {
  */
 @inline function sigmoid4(x: v128): v128 {
   const one = f32x4.splat(1);
-  return f32x4.div(one, f32x4.add(one, expF32(f32x4.neg(x))));
+  return f32x4.div(one, f32x4.add(one, vexpF32(f32x4.neg(x))));
 }
 
 /**

@@ -518,11 +518,12 @@ class WasmBackendImpl implements WasmBackend {
 
   /**
    * Rows of attention scores (rows, Tk) through a causal-softmax kernel; row r is query r % Tq of the last Tq
-   * positions, seeing at most `window` keys (0: all). Block [a, b, rows, Tq, scale, Tk, window].
+   * positions, seeing at most `window` keys (0: all); exp32 takes e^x in float32 (the forward kernel only).
+   * Block [a, b, rows, Tq, scale, Tk, window, exp32].
    */
   private causalRows(kernel: number, a: number, b: number, rows: number, Tq: number, scale: number, Tk = Tq,
-    window = 0): void {
-    this.params.set([a, b, rows, Tq, 0, Tk, window]);
+    window = 0, exp32 = false): void {
+    this.params.set([a, b, rows, Tq, 0, Tk, window, exp32 ? 1 : 0]);
     this.paramsF32[4] = scale;
     this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / Tk)));
   }
@@ -627,7 +628,8 @@ class WasmBackendImpl implements WasmBackend {
             aHead: group * hs, ldb: Ck, bBatch: Tk * Ck, bHead: hs, ldc: Tk, cBatch: Hq * TT, cHead: group * TT });
         }
       }
-      this.causalRows(K.causalSoftmaxRun, pp, pp, B * Hq * Tq, Tq, scale, Tk, window);
+      // NOTE: e^x in float32 here: a third of this kernel's time went to float64 exponentials.
+      this.causalRows(K.causalSoftmaxRun, pp, pp, B * Hq * Tq, Tq, scale, Tk, window, true);
       for (const { r0, r1, s: k0, e: k1 } of blocks) {
         for (let g = 0; g < group; g++) {
           // y[r0:r1] = P[r0:r1, k0:k1] V[k0:k1], written into the merged (B, Tq, Hq*hs) layout
