@@ -781,7 +781,8 @@ export function causalSelfAttentionComposite(qkv: Tensor, nHead: number, scale: 
 
 /**
  * SwiGLU's gated unit (Llama's MLP before down_proj): silu(gate) * up, both (..., I). One primitive on backends
- * with a fused kernel (no sigmoid or silu intermediates kept); the composite otherwise.
+ * with a fused kernel (one pass; only sigmoid(gate) is kept for backward, and only when a gradient is wanted); the
+ * composite otherwise.
  */
 export function siluMul(gate: Tensor, up: Tensor): Tensor {
   const fused = getBackend().fused;
@@ -802,7 +803,8 @@ export function siluMulComposite(gate: Tensor, up: Tensor): Tensor {
 /**
  * Rotary position embedding, rotate-half form (Hugging Face's apply_rotary_pos_emb, GPT-NeoX layout) over
  * x (B, T, H * hs) holding H heads per position: each head's halves (x1, x2) become
- * (x1 cos - x2 sin, x2 cos + x1 sin). cos and sin are (T, hs / 2), one row per position of x.
+ * (x1 cos - x2 sin, x2 cos + x1 sin). cos and sin are (T, hs / 2), one row per position of x. One primitive on
+ * backends with a fused kernel (it saves nothing for backward: the gradient is the inverse rotation).
  */
 export function rope(x: Tensor, nHead: number, cos: Tensor, sin: Tensor): Tensor {
   checkRope(x, nHead, cos, sin);
@@ -866,7 +868,9 @@ function checkGrouped(q: Tensor, k: Tensor, v: Tensor, o: GroupedAttentionOption
 /**
  * Causal attention with grouped key/value heads: q (B, Tq, Hq*hs), k and v (B, Tk, Hkv*hs), the last Tq keys
  * aligned with the queries (earlier ones come from a KV cache). Query head h reads key/value head
- * h / (Hq / Hkv), as transformers' repeat_kv. Returns (B, Tq, Hq*hs), heads merged.
+ * h / (Hq / Hkv), as transformers' repeat_kv. Returns (B, Tq, Hq*hs), heads merged. One primitive on backends
+ * with a fused kernel (no repeated heads or per-head copies; the (B, Hq, Tq, Tk) probabilities are kept for
+ * backward, and dropped at once when no gradient is wanted); the composite otherwise and with attention dropout.
  */
 export function groupedCausalAttention(q: Tensor, k: Tensor, v: Tensor, opts: GroupedAttentionOptions): Tensor {
   checkGrouped(q, k, v, opts);
