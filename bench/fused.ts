@@ -1,16 +1,19 @@
 // The Llama family's fused wasm kernels against the composites they replace, at SmolLM2-135M's sizes (hidden 576,
 // 9 query heads and 3 key/value heads of 64, intermediate 1536) on one sequence of T positions: forward alone,
-// and forward plus backward (the op's gradient from a fixed upstream). Prints the median wall milliseconds of
-// each and the speedup composite / fused, in wall time and in process CPU time (all threads together), which a
-// machine busy with other work disturbs less.
+// and forward plus backward (the op's gradient from a fixed upstream); then a whole training step (loss and
+// backward) of a 2-layer model of SmolLM2-135M's layers (vocabulary cut to 2048), with the backend's Llama
+// kernels and without them (every op its composite). Prints the median wall milliseconds of each and the speedup
+// composite / fused, in wall time and in process CPU time (all threads together), which a machine busy with
+// other work disturbs less.
 // Usage: node dist/bench/fused.js [--reps N] [--threads N] [--T N] [--json]
 import {
   createWasmBackend, wasmAvailable, wasmUnavailableReason, type WasmBackend,
 } from '../src/backends/wasm/index.js';
-import { setBackend } from '../src/tensor/backend.js';
+import { LlamaForCausalLM } from '../src/models/llama.js';
+import { getBackend, setBackend, type Backend, type FusedKernels } from '../src/tensor/backend.js';
 import {
-  groupedCausalAttention, groupedCausalAttentionComposite, randn, rmsNorm, rmsNormComposite, rope, ropeComposite,
-  siluMul, siluMulComposite, type GroupedAttentionOptions,
+  crossEntropy, groupedCausalAttention, groupedCausalAttentionComposite, randn, reshape, rmsNorm, rmsNormComposite,
+  rope, ropeComposite, siluMul, siluMulComposite, type GroupedAttentionOptions,
 } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { noGrad, type Tensor } from '../src/tensor/tensor.js';
@@ -39,6 +42,7 @@ interface Case {
   fused: (xs: Tensor[]) => Tensor;
   composite: (xs: Tensor[]) => Tensor;
   backward: boolean; // also time forward + backward
+  zeroGrads?: () => void; // before each forward + backward (inputs' gradients are reset anyway)
 }
 
 const rng = new Rng(1);
@@ -84,6 +88,49 @@ const CASES: Case[] = [
     backward: false,
   },
 ];
+
+const LLAMA_KERNELS: (keyof FusedKernels)[] = ['rmsNorm', 'rmsNormBackward', 'rope', 'siluMul', 'siluMulBackward',
+  'groupedAttention', 'groupedAttentionBackward'];
+
+/** The same backend without the Llama kernels, so the Llama ops run as their composites. */
+function withoutLlamaKernels(be: WasmBackend): Backend {
+  const fused: Partial<FusedKernels> = { ...be.fused };
+  for (const k of LLAMA_KERNELS) delete fused[k];
+  return { ...be, name: 'wasm without the Llama kernels', fused };
+}
+
+/** A training step of a 2-layer model of SmolLM2-135M's layers: the loss of T tokens, on either backend. */
+function modelCase(be: WasmBackend): Case {
+  const vocab = 2048;
+  const model = new LlamaForCausalLM({
+    architectures: ['LlamaForCausalLM'], hidden_size: HIDDEN, intermediate_size: INTERMEDIATE, num_attention_heads: HEADS,
+    num_key_value_heads: KV_HEADS, num_hidden_layers: 2, vocab_size: vocab, max_position_embeddings: Math.max(T, 2048),
+    rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true,
+  }, 'LlamaForCausalLM', 'llama');
+  model.initWeights(new Rng(2));
+  const ids = Int32Array.from({ length: T }, (_, i) => (i * 7919) % vocab);
+  const targets = Int32Array.from({ length: T }, (_, i) => (i * 104729 + 1) % vocab);
+  const loss = (): Tensor => crossEntropy(reshape(model.forward(ids, 1), [T, vocab]), targets);
+  const plain = withoutLlamaKernels(be);
+  return {
+    name: `Llama step: 2 SmolLM2-135M layers, T ${T}`,
+    inputs: () => [],
+    fused: () => loss(),
+    composite: () => {
+      const prev = getBackend();
+      setBackend(plain);
+      try {
+        return loss();
+      } finally {
+        setBackend(prev);
+      }
+    },
+    backward: true,
+    zeroGrads: () => {
+      for (const [, t] of model.module.namedParameters()) t.grad = null;
+    },
+  };
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -143,7 +190,7 @@ async function main(): Promise<void> {
   be.waitForWorkers();
   setBackend(be);
   const rows: Row[] = [];
-  for (const c of CASES) {
+  for (const c of [...CASES, modelCase(be)]) {
     const xs = c.inputs();
     const up = randn(c.fused(xs).shape, rng);
     const forward = (f: Case['fused']) => (): void => {
@@ -151,6 +198,7 @@ async function main(): Promise<void> {
     };
     const both = (f: Case['fused']) => (): void => {
       for (const x of xs) x.grad = null;
+      c.zeroGrads?.();
       f(xs).backward(up);
     };
     const passes: [Row['pass'], (f: Case['fused']) => () => void][] = [['forward', forward]];
