@@ -472,7 +472,7 @@ class WasmBackendImpl implements WasmBackend {
     const nChunks = Math.ceil(N / nc);
     this.params.set([this.c.MM_TILED, pa, pb, pc, M, depth, N, g.transA ? 1 : 0, g.transB ? 1 : 0, g.aBatch, g.bBatch,
       items, mc, nc, mChunks, nChunks, this.scratch, this.c.MM_SCRATCH_BYTES, g.lda, g.ldb, g.ldc, heads, g.aHead,
-      g.bHead, g.cHead, g.cBatch, g.accumulate ? 1 : 0]);
+      g.bHead, g.cHead, g.cBatch, g.accumulate ? 1 : 0, g.bHeadDiv ?? 1]);
     const units = items * mChunks * nChunks;
     this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
   }
@@ -608,9 +608,8 @@ class WasmBackendImpl implements WasmBackend {
   /**
    * Grouped attention, in blocks of query rows: block [r0, r1) sees keys [s, e) only (the causal mask's end and
    * the sliding window's start), so the products skip the masked keys (about half of them at Tq = Tk) instead of
-   * computing scores the mask then zeroes. Within a block, one strided product per position g within a group of
-   * query heads, each over (batch, key/value head) items, so query head j * group + g reads key/value head j in
-   * place.
+   * computing scores the mask then zeroes. Each product runs over (batch, query head) items, query head h reading
+   * key/value head h / group in place (bHeadDiv).
    */
   private groupedAttention(q: Float32Array, k: Float32Array, v: Float32Array, d: GroupedDims, scale: number,
     window: number, y: Float32Array, p: Float32Array): void {
@@ -620,23 +619,20 @@ class WasmBackendImpl implements WasmBackend {
       const group = Hq / Hkv;
       const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
       const blocks = causalBlocks(Tq, Tk, window);
+      const kv = { ldb: Ck, bBatch: Tk * Ck, bHead: hs, bHeadDiv: group };
       for (const { r0, r1, s: k0, e: k1 } of blocks) {
-        for (let g = 0; g < group; g++) {
-          // S[r0:r1, k0:k1] = Q K^T for query heads j * group + g
-          this.strided(pq + 4 * (r0 * Cq + g * hs), pk + 4 * k0 * Ck, pp + 4 * (g * TT + r0 * Tk + k0), {
-            batch: B, heads: Hkv, M: r1 - r0, K: hs, N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq,
-            aHead: group * hs, ldb: Ck, bBatch: Tk * Ck, bHead: hs, ldc: Tk, cBatch: Hq * TT, cHead: group * TT });
-        }
+        // S[r0:r1, k0:k1] = Q K^T
+        this.strided(pq + 4 * r0 * Cq, pk + 4 * k0 * Ck, pp + 4 * (r0 * Tk + k0), { batch: B, heads: Hq, M: r1 - r0, K: hs,
+          N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: hs, ...kv, ldc: Tk, cBatch: Hq * TT,
+          cHead: TT });
       }
       // NOTE: e^x in float32 here: a third of this kernel's time went to float64 exponentials.
       this.causalRows(K.causalSoftmaxRun, pp, pp, B * Hq * Tq, Tq, scale, Tk, window, true);
       for (const { r0, r1, s: k0, e: k1 } of blocks) {
-        for (let g = 0; g < group; g++) {
-          // y[r0:r1] = P[r0:r1, k0:k1] V[k0:k1], written into the merged (B, Tq, Hq*hs) layout
-          this.strided(pp + 4 * (g * TT + r0 * Tk + k0), pv + 4 * k0 * Ck, py + 4 * (r0 * Cq + g * hs), {
-            batch: B, heads: Hkv, M: r1 - r0, K: k1 - k0, N: hs, transA: false, transB: false, lda: Tk, aBatch: Hq * TT,
-            aHead: group * TT, ldb: Ck, bBatch: Tk * Ck, bHead: hs, ldc: Cq, cBatch: Tq * Cq, cHead: group * hs });
-        }
+        // y[r0:r1] = P[r0:r1, k0:k1] V[k0:k1], written into the merged (B, Tq, Hq*hs) layout
+        this.strided(pp + 4 * (r0 * Tk + k0), pv + 4 * k0 * Ck, py + 4 * r0 * Cq, { batch: B, heads: Hq, M: r1 - r0,
+          K: k1 - k0, N: hs, transA: false, transB: false, lda: Tk, aBatch: Hq * TT, aHead: TT, ...kv, ldc: Cq,
+          cBatch: Tq * Cq, cHead: hs });
       }
     }, () => groupedAttentionReference(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p));
   }
@@ -672,25 +668,24 @@ class WasmBackendImpl implements WasmBackend {
     const at = (r0: number, k0: number, g: number): number => 4 * (g * TT + r0 * Tk + k0); // in scores (B, Hq, Tq, Tk)
     const scores = { lda: Tk, aBatch: Hq * TT, aHead: group * TT };
     const qRows = { ldb: Cq, bBatch: Tq * Cq, bHead: group * hs };
-    const kvRows = { ldb: Ck, bBatch: Tk * Ck, bHead: hs };
+    const kv = { ldb: Ck, bBatch: Tk * Ck, bHead: hs, bHeadDiv: group };
     for (const { r0, r1, s: k0, e: k1 } of blocks) {
-      for (let g = 0; g < group; g++) {
-        // dP = dY V^T
-        this.strided(o.pdy + 4 * (r0 * Cq + g * hs), o.pv + 4 * k0 * Ck, o.ds + at(r0, k0, g), { batch: B, heads: Hkv,
-          M: r1 - r0, K: hs, N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: group * hs,
-          ...kvRows, ldc: Tk, cBatch: Hq * TT, cHead: group * TT });
-      }
+      // dP = dY V^T, over (batch, query head) items
+      this.strided(o.pdy + 4 * r0 * Cq, o.pv + 4 * k0 * Ck, o.ds + at(r0, k0, 0), { batch: B, heads: Hq, M: r1 - r0,
+        K: hs, N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: hs, ...kv, ldc: Tk,
+        cBatch: Hq * TT, cHead: TT });
     }
     // dS = scale * P (dP - sum(dP P)), in place over the keys each row sees, zero elsewhere
     this.causalRows(K.causalSoftmaxBackRun, o.pp, o.ds, B * Hq * Tq, Tq, scale, Tk);
     for (const { r0, r1, s: k0, e: k1 } of blocks) {
+      // dQ = dS K, over (batch, query head) items
+      this.strided(o.ds + at(r0, k0, 0), o.pk + 4 * k0 * Ck, o.pdq + 4 * r0 * Cq, { batch: B, heads: Hq, M: r1 - r0,
+        K: k1 - k0, N: hs, transA: false, transB: false, ...scores, aHead: TT, ...kv, ldc: Cq, cBatch: Tq * Cq,
+        cHead: hs });
+      // dK += dS^T Q and dV += P^T dY, over (batch, key/value head) items, one position g in the group at a time
+      // (the items of one product must not add into the same rows).
       const toKv = { M: k1 - k0, K: r1 - r0, N: hs, ldc: Ck, cBatch: Tk * Ck, cHead: hs, accumulate: true };
       for (let g = 0; g < group; g++) {
-        // dQ = dS K
-        this.strided(o.ds + at(r0, k0, g), o.pk + 4 * k0 * Ck, o.pdq + 4 * (r0 * Cq + g * hs), { batch: B, heads: Hkv,
-          M: r1 - r0, K: k1 - k0, N: hs, transA: false, transB: false, ...scores, ...kvRows, ldc: Cq, cBatch: Tq * Cq,
-          cHead: group * hs });
-        // dK += dS^T Q and dV += P^T dY
         this.strided(o.ds + at(r0, k0, g), o.pq + 4 * (r0 * Cq + g * hs), o.pdk + 4 * k0 * Ck, { batch: B, heads: Hkv,
           transA: true, transB: false, ...scores, ...qRows, ...toKv });
         this.strided(o.pp + at(r0, k0, g), o.pdy + 4 * (r0 * Cq + g * hs), o.pdv + 4 * k0 * Ck, { batch: B, heads: Hkv,
@@ -770,6 +765,7 @@ interface StridedMatmul {
   bHead: number;
   cHead: number;
   accumulate?: boolean; // C += op(A) op(B) instead of C = (default false)
+  bHeadDiv?: number; // head h reads B's head floor(h / bHeadDiv) (default 1; grouped-query attention's group)
 }
 
 /** A new wasm backend with its own memory and worker threads. */
