@@ -1,5 +1,6 @@
 // The Llama family's fused kernels: RMS norm and its gradient, rotate-half RoPE, and SwiGLU's silu(gate) * up
-// with its gradient. Each performs the float32 steps of its composite in src/tensor/ops.ts (noted per kernel).
+// with its gradient. Each performs the float32 steps of its composite in src/tensor/ops.ts (noted per kernel),
+// except that SwiGLU's sigmoid takes e^x in float32 rather than through float64 (see sigmoid4).
 import { loadPartial, storePartial } from './elementwise';
 import { at, param, paramPtr } from './simd';
 import { vexpF32 } from './vmath';
