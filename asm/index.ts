@@ -6,6 +6,7 @@ export { reduceRun, softmaxRun, logSoftmaxRun, layerNormRun, layerNormBackRun, C
 export { permuteRun, transposeRun, T_TILE, copyAxis, gather, scatterAdd, gatherRows, scatterAddRows } from './movement';
 export { causalSoftmaxRun, causalSoftmaxBackRun } from './attention';
 export { adamwRun, sumSqRun } from './optim';
+export { rmsNormRun, rmsNormBackRun, ropeRun, siluMulRun, siluMulBackRun } from './llama';
 export { matmulRun, MM_KC, MM_MC_MAX, MM_NC_MAX, MM_SCRATCH_BYTES } from './matmul';
 
 /** First byte past the module's static data; the JavaScript allocator starts above it. */

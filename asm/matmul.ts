@@ -220,7 +220,7 @@ function tiledChunk(p: usize, q: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratc
   const qb = q / heads;
   const qh = q % heads;
   const a = at(paramPtr(p, 1), qb * param(p, 9) + qh * param(p, 22));
-  const b = at(paramPtr(p, 2), qb * param(p, 10) + qh * param(p, 23));
+  const b = at(paramPtr(p, 2), qb * param(p, 10) + (qh / param(p, 27)) * param(p, 23)); // heads share B in groups
   const c = at(paramPtr(p, 3), qb * param(p, 25) + qh * param(p, 24));
   const lda = param(p, 18);
   const ldb = param(p, 19);
@@ -235,7 +235,7 @@ function tiledChunk(p: usize, q: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratc
   const ldc = (<usize>ldcE) << 2;
   for (let k0 = 0; k0 < K; k0 += MM_KC) {
     const kc = imin(MM_KC, K - k0);
-    const first = k0 == 0;
+    const first = k0 == 0 && param(p, 26) == 0; // the first depth block overwrites C unless accumulating
     packA(a, amS, akS, m0, m1, k0, kc, aPack);
     packB(b, bkS, bnS, n0, n1, k0, kc, bPack);
     const pairBytes = (<usize>kc) << 3;
@@ -368,8 +368,10 @@ function gemvDot(v: usize, w: usize, y: usize, K: i32, ldw: i32, j0: i32, j1: i3
 /**
  * Block (int32 slots): [mode, a, b, c, M, K, N, transA, transB, aBatchStride, bBatchStride, batch,
  * mc, nc, mChunks, nChunks, scratch, scratchBytes, lda, ldb, ldc, heads, aHeadStride, bHeadStride,
- * cHeadStride, cBatchStride] for the tiled mode, units (item, row chunk, column chunk); item q is batch item
- * q / heads, head q % heads (heads = 1 for a plain batch).
+ * cHeadStride, cBatchStride, accumulate, bHeadDiv] for the tiled mode, units (item, row chunk, column chunk);
+ * item q is batch item q / heads, head q % heads (heads = 1 for a plain batch), whose B is head
+ * (q % heads) / bHeadDiv (grouped-query attention's shared key/value heads; 1 otherwise); accumulate != 0 adds
+ * the product to C.
  * GEMV modes reuse it as [mode, v, W, y, K, J, ldw, -, -, vBatchStride, wBatchStride, batch, -, jc, -, jChunks]
  * with y (batch, J); units (item, column chunk).
  */

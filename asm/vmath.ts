@@ -240,3 +240,29 @@ const F_KAPPA: f32 = 0.044715;
   if (!grad) return f32x4.mul(x, cdf);
   return f32x4.add(cdf, f32x4.mul(x, f32x4.mul(g, f32x4.splat(0.3989422804014327))));
 }
+
+/**
+ * e^x on four float32 lanes, within about 1 ulp (Cephes' expf: x = n ln 2 + r, |r| <= ln 2 / 2, a degree-5
+ * polynomial, then 2^n through the exponent bits); Infinity above 88.3, 0 below -87.3 (no subnormals), NaN kept.
+ */
+@inline export function vexpF32(x: v128): v128 {
+  const c = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  // n = round(c / ln 2) by adding 1.5 * 2^23, which leaves n + 127 in the low mantissa bits as well.
+  const shifted = f32x4.add(f32x4.mul(c, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0 + 127.0));
+  const n = f32x4.sub(shifted, f32x4.splat(12582912.0 + 127.0));
+  // r = c - n ln 2, with ln 2 split in two so n * hi is exact
+  let r = f32x4.sub(c, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const e = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
+  const scale = i32x4.shl(shifted, 23); // 2^n: the biased exponent n + 127 moved into place
+  let y = f32x4.mul(e, scale);
+  y = v128.bitselect(f32x4.splat(Infinity), y, f32x4.gt(x, f32x4.splat(88.3)));
+  y = v128.andnot(y, f32x4.lt(x, f32x4.splat(-87.3)));
+  return v128.bitselect(x, y, f32x4.ne(x, x));
+}

@@ -110,6 +110,46 @@ export interface FusedKernels {
    */
   layerNormBackward(x: Float32Array, g: Float32Array, weight: Float32Array | null, mean: Float32Array,
     rstd: Float32Array, rows: number, n: number, dx: Float32Array, gxhat: Float32Array | null): void;
+  /**
+   * rmsNorm over the last axis of x (rows, n) with an optional weight (n); rstd (rows), when given, receives
+   * 1 / sqrt(mean(x^2) + eps). Composite: ops.rmsNormComposite's mul, mean, add, rsqrt, mul, mul.
+   */
+  rmsNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, eps: number, out: Float32Array,
+    rstd?: Float32Array): void;
+  /**
+   * rmsNorm's gradient over rows of n: dx from x, the upstream g, the weight (or null) and the forward's rstd;
+   * gxhat (when given) receives g * xhat, the rows whose column sums are the weight's gradient.
+   * Composite: the fused_rms_norm gradient rule in ops.ts.
+   */
+  rmsNormBackward(x: Float32Array, g: Float32Array, weight: Float32Array | null, rstd: Float32Array, rows: number,
+    n: number, dx: Float32Array, gxhat: Float32Array | null): void;
+  /**
+   * Rotate-half RoPE over x (B, T, H * hs) with cos, sin (T, hs / 2): out (B, T, H * hs). With inverse the
+   * rotation runs backwards (sin negated), which is the forward's gradient with respect to x.
+   * Composite: ops.ropeComposite's slices, products, sub, add, concat.
+   */
+  rope(x: Float32Array, B: number, T: number, H: number, hs: number, cos: Float32Array, sin: Float32Array,
+    out: Float32Array, inverse: boolean): void;
+  /**
+   * SwiGLU's silu(gate) * up, element-wise over equal-sized buffers; sig, when given, receives sigmoid(gate) for
+   * the backward pass. Composite: ops.siluMulComposite.
+   */
+  siluMul(gate: Float32Array, up: Float32Array, out: Float32Array, sig?: Float32Array): void;
+  /** siluMul's gradients dgate and dup (either may be null: not wanted) from the upstream g and the forward's sig. */
+  siluMulBackward(g: Float32Array, gate: Float32Array, up: Float32Array, sig: Float32Array, dgate: Float32Array | null,
+    dup: Float32Array | null): void;
+  /**
+   * Grouped-query causal attention: q (B, Tq, Hq * hs), k and v (B, Tk, Hkv * hs) with Tk >= Tq (the last Tq keys
+   * align with the queries), query head h reading key/value head h / (Hq / Hkv) without copies; window > 0
+   * limits each query to its last `window` keys (0: no window). y (B, Tq, Hq * hs), heads merged, and the
+   * probabilities p (B, Hq, Tq, Tk), zero where masked. Composite: ops.groupedCausalAttentionComposite.
+   */
+  groupedAttention(q: Float32Array, k: Float32Array, v: Float32Array, B: number, Tq: number, Tk: number, Hq: number,
+    Hkv: number, hs: number, scale: number, window: number, y: Float32Array, p: Float32Array): void;
+  /** groupedAttention's gradients dq, dk, dv (shaped as q, k, v) from dy (B, Tq, Hq * hs) and the saved p. */
+  groupedAttentionBackward(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, p: Float32Array,
+    B: number, Tq: number, Tk: number, Hq: number, Hkv: number, hs: number, scale: number, dq: Float32Array,
+    dk: Float32Array, dv: Float32Array): void;
   /** One AdamW update of w, m, v in place from g. Composite: adamwUpdate in tensor/optim-math.ts. */
   adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void;
   /** The sum of squares of x, accumulated in float64. Composite: sumSquares in tensor/optim-math.ts. */

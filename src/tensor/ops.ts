@@ -540,6 +540,62 @@ const rules: Record<string, GradRule> = {
     getBackend().fused!.attentionBackward!(g.data, qkv.data, p, B, T, C3 / 3, nHead, scale, dqkv);
     return [new Tensor(dqkv, qkv.shape)];
   },
+  fused_grouped_attention: (g, _o, node) => {
+    const [q, k, v] = node.inputs;
+    const { p, nHead, nKvHead, scale } = node.attrs as { p: Float32Array; nHead: number; nKvHead: number; scale: number };
+    const [B, Tq, C] = q.shape;
+    const Tk = k.shape[1];
+    const [dq, dk, dv] = [emptyBuf(q.size), emptyBuf(k.size), emptyBuf(v.size)];
+    getBackend().fused!.groupedAttentionBackward!(g.data, q.data, k.data, v.data, p, B, Tq, Tk, nHead, nKvHead, C / nHead,
+      scale, dq, dk, dv);
+    return [
+      q.requiresGrad ? new Tensor(dq, q.shape) : null,
+      k.requiresGrad ? new Tensor(dk, k.shape) : null,
+      v.requiresGrad ? new Tensor(dv, v.shape) : null,
+    ];
+  },
+  fused_rope: (g, _o, node) => {
+    const [x, cos, sin] = node.inputs;
+    const nHead = node.attrs.nHead as number;
+    const [B, T, C] = x.shape;
+    const hs = C / nHead;
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      // The rotation is orthogonal: its gradient is the rotation backwards.
+      dx = new Tensor(emptyBuf(x.size), x.shape);
+      getBackend().fused!.rope!(g.data, B, T, nHead, hs, cos.data, sin.data, dx.data, true);
+    }
+    if (!cos.requiresGrad && !sin.requiresGrad) return [dx, null, null]; // Llama's tables are constants
+    // d cos = sum over batch and heads of g1 x1 + g2 x2; d sin of g2 x1 - g1 x2 (each (T, hs/2)).
+    const g4 = reshape(g, [B, T, nHead, hs]);
+    const x4 = reshape(x.detach(), [B, T, nHead, hs]);
+    const [g1, g2] = [slice(g4, 3, 0, hs / 2), slice(g4, 3, hs / 2, hs)];
+    const [x1, x2] = [slice(x4, 3, 0, hs / 2), slice(x4, 3, hs / 2, hs)];
+    const dcos = cos.requiresGrad ? sum(add(mul(g1, x1), mul(g2, x2)), [0, 2]) : null;
+    const dsin = sin.requiresGrad ? sum(sub(mul(g2, x1), mul(g1, x2)), [0, 2]) : null;
+    return [dx, dcos, dsin];
+  },
+  fused_silu_mul: (g, _o, node) => {
+    const [gate, up] = node.inputs;
+    const dgate = gate.requiresGrad ? emptyBuf(gate.size) : null;
+    const dup = up.requiresGrad ? emptyBuf(up.size) : null;
+    getBackend().fused!.siluMulBackward!(g.data, gate.data, up.data, node.attrs.sig as Float32Array, dgate, dup);
+    return [dgate && new Tensor(dgate, gate.shape), dup && new Tensor(dup, up.shape)];
+  },
+  fused_rms_norm: (g, _y, node) => {
+    const [x, w] = node.inputs as [Tensor, Tensor | undefined];
+    const n = x.shape[x.rank - 1];
+    const rows = x.size / n;
+    const be = getBackend();
+    const dx = emptyBuf(x.size);
+    const gx = w && w.requiresGrad ? emptyBuf(x.size) : null;
+    be.fused!.rmsNormBackward!(x.data, g.data, w ? w.data : null, node.attrs.rstd as Float32Array, rows, n, dx, gx);
+    const dw = gx ? sum(new Tensor(gx, [rows, n]), 0) : null;
+    if (gx) be.free?.(gx);
+    if (!x.requiresGrad) be.free?.(dx);
+    const dxt = x.requiresGrad ? new Tensor(dx, x.shape) : null;
+    return w ? [dxt, dw] : [dxt];
+  },
 
   fused_softmax: (g, y) => {
     // dx = y * (g - sum(g * y))
@@ -669,8 +725,25 @@ export function layerNormComposite(x: Tensor, weight: Tensor | null, bias: Tenso
   return y;
 }
 
-/** RMS norm over the last axis (Llama): x / sqrt(mean(x^2) + eps) * weight. */
+/**
+ * RMS norm over the last axis (Llama): x / sqrt(mean(x^2) + eps) * weight, weight (D) or null. One primitive on
+ * backends with a fused kernel (it keeps only the per-row rstd for backward); the composite otherwise.
+ */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
+  const fused = getBackend().fused;
+  const n = x.rank > 0 ? x.shape[x.rank - 1] : 0;
+  if (fused?.rmsNorm && fused.rmsNormBackward && x.size > 0 && (!weight || (weight.rank === 1 && weight.size === n))) {
+    const rows = x.size / n;
+    const out = emptyBuf(x.size);
+    const rstd = emptyBuf(rows);
+    fused.rmsNorm(x.data, rows, n, weight ? weight.data : null, eps, out, rstd);
+    return record('fused_rms_norm', out, x.shape, weight ? [x, weight] : [x], { rstd });
+  }
+  return rmsNormComposite(x, weight, eps);
+}
+
+/** The composite RMS norm (the reference the fused kernel is checked against). */
+export function rmsNormComposite(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
   const ms = mean(mul(x, x), -1, true);
   const y = mul(x, rsqrt(add(ms, eps)));
   return weight ? mul(y, weight) : y;
@@ -706,19 +779,41 @@ export function causalSelfAttentionComposite(qkv: Tensor, nHead: number, scale: 
   return reshape(permute(matmul(att, heads(2)), [0, 2, 1, 3]), [B, T, C]);
 }
 
-/** SwiGLU's gated unit (Llama's MLP before down_proj): silu(gate) * up, both (..., I). */
+/**
+ * SwiGLU's gated unit (Llama's MLP before down_proj): silu(gate) * up, both (..., I). One primitive on backends
+ * with a fused kernel (one pass; only sigmoid(gate) is kept for backward, and only when a gradient is wanted); the
+ * composite otherwise.
+ */
 export function siluMul(gate: Tensor, up: Tensor): Tensor {
+  const fused = getBackend().fused;
+  if (fused?.siluMul && fused.siluMulBackward && shapeEq(gate.shape, up.shape) && gate.size > 0) {
+    const out = emptyBuf(gate.size);
+    const sig = isGradEnabled() && (gate.requiresGrad || up.requiresGrad) ? emptyBuf(gate.size) : undefined;
+    fused.siluMul(gate.data, up.data, out, sig);
+    return record('fused_silu_mul', out, gate.shape, [gate, up], { sig });
+  }
+  return siluMulComposite(gate, up);
+}
+
+/** siluMul from primitives (the reference the fused kernel is checked against). */
+export function siluMulComposite(gate: Tensor, up: Tensor): Tensor {
   return mul(silu(gate), up);
 }
 
 /**
  * Rotary position embedding, rotate-half form (Hugging Face's apply_rotary_pos_emb, GPT-NeoX layout) over
  * x (B, T, H * hs) holding H heads per position: each head's halves (x1, x2) become
- * (x1 cos - x2 sin, x2 cos + x1 sin). cos and sin are (T, hs / 2), one row per position of x.
+ * (x1 cos - x2 sin, x2 cos + x1 sin). cos and sin are (T, hs / 2), one row per position of x. One primitive on
+ * backends with a fused kernel (it saves nothing for backward: the gradient is the inverse rotation).
  */
 export function rope(x: Tensor, nHead: number, cos: Tensor, sin: Tensor): Tensor {
   checkRope(x, nHead, cos, sin);
-  return ropeComposite(x, nHead, cos, sin);
+  const kernel = getBackend().fused?.rope;
+  if (!kernel || x.size === 0) return ropeComposite(x, nHead, cos, sin);
+  const [B, T, C] = x.shape;
+  const out = emptyBuf(x.size);
+  kernel(x.data, B, T, nHead, C / nHead, cos.data, sin.data, out, false);
+  return record('fused_rope', out, x.shape, [x, cos, sin], { nHead });
 }
 
 function checkRope(x: Tensor, nHead: number, cos: Tensor, sin: Tensor): void {
@@ -760,6 +855,10 @@ function checkGrouped(q: Tensor, k: Tensor, v: Tensor, o: GroupedAttentionOption
   const ok = q.rank === 3 && k.rank === 3 && shapeEq(k.shape, v.shape) && nKvHead >= 1 && nHead % nKvHead === 0 &&
     q.shape[0] === k.shape[0] && k.shape[1] >= q.shape[1] && q.shape[2] % nHead === 0 &&
     k.shape[2] === (q.shape[2] / nHead) * nKvHead;
+  const w = o.window ?? null;
+  if (w !== null && !(Number.isInteger(w) && w >= 1)) {
+    throw new ShapeError(`groupedCausalAttention: window must be a positive integer or null, got ${w}`);
+  }
   if (!ok) {
     throw new ShapeError(`groupedCausalAttention: q must be (B, Tq, ${nHead}*hs) and k, v (B, Tk >= Tq, ${nKvHead}*hs); ` +
       `got q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`);
@@ -769,11 +868,27 @@ function checkGrouped(q: Tensor, k: Tensor, v: Tensor, o: GroupedAttentionOption
 /**
  * Causal attention with grouped key/value heads: q (B, Tq, Hq*hs), k and v (B, Tk, Hkv*hs), the last Tq keys
  * aligned with the queries (earlier ones come from a KV cache). Query head h reads key/value head
- * h / (Hq / Hkv), as transformers' repeat_kv. Returns (B, Tq, Hq*hs), heads merged.
+ * h / (Hq / Hkv), as transformers' repeat_kv. Returns (B, Tq, Hq*hs), heads merged. One primitive on backends
+ * with a fused kernel (no repeated heads or per-head copies; the (B, Hq, Tq, Tk) probabilities are kept for
+ * backward, and dropped at once when no gradient is wanted); the composite otherwise and with attention dropout.
  */
 export function groupedCausalAttention(q: Tensor, k: Tensor, v: Tensor, opts: GroupedAttentionOptions): Tensor {
   checkGrouped(q, k, v, opts);
-  return groupedCausalAttentionComposite(q, k, v, opts);
+  const be = getBackend();
+  const kernel = be.fused?.groupedAttention;
+  // NOTE: attention dropout needs the probabilities as a tensor, so it stays on the composite path.
+  if (!kernel || !be.fused?.groupedAttentionBackward || opts.dropout || q.size === 0) {
+    return groupedCausalAttentionComposite(q, k, v, opts);
+  }
+  const { nHead, nKvHead, scale } = opts;
+  const [B, Tq, C] = q.shape;
+  const Tk = k.shape[1];
+  const y = emptyBuf(B * Tq * C); // (B, Tq, Hq*hs)
+  const p = emptyBuf(B * nHead * Tq * Tk); // (B, Hq, Tq, Tk)
+  kernel(q.data, k.data, v.data, B, Tq, Tk, nHead, nKvHead, C / nHead, scale, opts.window ?? 0, y, p);
+  const out = record('fused_grouped_attention', y, [B, Tq, C], [q, k, v], { p, nHead, nKvHead, scale });
+  if (!out.node) be.free?.(p); // no backward will read the probabilities (generation)
+  return out;
 }
 
 /** groupedCausalAttention from primitives: heads repeated (repeat_kv), scores, mask, softmax, weighted sum. */

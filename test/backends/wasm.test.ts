@@ -20,6 +20,7 @@ import * as ops from '../../src/tensor/ops.js';
 import { adamwUpdate, sumSquares } from '../../src/tensor/optim-math.js';
 import { Rng } from '../../src/tensor/random.js';
 import { stridesOf } from '../../src/tensor/shape.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 
 const SIZES = [1, 3, 17, 33, 100, 257];
 const EPS32 = 2 ** -24;
@@ -440,8 +441,90 @@ function kernelSuite(label: string, opts: WasmBackendOptions): void {
           }
         }
       });
+
+      test(`fused rmsNorm, rope and siluMul and their gradients match the composites on js (${where} buffers)`, () => {
+        const rng = new Rng(19);
+        for (const [rows, n] of [[1, 1], [3, 17], [5, 128], [2, 577]]) {
+          const vals = randoms(rng, rows * n, -3, 3);
+          const up = randoms(rng, rows * n);
+          const wv = randoms(rng, n, 0.5, 1.5);
+          for (const withWeight of [true, false]) {
+            const x = filled(be, vals, where);
+            const w = withWeight ? filled(be, wv, where) : null;
+            const [y, rstd, dx, gx] = [buf(be, rows * n, where), buf(be, rows, where), buf(be, rows * n, where), buf(be, rows * n, where)];
+            be.fused.rmsNorm(x, rows, n, w, 1e-5, y, rstd);
+            be.fused.rmsNormBackward(x, filled(be, up, where), w, rstd, rows, n, dx, gx);
+            const [want, wantDx, wantDw] = compositeGrads((xt, wt) => ops.rmsNormComposite(xt, withWeight ? wt : null, 1e-5),
+              [[vals, [rows, n]], [wv, [n]]], up);
+            const what = `rmsNorm ${rows}x${n} weight ${withWeight}`;
+            assertClose(y, want, 1e-5, what);
+            assertClose(dx, wantDx, 1e-4, `${what} dx`);
+            if (withWeight) assertClose(composite(() => ops.sum(ops.tensor(gx, [rows, n]), 0)), wantDw, 1e-4, `${what} dw`);
+          }
+        }
+        for (const [B, T, H, hs] of [[1, 1, 1, 2], [2, 5, 3, 6], [2, 9, 4, 64]]) {
+          const n = B * T * H * hs;
+          const [vals, up] = [randoms(rng, n, -2, 2), randoms(rng, n)];
+          const [c, sn] = [randoms(rng, T * hs / 2), randoms(rng, T * hs / 2)];
+          const [y, dx] = [buf(be, n, where), buf(be, n, where)];
+          be.fused.rope(filled(be, vals, where), B, T, H, hs, filled(be, c, where), filled(be, sn, where), y, false);
+          be.fused.rope(filled(be, up, where), B, T, H, hs, filled(be, c, where), filled(be, sn, where), dx, true);
+          const [want, wantDx] = compositeGrads((xt, ct, st) => ops.ropeComposite(xt, H, ct, st),
+            [[vals, [B, T, H * hs]], [c, [T, hs / 2]], [sn, [T, hs / 2]]], up);
+          assertClose(y, want, 0, `rope ${B}x${T}x${H}x${hs}`);
+          assertClose(dx, wantDx, 1e-5, `rope inverse ${B}x${T}x${H}x${hs}`);
+        }
+        for (const n of [1, 3, 4, 17, 1000, 70001]) {
+          const [gv, uv, up] = [randoms(rng, n, -8, 8), randoms(rng, n, -2, 2), randoms(rng, n)];
+          const [y, sig, dg, du] = [buf(be, n, where), buf(be, n, where), buf(be, n, where), buf(be, n, where)];
+          be.fused.siluMul(filled(be, gv, where), filled(be, uv, where), y, sig);
+          be.fused.siluMulBackward(filled(be, up, where), filled(be, gv, where), filled(be, uv, where), sig, dg, du);
+          const [want, wantDg, wantDu] = compositeGrads((g, u) => ops.siluMulComposite(g, u), [[gv, [n]], [uv, [n]]], up);
+          assertClose(y, want, 1e-6, `siluMul n=${n}`);
+          assertClose(dg, wantDg, 1e-5, `siluMul dgate n=${n}`);
+          assertClose(du, wantDu, 1e-6, `siluMul dup n=${n}`);
+        }
+      });
+
+      test(`fused grouped attention and its backward match the composite on js (${where} buffers)`, () => {
+        const rng = new Rng(20);
+        for (const [B, Tq, Tk, Hq, Hkv, hs, window] of [[2, 5, 5, 4, 2, 8, 0], [1, 1, 7, 6, 3, 4, 0], [2, 4, 9, 3, 3, 8, 3],
+          [1, 33, 40, 9, 3, 16, 0], [1, 17, 17, 4, 1, 8, 6], [2, 70, 75, 4, 2, 8, 0], [1, 129, 129, 2, 1, 4, 50]]) {
+          const [nq, nk] = [B * Tq * Hq * hs, B * Tk * Hkv * hs];
+          const [qv, kv, vv, up] = [randoms(rng, nq, -2, 2), randoms(rng, nk, -2, 2), randoms(rng, nk, -2, 2), randoms(rng, nq)];
+          const [q, k, v] = [filled(be, qv, where), filled(be, kv, where), filled(be, vv, where)];
+          const [y, p] = [buf(be, nq, where), buf(be, B * Hq * Tq * Tk, where)];
+          be.fused.groupedAttention(q, k, v, B, Tq, Tk, Hq, Hkv, hs, 0.3, window, y, p);
+          const [dq, dk, dv] = [buf(be, nq, where), buf(be, nk, where), buf(be, nk, where)];
+          be.fused.groupedAttentionBackward(filled(be, up, where), q, k, v, p, B, Tq, Tk, Hq, Hkv, hs, 0.3, dq, dk, dv);
+          const opts = { nHead: Hq, nKvHead: Hkv, scale: 0.3, window: window || null };
+          const want = compositeGrads((qt, kt, vt) => ops.groupedCausalAttentionComposite(qt, kt, vt, opts),
+            [[qv, [B, Tq, Hq * hs]], [kv, [B, Tk, Hkv * hs]], [vv, [B, Tk, Hkv * hs]]], up);
+          const what = `grouped attention B=${B} Tq=${Tq} Tk=${Tk} Hq=${Hq} Hkv=${Hkv} hs=${hs} window=${window}`;
+          assertClose(y, want[0], 1e-5, what);
+          [dq, dk, dv].forEach((d, i) => assertClose(d, want[i + 1], 1e-5, `${what} gradient ${i}`));
+        }
+      });
     }
   });
+}
+
+/**
+ * A composite op's output and the gradients of sum(out * up) with respect to each input, on the js reference
+ * backend; inputs are [values, shape] pairs.
+ */
+function compositeGrads(fn: (...xs: Tensor[]) => Tensor, inputs: [Float32Array, number[]][],
+  up: Float32Array): Float32Array[] {
+  const prev = hasBackend() ? getBackend() : undefined;
+  setBackend(jsBackend);
+  try {
+    const xs = inputs.map(([vals, shape]) => ops.tensor(vals, shape).requireGrad());
+    const out = fn(...xs);
+    ops.sum(ops.mul(out, ops.tensor(up, out.shape))).backward();
+    return [out, ...xs.map((x) => x.grad ?? ops.zeros(x.shape))].map((t) => Float32Array.from(t.data));
+  } finally {
+    if (prev) setBackend(prev);
+  }
 }
 
 /** A composite op's output computed with the js reference backend. */
@@ -791,6 +874,47 @@ describe('wasm memory', { skip }, () => {
     be.fused.layerNorm(x, rows, cols, w, w, 1e-5, out);
     assertClose(out, composite(() => ops.layerNorm(ops.tensor(x, [rows, cols]), ops.tensor(w), ops.tensor(w), 1e-5)),
       1e-5, 'layerNorm through the fallback');
+    // The Llama kernels' fallbacks, on 1 MiB buffers (still more than is left to stage them).
+    const m = 1 << 18;
+    const [r2, c2] = [256, m / 256];
+    const [x2, up, o2] = [x.subarray(0, m), randoms(new Rng(17), m), new Float32Array(m)];
+    const w2 = w.subarray(0, c2);
+    const rstd = new Float32Array(r2);
+    be.fused.rmsNorm(x2, r2, c2, w2, 1e-5, o2, rstd);
+    const rms = compositeGrads((xt, wt) => ops.rmsNormComposite(xt, wt, 1e-5), [[x2, [r2, c2]], [w2, [c2]]], up);
+    assertClose(o2, rms[0], 1e-5, 'rmsNorm through the fallback');
+    const [dx, gx] = [new Float32Array(m), new Float32Array(m)];
+    be.fused.rmsNormBackward(x2, up, w2, rstd, r2, c2, dx, gx);
+    assertClose(dx, rms[1], 1e-4, 'rmsNorm backward through the fallback');
+    assertClose(composite(() => ops.sum(ops.tensor(gx, [r2, c2]), 0)), rms[2], 1e-4, 'rmsNorm dw through the fallback');
+    const [H, hs] = [c2 / 64, 64];
+    const [c, sn] = [randoms(new Rng(18), r2 * hs / 2), randoms(new Rng(19), r2 * hs / 2)];
+    be.fused.rope(x2, 1, r2, H, hs, c, sn, o2, false);
+    const rot = compositeGrads((xt, ct, st) => ops.ropeComposite(xt, H, ct, st),
+      [[x2, [1, r2, c2]], [c, [r2, hs / 2]], [sn, [r2, hs / 2]]], up);
+    assertClose(o2, rot[0], 0, 'rope through the fallback');
+    be.fused.rope(up, 1, r2, H, hs, c, sn, dx, true);
+    assertClose(dx, rot[1], 1e-5, 'rope inverse through the fallback');
+    const gate = x2.map((v) => 4 * v);
+    const sig = new Float32Array(m);
+    be.fused.siluMul(gate, x2, o2, sig);
+    be.fused.siluMulBackward(up, gate, x2, sig, dx, gx);
+    const swi = compositeGrads((g, u) => ops.siluMulComposite(g, u), [[gate, [m]], [x2, [m]]], up);
+    assertClose(o2, swi[0], 1e-6, 'siluMul through the fallback');
+    assertClose(dx, swi[1], 1e-5, 'siluMul dgate through the fallback');
+    assertClose(gx, swi[2], 1e-6, 'siluMul dup through the fallback');
+    // Grouped attention with heads too wide to stage: q (1, 16, 4 * 4096), k and v (1, 16, 2 * 4096).
+    const [T, Hq, Hkv, D] = [16, 4, 2, 4096];
+    const q = x.subarray(0, T * Hq * D);
+    const [k, v] = [x.subarray(0, T * Hkv * D), x.subarray(T * Hkv * D, 2 * T * Hkv * D)];
+    const [y, p, dyq] = [new Float32Array(q.length), new Float32Array(Hq * T * T), up.subarray(0, q.length)];
+    be.fused.groupedAttention(q, k, v, 1, T, T, Hq, Hkv, D, 0.01, 5, y, p);
+    const [dq, dk, dv] = [new Float32Array(q.length), new Float32Array(k.length), new Float32Array(v.length)];
+    be.fused.groupedAttentionBackward(dyq, q, k, v, p, 1, T, T, Hq, Hkv, D, 0.01, dq, dk, dv);
+    const att = compositeGrads((qt, kt, vt) => ops.groupedCausalAttentionComposite(qt, kt, vt,
+      { nHead: Hq, nKvHead: Hkv, scale: 0.01, window: 5 }), [[q, [1, T, Hq * D]], [k, [1, T, Hkv * D]], [v, [1, T, Hkv * D]]], dyq);
+    assertClose(y, att[0], 1e-5, 'grouped attention through the fallback');
+    [dq, dk, dv].forEach((d, i) => assertClose(d, att[i + 1], 1e-4, `grouped attention gradient ${i} through the fallback`));
     assert.ok(held.length > 0);
   });
 });

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import {
-  Rng, causalSelfAttention, causalSelfAttentionComposite, crossEntropy, crossEntropyComposite, layerNorm, layerNormComposite, logSoftmax, logSoftmaxComposite, mul, randn, softmax, softmaxComposite, sum,
-  type Tensor,
+  Rng, causalSelfAttention, causalSelfAttentionComposite, crossEntropy, crossEntropyComposite, groupedCausalAttention,
+  groupedCausalAttentionComposite, layerNorm, layerNormComposite, logSoftmax, logSoftmaxComposite, mul, noGrad, randn,
+  rmsNorm, rmsNormComposite, rope, ropeComposite, siluMul, siluMulComposite, softmax, softmaxComposite, sum,
+  type GroupedAttentionOptions, type Tensor,
 } from '../../src/tensor/index.js';
 import { forEachBackend } from '../helpers/backends.js';
 import { maxRelDiff } from '../helpers/golden.js';
@@ -27,7 +29,7 @@ function compare(shape: number[], nInputs: number, fused: Op, composite: Op, see
 }
 
 forEachBackend('fused kernels vs composites', (backend) => {
-  const skip = (k: 'softmax' | 'logSoftmax' | 'layerNorm'): string | false =>
+  const skip = (k: 'softmax' | 'logSoftmax' | 'layerNorm' | 'rmsNorm' | 'siluMul'): string | false =>
     backend.fused?.[k] ? false : `the ${backend.name} backend has no fused ${k} (the composite is what runs)`;
   it('softmax', { skip: skip('softmax') }, () => {
     compare([3, 5, 17], 1, ([x]) => softmax(x, -1), ([x]) => softmaxComposite(x, -1), 1);
@@ -41,6 +43,84 @@ forEachBackend('fused kernels vs composites', (backend) => {
     compare([2, 7, 96], 3, ([x, w, b]) => layerNorm(x, w, b, 1e-5), ([x, w, b]) => layerNormComposite(x, w, b, 1e-5), 5);
     compare([5, 33], 2, ([x, w]) => layerNorm(x, w, null, 1e-5), ([x, w]) => layerNormComposite(x, w, null, 1e-5), 6);
     compare([5, 33], 1, ([x]) => layerNorm(x, null, null, 1e-6), ([x]) => layerNormComposite(x, null, null, 1e-6), 7);
+  });
+  it('rmsNorm with and without a weight, odd and SmolLM2-sized rows', { skip: skip('rmsNorm') }, () => {
+    compare([2, 7, 96], 2, ([x, w]) => rmsNorm(x, w, 1e-5), ([x, w]) => rmsNormComposite(x, w, 1e-5), 8);
+    compare([5, 33], 1, ([x]) => rmsNorm(x, null, 1e-6), ([x]) => rmsNormComposite(x, null, 1e-6), 9);
+    compare([3, 576], 2, ([x, w]) => rmsNorm(x, w), ([x, w]) => rmsNormComposite(x, w), 10);
+  });
+  it('siluMul, odd and vector-sized lengths', { skip: skip('siluMul') }, () => {
+    for (const [shape, seed] of [[[3, 5, 7], 11], [[2, 1536], 12], [[1], 13]] as const) {
+      const run = (f: typeof siluMul): Float32Array[] => {
+        const rng = new Rng(seed);
+        const gate = randn([...shape], rng, 3).requireGrad();
+        const up = randn([...shape], rng).requireGrad();
+        const y = f(gate, up);
+        sum(mul(y, randn([...shape], rng))).backward();
+        return [Float32Array.from(y.data), Float32Array.from(gate.grad!.data), Float32Array.from(up.grad!.data)];
+      };
+      const [a, b] = [run(siluMul), run(siluMulComposite)];
+      assert.ok(maxRelDiff(a[0], b[0]) < 1e-5, `forward ${maxRelDiff(a[0], b[0])}`);
+      for (const i of [1, 2]) assert.ok(maxRelDiff(a[i], b[i]) < 1e-4, `gradient ${i}: ${maxRelDiff(a[i], b[i])}`);
+    }
+  });
+});
+
+forEachBackend('rope vs its composite', (backend) => {
+  const skip = backend.fused?.rope ? false : `the ${backend.name} backend has no fused rope`;
+  it('forward and gradients of x, and of cos and sin when they require one', { skip }, () => {
+    for (const [B, T, H, hs, trig, seed] of [[2, 5, 3, 8, false, 1], [1, 9, 2, 6, true, 2], [2, 17, 3, 64, false, 3],
+      [1, 1, 1, 2, true, 4]] as const) {
+      const run = (f: typeof rope): Float32Array[] => {
+        const rng = new Rng(seed);
+        const x = randn([B, T, H * hs], rng).requireGrad();
+        const cos = randn([T, hs / 2], rng);
+        const sin = randn([T, hs / 2], rng);
+        if (trig) [cos, sin].forEach((t) => t.requireGrad());
+        const y = f(x, H, cos, sin);
+        sum(mul(y, randn(y.shape, rng))).backward();
+        return [y, x.grad!, ...(trig ? [cos.grad!, sin.grad!] : [])].map((t) => Float32Array.from(t.data));
+      };
+      const [a, b] = [run(rope), run(ropeComposite)];
+      const what = `B=${B} T=${T} H=${H} hs=${hs}`;
+      assert.ok(maxRelDiff(a[0], b[0]) < 1e-5, `${what} forward ${maxRelDiff(a[0], b[0])}`);
+      for (let i = 1; i < a.length; i++) assert.ok(maxRelDiff(a[i], b[i]) < 1e-4, `${what} gradient ${i}: ${maxRelDiff(a[i], b[i])}`);
+    }
+  });
+});
+
+forEachBackend('groupedCausalAttention vs its composite', (backend) => {
+  const skip = backend.fused?.groupedAttention ? false : `the ${backend.name} backend has no fused grouped attention`;
+  // [B, Tq, Tk, Hq, Hkv, hs, window]: groups of 1, 2 and 3, a KV cache (Tk > Tq), sliding windows, one query;
+  // over 64 queries, several blocks of query rows (the kernel skips the keys a block cannot see).
+  const shapes = [[2, 5, 5, 4, 2, 8, null], [1, 7, 7, 3, 3, 4, null], [2, 6, 11, 6, 2, 8, null], [1, 9, 9, 4, 1, 6, 3],
+    [2, 5, 12, 4, 2, 4, 4], [1, 1, 13, 6, 2, 8, null], [1, 1, 13, 6, 3, 8, 5], [1, 33, 33, 9, 3, 64, null],
+    [1, 130, 140, 4, 2, 8, null], [2, 100, 100, 6, 3, 4, 37], [1, 70, 70, 2, 2, 4, 200]] as const;
+  it('forward and gradients: groups, a KV cache, sliding windows, one query, several row blocks', { skip }, () => {
+    shapes.forEach(([B, Tq, Tk, Hq, Hkv, hs, window], seed) => {
+      const opts: GroupedAttentionOptions = { nHead: Hq, nKvHead: Hkv, scale: 0.3, window };
+      const run = (f: typeof groupedCausalAttention): Float32Array[] => {
+        const rng = new Rng(seed + 1);
+        const q = randn([B, Tq, Hq * hs], rng).requireGrad();
+        const k = randn([B, Tk, Hkv * hs], rng).requireGrad();
+        const v = randn([B, Tk, Hkv * hs], rng).requireGrad();
+        const y = f(q, k, v, opts);
+        sum(mul(y, randn(y.shape, rng))).backward();
+        return [y, q.grad!, k.grad!, v.grad!].map((t) => Float32Array.from(t.data));
+      };
+      const [a, b] = [run(groupedCausalAttention), run(groupedCausalAttentionComposite)];
+      const what = `B=${B} Tq=${Tq} Tk=${Tk} Hq=${Hq} Hkv=${Hkv} hs=${hs} window=${window}`;
+      assert.ok(maxRelDiff(a[0], b[0]) < 1e-5, `${what} forward ${maxRelDiff(a[0], b[0])}`);
+      for (const i of [1, 2, 3]) assert.ok(maxRelDiff(a[i], b[i]) < 1e-4, `${what} gradient ${i}: ${maxRelDiff(a[i], b[i])}`);
+    });
+  });
+  it('without gradients (generation) the probabilities are not kept, and the values agree', { skip }, () => {
+    const rng = new Rng(7);
+    const [q, k, v] = [randn([1, 1, 24], rng), randn([1, 10, 8], rng), randn([1, 10, 8], rng)];
+    const opts = { nHead: 3, nKvHead: 1, scale: 0.5, window: 4 };
+    const y = noGrad(() => groupedCausalAttention(q, k, v, opts));
+    assert.equal(y.node, null);
+    assert.ok(maxRelDiff(y.data, groupedCausalAttentionComposite(q, k, v, opts).data) < 1e-5);
   });
 });
 

@@ -3,9 +3,10 @@
 import { readFileSync } from 'node:fs';
 import type { Backend } from '../../src/tensor/backend.js';
 import {
-  abs, add, causalSelfAttention, concat, crossEntropy, div, embedding, eq, exp, expand, gatherAxis, gelu, gt, layerNorm, log, logSoftmax,
-  linear, lt, maskedFill, matmul, max, maximum, mean, mseLoss, mul, neg, pad, permute, pow, relu, reshape, rmsNorm, rsqrt,
-  sigmoid, silu, slice, softmax, sqrt, sub, sum, sumTo, tanh, tensor, transpose, where,
+  abs, add, causalSelfAttention, concat, crossEntropy, div, embedding, eq, exp, expand, gatherAxis, gelu,
+  groupedCausalAttention, gt, layerNorm, log, logSoftmax, linear, lt, maskedFill, matmul, max, maximum, mean, mseLoss,
+  mul, neg, pad, permute, pow, relu, reshape, rmsNorm, rope, rsqrt, sigmoid, silu, siluMul, slice, softmax, sqrt, sub,
+  sum, sumTo, tanh, tensor, transpose, where,
 } from '../../src/tensor/ops.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 
@@ -39,7 +40,9 @@ export interface OpParams {
   transB?: boolean;
   transW?: boolean;
   nHead?: number;
+  nKvHead?: number;
   scale?: number;
+  window?: number | null; // groupedCausalAttention's sliding window
   perm?: number[];
   d0?: number;
   d1?: number;
@@ -185,6 +188,11 @@ export const OPS: Record<string, OpFn> = {
   embedding: ([table], [ids]) => embedding(table, ids.data, ids.shape),
   matmul: ([a, b], _i, p) => matmul(a, b, { transA: p.transA, transB: p.transB }),
   causalSelfAttention: ([x], _i, p) => causalSelfAttention(x, need(p.nHead, 'nHead'), need(p.scale, 'scale')),
+  rope: ([x, cos, sin], _i, p) => rope(x, need(p.nHead, 'nHead'), cos, sin),
+  siluMul: ([gate, up]) => siluMul(gate, up),
+  groupedCausalAttention: ([q, k, v], _i, p) => groupedCausalAttention(q, k, v, {
+    nHead: need(p.nHead, 'nHead'), nKvHead: need(p.nKvHead, 'nKvHead'), scale: need(p.scale, 'scale'), window: p.window ?? null,
+  }),
   linear: ([x, w, b], _i, p) => linear(x, w, p.bias ? need(b, 'bias input') : null, { transW: p.transW }),
   reshape: ([x], _i, p) => reshape(x, need(p.shape, 'shape')),
   permute: ([x], _i, p) => permute(x, need(p.perm, 'perm')),

@@ -2,7 +2,7 @@
 // every backend, forward within 1e-5 and input gradients within 1e-4 (|a - b| <= tol * max(1, |b|)).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { setBackend } from '../../src/tensor/backend.js';
+import { setBackend, type FusedKernels } from '../../src/tensor/backend.js';
 import * as ops from '../../src/tensor/ops.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { forEachBackend } from '../helpers/backends.js';
@@ -29,11 +29,19 @@ const NOT_IN_FIXTURE: Record<string, string> = {
   crossEntropyComposite: 'the composite crossEntropy is checked against (fused.test.ts compares the two)',
   causalSelfAttentionComposite: 'what causalSelfAttention computes without a fused kernel (as softmaxComposite)',
   causalMask: 'a constant 0/1 mask, used by the causalSelfAttention and maskedFill cases',
+  rmsNormComposite: 'what rmsNorm computes without a fused kernel (as softmaxComposite)',
+  siluMulComposite: 'what siluMul computes without a fused kernel (as softmaxComposite)',
+  ropeComposite: 'what rope computes without a fused kernel (as softmaxComposite)',
+  groupedCausalAttentionComposite: 'what groupedCausalAttention computes without a fused kernel (as softmaxComposite)',
 };
 
 /** Fused primitives are recorded only on backends that have the kernel. */
-const FUSED_KERNEL_OF: Record<string, 'softmax' | 'logSoftmax' | 'layerNorm' | 'attention'> = {
+const FUSED_KERNEL_OF: Record<string, keyof FusedKernels> = {
   fused_attention: 'attention',
+  fused_grouped_attention: 'groupedAttention',
+  fused_rms_norm: 'rmsNorm',
+  fused_rope: 'rope',
+  fused_silu_mul: 'siluMul',
   fused_softmax: 'softmax',
   fused_log_softmax: 'logSoftmax',
   fused_layer_norm: 'layerNorm',

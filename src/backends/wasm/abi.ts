@@ -19,6 +19,11 @@ export interface KernelExports {
   adamwRun: RangeKernel;
   layerNormBackRun: RangeKernel;
   sumSqRun: RangeKernel;
+  rmsNormRun: RangeKernel;
+  rmsNormBackRun: RangeKernel;
+  ropeRun: RangeKernel;
+  siluMulRun: RangeKernel;
+  siluMulBackRun: RangeKernel;
   permuteRun: RangeKernel;
   transposeRun: RangeKernel;
   matmulRun: RangeKernel;
@@ -34,7 +39,7 @@ export interface KernelExports {
 export const RANGE_KERNELS = [
   'unaryRun', 'binaryRun', 'whereRun', 'reduceRun', 'softmaxRun', 'permuteRun', 'transposeRun', 'matmulRun',
   'logSoftmaxRun', 'layerNormRun', 'causalSoftmaxRun', 'causalSoftmaxBackRun',
-  'adamwRun', 'sumSqRun', 'layerNormBackRun',
+  'adamwRun', 'sumSqRun', 'layerNormBackRun', 'rmsNormRun', 'rmsNormBackRun', 'ropeRun', 'siluMulRun', 'siluMulBackRun',
 ] as const;
 export type RangeKernelName = (typeof RANGE_KERNELS)[number];
 

@@ -14,7 +14,9 @@ import { WasmHeap, type HeapStats } from './heap.js';
 import { mergeBroadcast, mergePermute, type Merged } from './layout.js';
 import { loadKernels, whyUnavailable, type KernelVariant } from './module.js';
 import {
-  attentionBackwardReference, attentionReference, layerNormBackwardReference, layerNormReference, softmaxReference,
+  attentionBackwardReference, attentionReference, groupedAttentionBackwardReference, groupedAttentionReference,
+  layerNormBackwardReference, layerNormReference, rmsNormBackwardReference, rmsNormReference, ropeReference,
+  siluMulBackwardReference, siluMulReference, softmaxReference,
 } from './fused-reference.js';
 import { MAX_THREADS, WorkerPool } from './pool.js';
 import { Staging } from './staging.js';
@@ -161,6 +163,15 @@ class WasmBackendImpl implements WasmBackend {
       attention: (qkv, B, T, C, H, scale, y, p) => this.attention(qkv, B, T, C, H, scale, y, p),
       attentionBackward: (dy, qkv, p, B, T, C, H, scale, dqkv) => this.attentionBackward(dy, qkv, p, B, T, C, H, scale, dqkv),
       layerNormBackward: (x, g, w, mean, rstd, rows, n, dx, gx) => this.layerNormBackward(x, g, w, mean, rstd, rows, n, dx, gx),
+      rmsNorm: (x, rows, n, weight, eps, out, rstd) => this.rmsNorm(x, rows, n, weight, eps, out, rstd),
+      rmsNormBackward: (x, g, w, rstd, rows, n, dx, gx) => this.rmsNormBackward(x, g, w, rstd, rows, n, dx, gx),
+      rope: (x, B, T, H, hs, cos, sin, out, inverse) => this.rope(x, B, T, H, hs, cos, sin, out, inverse),
+      siluMul: (gate, up, out, sig) => this.siluMul(gate, up, out, sig),
+      siluMulBackward: (g, gate, up, sig, dgate, dup) => this.siluMulBackward(g, gate, up, sig, dgate, dup),
+      groupedAttention: (q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p) =>
+        this.groupedAttention(q, k, v, { B, Tq, Tk, Hq, Hkv, hs }, scale, window, y, p),
+      groupedAttentionBackward: (dy, q, k, v, p, B, Tq, Tk, Hq, Hkv, hs, scale, dq, dk, dv) =>
+        this.groupedAttentionBackward(dy, q, k, v, p, { B, Tq, Tk, Hq, Hkv, hs }, scale, dq, dk, dv),
       adamw: (w, g, m, v, h) => this.adamw(w, g, m, v, h),
       sumSquares: (x) => this.sumSquares(x),
     };
@@ -461,7 +472,7 @@ class WasmBackendImpl implements WasmBackend {
     const nChunks = Math.ceil(N / nc);
     this.params.set([this.c.MM_TILED, pa, pb, pc, M, depth, N, g.transA ? 1 : 0, g.transB ? 1 : 0, g.aBatch, g.bBatch,
       items, mc, nc, mChunks, nChunks, this.scratch, this.c.MM_SCRATCH_BYTES, g.lda, g.ldb, g.ldc, heads, g.aHead,
-      g.bHead, g.cHead, g.cBatch]);
+      g.bHead, g.cHead, g.cBatch, g.accumulate ? 1 : 0, g.bHeadDiv ?? 1]);
     const units = items * mChunks * nChunks;
     this.pool.run(K.matmulRun, this.pb, units, parallel ? 1 : units);
   }
@@ -505,11 +516,16 @@ class WasmBackendImpl implements WasmBackend {
     return total;
   }
 
-  /** Rows of attention scores (rows, T) through a causal-softmax kernel; block [a, b, rows, T, scale]. */
-  private causalRows(kernel: number, a: number, b: number, rows: number, T: number, scale: number): void {
-    this.params.set([a, b, rows, T]);
+  /**
+   * Rows of attention scores (rows, Tk) through a causal-softmax kernel; row r is query r % Tq of the last Tq
+   * positions, seeing at most `window` keys (0: all); exp32 takes e^x in float32 (the forward kernel only).
+   * Block [a, b, rows, Tq, scale, Tk, window, exp32].
+   */
+  private causalRows(kernel: number, a: number, b: number, rows: number, Tq: number, scale: number, Tk = Tq,
+    window = 0, exp32 = false): void {
+    this.params.set([a, b, rows, Tq, 0, Tk, window, exp32 ? 1 : 0]);
     this.paramsF32[4] = scale;
-    this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / T)));
+    this.pool.run(kernel, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_TRANSCENDENTAL / Tk)));
   }
 
   private attention(qkv: Float32Array, B: number, T: number, C: number, H: number, scale: number, y: Float32Array,
@@ -538,6 +554,146 @@ class WasmBackendImpl implements WasmBackend {
     if (ds >= 0) this.heap.freeBlock(ds);
   }
 
+  private rmsNorm(x: Float32Array, rows: number, n: number, weight: Float32Array | null, eps: number, out: Float32Array,
+    rstd?: Float32Array): void {
+    if (rows * n === 0) return;
+    this.staged((s) => [s.input(x), s.output(out), weight ? s.input(weight) : 0, rstd ? s.output(rstd) : 0],
+      ([px, po, pw, pr]) => {
+        this.params.set([px, po, rows, n, pw, 0, pr]);
+        this.paramsF32[5] = eps;
+        this.pool.run(K.rmsNormRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+      }, () => rmsNormReference(x, rows, n, weight, eps, out, rstd));
+  }
+
+  private rmsNormBackward(x: Float32Array, g: Float32Array, weight: Float32Array | null, rstd: Float32Array,
+    rows: number, n: number, dx: Float32Array, gxhat: Float32Array | null): void {
+    if (rows * n === 0) return;
+    this.staged((s) => [s.input(x), s.input(g), weight ? s.input(weight) : 0, s.input(rstd), s.output(dx),
+      gxhat ? s.output(gxhat) : 0], ([px, pg, pw, pr, pd, pgx]) => {
+      this.params.set([px, pg, rows, n, pw, pr, pd, pgx]);
+      this.pool.run(K.rmsNormBackRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / n)));
+    }, () => rmsNormBackwardReference(x, g, weight, rstd, rows, n, dx, gxhat));
+  }
+
+  private rope(x: Float32Array, B: number, T: number, H: number, hs: number, cos: Float32Array, sin: Float32Array,
+    out: Float32Array, inverse: boolean): void {
+    const rows = B * T;
+    if (rows * H * hs === 0) return;
+    this.staged((s) => [s.input(x), s.input(cos), s.input(sin), s.output(out)], ([px, pc, ps, po]) => {
+      this.params.set([px, po, rows, T, H, hs, pc, ps, inverse ? 1 : 0]);
+      this.pool.run(K.ropeRun, this.pb, rows, this.grain(rows, Math.ceil(GRAIN_CHEAP / (H * hs))));
+    }, () => ropeReference(x, B, T, H, hs, cos, sin, out, inverse));
+  }
+
+  private siluMul(gate: Float32Array, up: Float32Array, out: Float32Array, sig?: Float32Array): void {
+    const n = out.length;
+    if (n === 0) return;
+    this.staged((s) => [s.input(gate), s.input(up), s.output(out), sig ? s.output(sig) : 0], ([pg, pu, po, ps]) => {
+      this.params.set([pg, pu, po, ps]);
+      this.pool.run(K.siluMulRun, this.pb, n, this.grain(n, GRAIN_TRANSCENDENTAL));
+    }, () => siluMulReference(gate, up, out, sig), gate.length === n && up.length === n);
+  }
+
+  private siluMulBackward(g: Float32Array, gate: Float32Array, up: Float32Array, sig: Float32Array,
+    dgate: Float32Array | null, dup: Float32Array | null): void {
+    const n = g.length;
+    if (n === 0 || (!dgate && !dup)) return;
+    this.staged((s) => [s.input(g), s.input(gate), s.input(up), s.input(sig), dgate ? s.output(dgate) : 0,
+      dup ? s.output(dup) : 0], ([pg, px, pu, ps, pdg, pdu]) => {
+      this.params.set([pg, px, pu, ps, pdg, pdu]);
+      this.pool.run(K.siluMulBackRun, this.pb, n, this.grain(n, GRAIN_CHEAP));
+    }, () => siluMulBackwardReference(g, gate, up, sig, dgate, dup), gate.length === n && up.length === n);
+  }
+
+  /**
+   * Grouped attention, in blocks of query rows: block [r0, r1) sees keys [s, e) only (the causal mask's end and
+   * the sliding window's start), so the products skip the masked keys (about half of them at Tq = Tk) instead of
+   * computing scores the mask then zeroes. Each product runs over (batch, query head) items, query head h reading
+   * key/value head h / group in place (bHeadDiv).
+   */
+  private groupedAttention(q: Float32Array, k: Float32Array, v: Float32Array, d: GroupedDims, scale: number,
+    window: number, y: Float32Array, p: Float32Array): void {
+    const { B, Tq, Tk, Hq, Hkv, hs } = d;
+    if (B * Tq * Hq * hs === 0) return;
+    this.staged((s) => [s.input(q), s.input(k), s.input(v), s.output(y), s.output(p)], ([pq, pk, pv, py, pp]) => {
+      const group = Hq / Hkv;
+      const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
+      const blocks = causalBlocks(Tq, Tk, window);
+      const kv = { ldb: Ck, bBatch: Tk * Ck, bHead: hs, bHeadDiv: group };
+      for (const { r0, r1, s: k0, e: k1 } of blocks) {
+        // S[r0:r1, k0:k1] = Q K^T
+        this.strided(pq + 4 * r0 * Cq, pk + 4 * k0 * Ck, pp + 4 * (r0 * Tk + k0), { batch: B, heads: Hq, M: r1 - r0, K: hs,
+          N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: hs, ...kv, ldc: Tk, cBatch: Hq * TT,
+          cHead: TT });
+      }
+      // NOTE: e^x in float32 here: a third of this kernel's time went to float64 exponentials.
+      this.causalRows(K.causalSoftmaxRun, pp, pp, B * Hq * Tq, Tq, scale, Tk, window, true);
+      for (const { r0, r1, s: k0, e: k1 } of blocks) {
+        // y[r0:r1] = P[r0:r1, k0:k1] V[k0:k1], written into the merged (B, Tq, Hq*hs) layout
+        this.strided(pp + 4 * (r0 * Tk + k0), pv + 4 * k0 * Ck, py + 4 * r0 * Cq, { batch: B, heads: Hq, M: r1 - r0,
+          K: k1 - k0, N: hs, transA: false, transB: false, lda: Tk, aBatch: Hq * TT, aHead: TT, ...kv, ldc: Cq,
+          cBatch: Tq * Cq, cHead: hs });
+      }
+    }, () => groupedAttentionReference(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p));
+  }
+
+  private groupedAttentionBackward(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, p: Float32Array,
+    d: GroupedDims, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+    const { B, Tq, Tk, Hq, hs } = d;
+    if (B * Tq * Hq * hs === 0) return;
+    const ds = this.heap.allocBlock(B * Hq * Tq * Tk * 4); // dP, then dS
+    this.staged((s) => [s.input(dy), s.input(q), s.input(k), s.input(v), s.input(p), s.output(dq), s.output(dk),
+      s.output(dv)], ([pdy, pq, pk, pv, pp, pdq, pdk, pdv]) => {
+      this.groupedGradients({ pdy, pq, pk, pv, pp, pdq, pdk, pdv, ds }, d, scale, dk.length);
+    }, () => groupedAttentionBackwardReference(dy, q, k, v, p, B, Tq, Tk, Hq, d.Hkv, hs, scale, dq, dk, dv), ds >= 0);
+    if (ds >= 0) this.heap.freeBlock(ds);
+  }
+
+  /**
+   * groupedAttentionBackward's products on staged buffers (byte offsets), in the forward's blocks of query rows.
+   * dk and dv (nk floats each) sum over every block and every query head of a group, so they start at zero and
+   * each product adds into them.
+   */
+  private groupedGradients(o: Record<'pdy' | 'pq' | 'pk' | 'pv' | 'pp' | 'pdq' | 'pdk' | 'pdv' | 'ds', number>,
+    d: GroupedDims, scale: number, nk: number): void {
+    const { B, Tq, Tk, Hq, Hkv, hs } = d;
+    const group = Hq / Hkv;
+    const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
+    // NOTE: the window does not matter here: P is zero wherever the mask hid a key, and windowless blocks only
+    // skip keys no row of theirs sees, so they are correct (if a little wider than needed).
+    const blocks = causalBlocks(Tq, Tk, 0);
+    const bytes = this.heap.bytes();
+    bytes.fill(0, o.pdk, o.pdk + 4 * nk);
+    bytes.fill(0, o.pdv, o.pdv + 4 * nk);
+    const at = (r0: number, k0: number, g: number): number => 4 * (g * TT + r0 * Tk + k0); // in scores (B, Hq, Tq, Tk)
+    const scores = { lda: Tk, aBatch: Hq * TT, aHead: group * TT };
+    const qRows = { ldb: Cq, bBatch: Tq * Cq, bHead: group * hs };
+    const kv = { ldb: Ck, bBatch: Tk * Ck, bHead: hs, bHeadDiv: group };
+    for (const { r0, r1, s: k0, e: k1 } of blocks) {
+      // dP = dY V^T, over (batch, query head) items
+      this.strided(o.pdy + 4 * r0 * Cq, o.pv + 4 * k0 * Ck, o.ds + at(r0, k0, 0), { batch: B, heads: Hq, M: r1 - r0,
+        K: hs, N: k1 - k0, transA: false, transB: true, lda: Cq, aBatch: Tq * Cq, aHead: hs, ...kv, ldc: Tk,
+        cBatch: Hq * TT, cHead: TT });
+    }
+    // dS = scale * P (dP - sum(dP P)), in place over the keys each row sees, zero elsewhere
+    this.causalRows(K.causalSoftmaxBackRun, o.pp, o.ds, B * Hq * Tq, Tq, scale, Tk);
+    for (const { r0, r1, s: k0, e: k1 } of blocks) {
+      // dQ = dS K, over (batch, query head) items
+      this.strided(o.ds + at(r0, k0, 0), o.pk + 4 * k0 * Ck, o.pdq + 4 * r0 * Cq, { batch: B, heads: Hq, M: r1 - r0,
+        K: k1 - k0, N: hs, transA: false, transB: false, ...scores, aHead: TT, ...kv, ldc: Cq, cBatch: Tq * Cq,
+        cHead: hs });
+      // dK += dS^T Q and dV += P^T dY, over (batch, key/value head) items, one position g in the group at a time
+      // (the items of one product must not add into the same rows).
+      const toKv = { M: k1 - k0, K: r1 - r0, N: hs, ldc: Ck, cBatch: Tk * Ck, cHead: hs, accumulate: true };
+      for (let g = 0; g < group; g++) {
+        this.strided(o.ds + at(r0, k0, g), o.pq + 4 * (r0 * Cq + g * hs), o.pdk + 4 * k0 * Ck, { batch: B, heads: Hkv,
+          transA: true, transB: false, ...scores, ...qRows, ...toKv });
+        this.strided(o.pp + at(r0, k0, g), o.pdy + 4 * (r0 * Cq + g * hs), o.pdv + 4 * k0 * Ck, { batch: B, heads: Hkv,
+          transA: true, transB: false, ...scores, ...qRows, ...toKv });
+      }
+    }
+  }
+
   /** attentionBackward's products on staged buffers; ds is scratch for (B, H, T, T) scores. */
   private attentionGradients(pdy: number, pq: number, pp: number, pd: number, ds: number, B: number, T: number,
     C: number, H: number, scale: number): void {
@@ -561,6 +717,35 @@ class WasmBackendImpl implements WasmBackend {
   }
 }
 
+/** Query rows per block of the grouped attention kernels (fewer rows skip more masked keys, in more calls). */
+const CAUSAL_BLOCK = 64;
+
+/**
+ * Blocks of query rows [r0, r1) of Tq queries over Tk keys (the last Tq at the queries' positions) and the keys
+ * [s, e) some row of each sees: up to the last row's position, from the first row's window start (window 0: none).
+ */
+function causalBlocks(Tq: number, Tk: number, window: number): { r0: number; r1: number; s: number; e: number }[] {
+  const past = Tk - Tq;
+  const n = Math.ceil(Tq / CAUSAL_BLOCK);
+  const rows = Math.ceil(Tq / n);
+  const out = [];
+  for (let r0 = 0; r0 < Tq; r0 += rows) {
+    const r1 = Math.min(Tq, r0 + rows);
+    out.push({ r0, r1, s: window > 0 ? Math.max(0, past + r0 + 1 - window) : 0, e: past + r1 });
+  }
+  return out;
+}
+
+/** A grouped attention call's sizes: query head h reads key/value head floor(h / (Hq / Hkv)). */
+interface GroupedDims {
+  B: number;
+  Tq: number;
+  Tk: number;
+  Hq: number;
+  Hkv: number;
+  hs: number;
+}
+
 /** A strided product's geometry: items are batch x heads; strides and leading dimensions in elements. */
 interface StridedMatmul {
   batch: number;
@@ -579,6 +764,8 @@ interface StridedMatmul {
   aHead: number;
   bHead: number;
   cHead: number;
+  accumulate?: boolean; // C += op(A) op(B) instead of C = (default false)
+  bHeadDiv?: number; // head h reads B's head floor(h / bHeadDiv) (default 1; grouped-query attention's group)
 }
 
 /** A new wasm backend with its own memory and worker threads. */

@@ -412,6 +412,89 @@ case("causalSelfAttention_one_head_long", "causalSelfAttention", {"nHead": 1, "s
      lambda x: causal_self_attention(x, 1, 0.125))
 
 
+# The Llama family's ops (appended so the cases above keep their random draws).
+case("rmsNorm_odd_row", "rmsNorm", {"eps": 1e-5, "weight": True}, [randn(2, 3, 37, scale=2.0),
+     randn(37, scale=0.5, shift=1.0)], lambda x, w: rms_norm(x, w, 1e-5))
+
+
+def rotate_half(x):
+    """transformers' rotate_half (models/llama/modeling_llama.py)."""
+    x1 = x[..., : x.shape[-1] // 2]
+    x2 = x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rope(x, n_head, cos, sin):
+    """transformers' apply_rotary_pos_emb on x (B, T, H*hs) with ajar's cos, sin (T, hs/2): the model's
+    (T, hs) tables are cat(freqs, freqs), and q is (B, H, T, hs) there."""
+    b, t, c = x.shape
+    xh = x.view(b, t, n_head, c // n_head).transpose(1, 2)
+    cos_full = torch.cat((cos, cos), dim=-1)[None, None]
+    sin_full = torch.cat((sin, sin), dim=-1)[None, None]
+    out = xh * cos_full + rotate_half(xh) * sin_full
+    return out.transpose(1, 2).reshape(b, t, c)
+
+
+def rope_tables(positions, hs, theta=10000.0):
+    """Llama's default rotary tables for the given positions: cos and sin of position * theta^(-2i/hs)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, hs, 2, dtype=torch.int64).float() / hs))
+    freqs = torch.outer(torch.tensor(positions, dtype=torch.float32), inv_freq)
+    return freqs.cos(), freqs.sin()
+
+
+rc, rs = rope_tables(range(5), 8)
+case("rope", "rope", {"nHead": 3}, [randn(2, 5, 24), rc, rs], lambda x, c, s: rope(x, 3, c, s), rep=True)
+rc, rs = rope_tables(range(7, 13), 6)  # positions after a 7-token cache; hs/2 = 3 (no full SIMD lane)
+case("rope_offset_odd_half", "rope", {"nHead": 2}, [randn(1, 6, 12), rc, rs], lambda x, c, s: rope(x, 2, c, s))
+case("rope_random_tables", "rope", {"nHead": 1}, [randn(2, 3, 16), randn(3, 8), randn(3, 8)],
+     lambda x, c, s: rope(x, 1, c, s))
+
+case("siluMul", "siluMul", {}, [randn(3, 5, 7, scale=2.0), randn(3, 5, 7)], lambda g, u: F.silu(g) * u, rep=True)
+case("siluMul_wide", "siluMul", {}, [randn(2, 37, scale=6.0), randn(2, 37)], lambda g, u: F.silu(g) * u)
+
+
+def repeat_kv(h, n_rep):
+    """transformers' repeat_kv: (B, Hkv, T, hs) -> (B, Hkv * n_rep, T, hs)."""
+    b, hkv, t, d = h.shape
+    if n_rep == 1:
+        return h
+    return h[:, :, None, :, :].expand(b, hkv, n_rep, t, d).reshape(b, hkv * n_rep, t, d)
+
+
+def grouped_attention(q, k, v, n_head, n_kv, scale, window=None):
+    """Llama's eager attention with grouped KV heads: the last Tq of Tk keys align with the queries (a KV
+    cache holds the rest); with a sliding window (Mistral) query position p sees keys p - window + 1 .. p."""
+    b, tq, c = q.shape
+    tk = k.shape[1]
+    hs = c // n_head
+    qh = q.view(b, tq, n_head, hs).transpose(1, 2)
+    kh = repeat_kv(k.view(b, tk, n_kv, hs).transpose(1, 2), n_head // n_kv)
+    vh = repeat_kv(v.view(b, tk, n_kv, hs).transpose(1, 2), n_head // n_kv)
+    att = (qh @ kh.transpose(-2, -1)) * scale
+    pos = torch.arange(tq)[:, None] + (tk - tq)
+    key = torch.arange(tk)[None, :]
+    hidden = key > pos
+    if window is not None:
+        hidden = hidden | (pos - key >= window)
+    att = att.masked_fill(hidden, float("-inf")).softmax(-1)
+    return (att @ vh).transpose(1, 2).reshape(b, tq, c)
+
+
+GROUPED = [
+    # name, B, Tq, Tk, Hq, Hkv, hs, window, scale
+    ("groupedCausalAttention", 2, 6, 6, 4, 2, 8, None, 0.35),
+    ("groupedCausalAttention_kv_cache", 1, 3, 9, 6, 2, 4, None, 0.5),
+    ("groupedCausalAttention_one_kv_head_window", 1, 10, 10, 4, 1, 6, 3, 0.4),
+    ("groupedCausalAttention_cache_window", 2, 4, 11, 3, 3, 8, 5, 0.35),
+    ("groupedCausalAttention_one_query", 1, 1, 12, 6, 3, 4, None, 0.5),
+]
+for i, (name, b, tq, tk, hq, hkv, hs, window, scale) in enumerate(GROUPED):
+    case(name, "groupedCausalAttention", {"nHead": hq, "nKvHead": hkv, "scale": scale, "window": window},
+         [randn(b, tq, hq * hs), randn(b, tk, hkv * hs), randn(b, tk, hkv * hs)],
+         lambda q, k, v, hq=hq, hkv=hkv, scale=scale, window=window: grouped_attention(q, k, v, hq, hkv, scale, window),
+         rep=(i == 0))
+
+
 # ---------------------------------------------------------------------------------------------
 
 
