@@ -14,6 +14,11 @@ import sys
 
 import torch
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(HERE, "..", "test", "golden", "gpt2-vocab"))
+from gpt2_encoder_ref import bytes_to_unicode  # noqa: E402  GPT-2's byte -> printable character table
+
 HIDDEN = 2048
 LAYERS = 16
 HEADS = 32
@@ -108,19 +113,6 @@ def write_safetensors(path, tensor_shapes, gen):
     os.replace(tmp, path)
     print(file=sys.stderr)
     return offset
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table (openai/gpt-2 encoder.py)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def tokenizer_json():

@@ -138,7 +138,9 @@ function main(): void {
   const first = rows.find((r) => typeof r.ajar === 'object');
   if (first && typeof first.ajar === 'object') console.log(`ajar backend: ${first.ajar.backend}`);
   const ft = rows.find((r) => r.torch && typeof r.torch === 'object');
-  if (ft && ft.torch && typeof ft.torch === 'object') console.log(`reference: ${ft.torch.backend}`);
+  if (ft && ft.torch && typeof ft.torch === 'object') {
+    console.log(`reference: ${ft.torch.backend.replace(/ \(.*\)$/, '')}, at the faster of its settings for each workload`);
+  }
   console.log('speed (x torch) = torch time per step / ajar time per step: above 1 means ajar is faster.');
 }
 

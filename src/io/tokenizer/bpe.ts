@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AjarError } from '../../tensor/errors.js';
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from './bytes.js';
-import { isRecord, orderedJsonObject, toWellFormed, writeFileAtomic, type SpecialTokenNames } from './files.js';
+import { isRecord, orderedJsonObject, toWellFormed, writeFileAtomic, writeTokenizerConfigFiles, type SpecialTokenNames } from './files.js';
 import { BpeMerges, ID_LIMIT } from './merges.js';
 import { forEachGpt2Piece } from './pretokenize.js';
 import type { SaveOptions, Tokenizer } from './types.js';
@@ -347,14 +347,7 @@ export class Gpt2BpeTokenizer implements Tokenizer {
       // NOTE: false, so Hugging Face's decode returns the exact text like encoder.py (true would eat " ." spaces).
       clean_up_tokenization_spaces: false,
     };
-    if (options.modelMaxLength !== undefined) config.model_max_length = options.modelMaxLength;
-    writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
-
-    const map: Record<string, string> = {};
-    if (bos !== null) map.bos_token = bos;
-    if (eos !== null) map.eos_token = eos;
-    if (unk !== null) map.unk_token = unk;
-    writeFileAtomic(join(dir, 'special_tokens_map.json'), `${JSON.stringify(map, null, 2)}\n`);
+    writeTokenizerConfigFiles(dir, config, options.modelMaxLength, { bos, eos, unk });
   }
 
   /** Hugging Face tokenizers' JSON for GPT-2 (the layout of the Hub's gpt2/tokenizer.json). */

@@ -1,9 +1,11 @@
 // File helpers for tokenizer folders: atomic writes (io/atomic.ts), JSON reading that names the file on failure,
 // JSON objects written in a fixed key order, and the special-token fields of tokenizer_config.json.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AjarError } from '../../tensor/errors.js';
+import { writeFileAtomic } from '../atomic.js';
 
-export { writeFileAtomic } from '../atomic.js';
+export { writeFileAtomic };
 
 export function readTextFile(path: string): string {
   try {
@@ -111,4 +113,19 @@ export function toWellFormed(text: string): string {
   if (!LONE_SURROGATE.test(text)) return text;
   LONE_SURROGATE.lastIndex = 0;
   return text.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/**
+ * Writes tokenizer_config.json (with model_max_length when given) and special_tokens_map.json (the named
+ * bos/eos/unk tokens) into dir, as transformers' save_pretrained lays them out.
+ */
+export function writeTokenizerConfigFiles(dir: string, config: Record<string, unknown>, modelMaxLength: number | undefined,
+  specials: { bos: string | null; eos: string | null; unk: string | null }): void {
+  if (modelMaxLength !== undefined) config.model_max_length = modelMaxLength;
+  writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  const map: Record<string, string> = {};
+  if (specials.bos !== null) map.bos_token = specials.bos;
+  if (specials.eos !== null) map.eos_token = specials.eos;
+  if (specials.unk !== null) map.unk_token = specials.unk;
+  writeFileAtomic(join(dir, 'special_tokens_map.json'), `${JSON.stringify(map, null, 2)}\n`);
 }

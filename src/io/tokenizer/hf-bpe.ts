@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { AjarError } from '../../tensor/errors.js';
 import { parseAddedTokens, parseTokenizerJsonMerges, parseVocabJson, type AddedToken } from './bpe.js';
 import { BYTE_TO_CHAR } from './bytes.js';
-import { codePointLabel, isRecord, orderedJsonObject, toWellFormed, writeFileAtomic, type SpecialTokenNames } from './files.js';
+import { codePointLabel, isRecord, orderedJsonObject, toWellFormed, writeFileAtomic, writeTokenizerConfigFiles, type SpecialTokenNames } from './files.js';
 import { BpeMerges } from './merges.js';
 import {
   byteFallbackValue, decodeTokenBytes, parseDecoder, parseNormalizer, parsePostProcessor, parsePreTokenizer, runDecoder,
@@ -501,14 +501,7 @@ export class HfBpeTokenizer implements Tokenizer {
     };
     if (!('clean_up_tokenization_spaces' in config)) config.clean_up_tokenization_spaces = false;
     if (this.chatTemplate !== undefined) config.chat_template = this.chatTemplate;
-    if (options.modelMaxLength !== undefined) config.model_max_length = options.modelMaxLength;
-    writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
-
-    const map: Record<string, string> = {};
-    if (bos !== null) map.bos_token = bos;
-    if (eos !== null) map.eos_token = eos;
-    if (unk !== null) map.unk_token = unk;
-    writeFileAtomic(join(dir, 'special_tokens_map.json'), `${JSON.stringify(map, null, 2)}\n`);
+    writeTokenizerConfigFiles(dir, config, options.modelMaxLength, { bos, eos, unk });
   }
 
   /** tokenizer.json with the loaded pipeline and model settings; the vocabulary written in id order. */

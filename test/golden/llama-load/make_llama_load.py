@@ -21,6 +21,8 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the imported make_fixtur
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "safetensors"))
+sys.path.insert(0, os.path.join(HERE, "..", "gpt2-vocab"))
+from gpt2_encoder_ref import bytes_to_unicode  # noqa: E402  GPT-2's byte -> printable character table
 from make_fixtures import f32_bits, raw_bytes, serialize  # noqa: E402
 
 CONFIG = {
@@ -62,19 +64,6 @@ def state_dict(gen):
         shapes[p + "post_attention_layernorm.weight"] = [C]
     # k / 256, |k| <= 127: 7 significant bits, exact in float16 (11) and bfloat16 (8).
     return {name: torch.randint(-127, 128, shape, generator=gen).float() / 256 for name, shape in shapes.items()}
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table (openai/gpt-2 encoder.py)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def tokenizer_json():
