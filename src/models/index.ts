@@ -1,4 +1,5 @@
 // Model architectures behind the registry, and loading from Hugging Face folders.
+export * from './adapter.js';
 export * from './gpt2.js';
 export * from './llama.js';
 export * from './load.js';

@@ -4,6 +4,7 @@
 import { openWeights, readConfig } from '../io/folder.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { buildShapesOnly, type TensorSource } from '../nn/index.js';
+import { loadAdapter, type LoraSet } from './adapter.js';
 import { asCausalLM, buildModel } from './registry.js';
 import type { AnyModel, CausalLM } from './types.js';
 
@@ -11,11 +12,15 @@ export interface Pretrained<M extends AnyModel = AnyModel> {
   dir: string;
   model: M;
   tokenizer: Tokenizer;
+  /** The LoRA adapter applied over the weights (LoadOptions.adapter), if any. */
+  adapter?: LoraSet;
 }
 
 export interface LoadOptions {
   /** Called once before the first tensor is read and after each: parameter values read so far, and in all. */
   onProgress?: (done: number, total: number) => void;
+  /** A PEFT LoRA adapter folder to apply over the base weights (adapter_config.json, adapter_model.safetensors). */
+  adapter?: string;
 }
 
 /** `source` reporting the values read through it to `onProgress`. */
@@ -48,8 +53,9 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const total = plan.module.namedParameterShapes().reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
   opts.onProgress?.(0, total);
   model.loadWeights(opts.onProgress ? reporting(weights, total, opts.onProgress) : weights, weightsLabel);
+  const adapter = opts.adapter !== undefined ? loadAdapter(model, opts.adapter) : undefined;
   model.module.eval();
-  return { dir, model, tokenizer };
+  return { dir, model, tokenizer, ...(adapter ? { adapter } : {}) };
 }
 
 /** Load a folder that must hold a causal language model. */

@@ -1,11 +1,14 @@
 // Standard layers with PyTorch / Hugging Face parameter names and layouts.
-import { embedding, layerNorm, linear, rmsNorm, type Tensor } from '../tensor/index.js';
+import { add, embedding, layerNorm, linear, rmsNorm, type Tensor } from '../tensor/index.js';
+import type { LoraAdapter } from './lora.js';
 import { Module } from './module.js';
 
 /** torch.nn.Linear: weight (out, in), y = x W^T + b. */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** A LoRA adapter beside the weight (train/lora.ts attaches it); not a parameter of this module. */
+  lora: LoraAdapter | null = null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
     super();
     this.weight = this.param('weight', [outFeatures, inFeatures]);
@@ -13,7 +16,8 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias, { transW: true }); // (..., out)
+    const y = linear(x, this.weight, this.bias, { transW: true }); // (..., out)
+    return this.lora ? add(y, this.lora.delta(x, this.training)) : y;
   }
 }
 
@@ -21,6 +25,8 @@ export class Linear extends Module {
 export class Conv1D extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
+  /** A LoRA adapter beside the weight; its A is (r, in) and B (out, r) whatever the weight's layout (PEFT's). */
+  lora: LoraAdapter | null = null;
   constructor(readonly inFeatures: number, readonly outFeatures: number) {
     super();
     this.weight = this.param('weight', [inFeatures, outFeatures]);
@@ -28,7 +34,8 @@ export class Conv1D extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias); // (..., out)
+    const y = linear(x, this.weight, this.bias); // (..., out)
+    return this.lora ? add(y, this.lora.delta(x, this.training)) : y;
   }
 }
 

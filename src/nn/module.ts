@@ -96,6 +96,13 @@ export class Module {
     return out;
   }
 
+  /** Every module under its dotted name (this one as ''), parents before children. */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix.replace(/\.$/, ''), this]];
+    for (const [n, m] of this.ownChildren) out.push(...m.namedModules(`${prefix}${n}.`));
+    return out;
+  }
+
   /** Every parameter's declared shape under its dotted name (works on a shapes-only build). */
   namedParameterShapes(): [string, Shape][] {
     return this.namedParameters().map(([n, t]) => [n, declaredShape(t)]);

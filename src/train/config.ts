@@ -28,6 +28,13 @@ export interface TrainConfig {
   activation: string; // 'gelu_new' (GPT-2's tanh form); 'gelu' is the exact form nanoGPT's nn.GELU() uses
   bias: boolean; // true; false = nanoGPT's bias=False: biases stay 0 and are not trained (the folder keeps them, as zeros)
   block_size: number; // 64 // context length in tokens
+  // LoRA (train/lora.ts): a frozen --init-from base with low-rank adapters, saved as a PEFT adapter folder
+  lora: boolean; // false
+  lora_r: number; // 8 // adapter rank
+  lora_alpha: number | null; // null = 2 * lora_r // scaling is alpha / r (alpha / sqrt(r) with use_rslora)
+  lora_dropout: number; // 0.0 // dropout on the adapter's input
+  lora_targets: string | null; // null = per architecture: gpt2 c_attn,c_proj,c_fc; llama q,k,v,o,gate,up,down_proj
+  use_rslora: boolean; // false // rank-stabilised LoRA's scaling alpha / sqrt(r)
   // optimisation
   optimizer: 'adamw' | 'sgd'; // 'adamw'
   max_iters: number; // 2000
@@ -78,6 +85,12 @@ export const DEFAULTS: TrainConfig = {
   activation: 'gelu_new',
   bias: true,
   block_size: 64,
+  lora: false,
+  lora_r: 8,
+  lora_alpha: null,
+  lora_dropout: 0,
+  lora_targets: null,
+  use_rslora: false,
   optimizer: 'adamw',
   max_iters: 2000,
   batch_size: 12,
@@ -167,6 +180,8 @@ const KINDS: Record<keyof TrainConfig, Kind | string[]> = {
   prompt_field: 'string', completion_field: 'string', init_from: 'string', tokenizer: 'string',
   arch: ['gpt2', 'llama'], n_kv_head: 'nullable-int', intermediate_size: 'nullable-int', rope_theta: 'number',
   n_layer: 'int', n_head: 'int', n_embd: 'int', dropout: 'number', activation: ['gelu_new', 'gelu', 'relu', 'silu', 'gelu_pytorch_tanh'], bias: 'bool', block_size: 'int',
+  lora: 'bool', lora_r: 'int', lora_alpha: 'nullable-number', lora_dropout: 'number', lora_targets: 'nullable-string',
+  use_rslora: 'bool',
   optimizer: ['adamw', 'sgd'], max_iters: 'int', batch_size: 'int', grad_accum: 'int', lr: 'number',
   min_lr: 'nullable-number', warmup_iters: 'int', lr_decay_iters: 'nullable-int', decay_lr: 'bool',
   beta1: 'number', beta2: 'number', weight_decay: 'number', momentum: 'number', grad_clip: 'number',
@@ -183,6 +198,8 @@ function bad(where: string, key: string, msg: string): never {
 /** Coerce one value (from YAML/JSON or a command-line string) to the key's type. */
 function coerce(key: keyof TrainConfig, value: unknown, where: string): unknown {
   const kind = KINDS[key];
+  // YAML may list LoRA targets as a sequence.
+  if (key === 'lora_targets' && Array.isArray(value) && value.every((v) => typeof v === 'string')) value = value.join(',');
   const fromString = typeof value === 'string';
   if (Array.isArray(kind)) {
     if (value === null && (key === 'format' || key === 'task')) return null;
@@ -262,7 +279,15 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.decay_lr && decayIters <= c.warmup_iters && c.max_iters > c.warmup_iters) {
     bad(where, 'lr_decay_iters', `(${decayIters}) must exceed warmup-iters (${c.warmup_iters})`);
   }
+  if (c.lora && c.init_from === 'scratch') {
+    throw new AjarError('bad_config', `${where}: --lora adapts a pretrained model: give --init-from BASE (a Hugging Face folder or ORG/NAME)`);
+  }
+  if (c.lora_r < 1) bad(where, 'lora_r', `must be at least 1, got ${c.lora_r}`);
+  if (!(c.lora_dropout >= 0 && c.lora_dropout < 1)) bad(where, 'lora_dropout', `must be in [0, 1), got ${c.lora_dropout}`);
+  if (c.lora_targets !== null && c.lora_targets.split(',').some((t) => t.trim() === '')) {
+    bad(where, 'lora_targets', `must be module names separated by commas, got ${JSON.stringify(c.lora_targets)}`);
+  }
   const ckpt = c.checkpoint_interval ?? c.eval_interval;
   if (ckpt < 1) bad(where, 'checkpoint_interval', `must be at least 1, got ${ckpt}`);
-  return { ...c, min_lr: minLr, lr_decay_iters: decayIters, checkpoint_interval: ckpt };
+  return { ...c, min_lr: minLr, lr_decay_iters: decayIters, checkpoint_interval: ckpt, lora_alpha: c.lora_alpha ?? 2 * c.lora_r };
 }

@@ -10,13 +10,14 @@ import {
 import { classificationReport, regressionReport, type ClassificationReport, type RegressionReport } from '../eval/index.js';
 import { CharTokenizer, loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { buildModel, loadPretrained, saveModelFolder, type AnyModel } from '../models/index.js';
+import { buildModel, loadPretrained, type AnyModel } from '../models/index.js';
 import {
   AjarError, crossEntropy, mseLoss, mul, noGrad, reshape, Rng, tensor, type Tensor,
 } from '../tensor/index.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { AdamW, SGD, clipGradNorm, decayGroups, type Optimizer } from './optim.js';
+import { checkpointHoldsModel, createTrainMode, type TrainMode } from './mode.js';
 import { lrAt } from './schedule.js';
 
 export interface TrainEvents {
@@ -56,6 +57,8 @@ export class Trainer {
   readonly outDir: string;
   tokenizer!: Tokenizer;
   model!: AnyModel;
+  /** What trains and what is saved: the whole model, or LoRA adapters over a frozen base. */
+  mode!: TrainMode;
   optimizer!: Optimizer;
   train!: Dataset;
   val!: Dataset;
@@ -94,30 +97,34 @@ export class Trainer {
     if (!c.resume && existsSync(join(this.outDir, 'checkpoint'))) {
       throw new AjarError('out_exists', `${this.outDir} already holds a training run: pass --resume to continue it, or choose another --out`);
     }
+    if (resumeCk) this.checkResumeCompatible(resumeCk.state.config);
+    // A checkpoint holds either the whole model or (LoRA) only the trained tensors over the --init-from base.
+    const fromCheckpoint = resumeCk !== null && checkpointHoldsModel(c);
     let pretrained: { model: AnyModel; tokenizer: Tokenizer } | null = null;
     if (resumeCk) {
       // The run's own folder (written at the first checkpoint) holds its tokenizer and config.
       this.tokenizer = loadTokenizer(join(this.outDir, 'checkpoint'));
-    } else if (c.init_from !== 'scratch') {
+    }
+    if (!fromCheckpoint && c.init_from !== 'scratch') {
       this.events.status?.(`loading ${c.init_from}`);
       pretrained = loadPretrained(c.init_from);
-      this.tokenizer = pretrained.tokenizer;
-    } else {
+      if (!resumeCk) this.tokenizer = pretrained.tokenizer;
+    } else if (!resumeCk) {
       this.tokenizer = this.scratchTokenizer();
     }
     this.loadData();
     // One generator for everything, seeded before the model is built (nanoGPT seeds torch before GPT(config)):
     // initialisation, then training batches and evaluation batches, in nanoGPT's order.
     this.rng = new Rng(c.seed);
-    if (resumeCk) {
+    if (fromCheckpoint) {
       this.model = buildModel(JSON.parse(readFileSync(join(this.outDir, 'checkpoint', 'config.json'), 'utf8')) as Record<string, unknown>);
-      this.model.loadWeights(resumeCk.model, join(this.outDir, 'checkpoint', 'model.safetensors'));
     } else {
       this.model = this.buildModelFor(pretrained?.model ?? null);
     }
     checkBlockSize(c.block_size, this.model.contextLength);
-    const params = this.trainableParameters();
-    const groups = decayGroups(params, c.weight_decay);
+    this.mode = createTrainMode(c, this.model, this.rng);
+    if (resumeCk) this.mode.restore(resumeCk.model, join(this.outDir, 'checkpoint', 'model.safetensors'));
+    const groups = decayGroups(this.mode.parameters(), c.weight_decay);
     this.optimizer = c.optimizer === 'sgd'
       ? new SGD(groups, { lr: c.lr, momentum: c.momentum })
       : new AdamW(groups, { lr: c.lr, beta1: c.beta1, beta2: c.beta2 });
@@ -128,7 +135,6 @@ export class Trainer {
     }
     if (resumeCk) {
       const s = resumeCk.state;
-      this.checkResumeCompatible(s.config);
       this.optimizer.loadStateDict(resumeCk.optimizer);
       try {
         this.rng.setState(s.rng);
@@ -143,24 +149,6 @@ export class Trainer {
       this.log(`resumed from ${join(this.outDir, 'checkpoint')} at step ${s.step}`);
     }
     this.model.module.train(true);
-  }
-
-  /**
-   * The parameters the optimizer updates. With bias=false (nanoGPT's bias=False) every bias is held at zero
-   * and left out, so the model computes exactly a bias-free GPT while its folder keeps GPT-2's layout.
-   */
-  private trainableParameters(): Tensor[] {
-    if (this.cfg.bias) return this.model.module.parameters();
-    const kept: Tensor[] = [];
-    for (const [name, t] of this.model.module.namedParameters()) {
-      if (name.endsWith('.bias')) {
-        t.data.fill(0);
-        t.requiresGrad = false;
-      } else if (!kept.includes(t)) {
-        kept.push(t);
-      }
-    }
-    return kept;
   }
 
   private scratchTokenizer(): Tokenizer {
@@ -299,7 +287,8 @@ export class Trainer {
   }
 
   private checkResumeCompatible(saved: Record<string, unknown>): void {
-    const keys: (keyof TrainConfig)[] = ['arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed'];
+    const keys: (keyof TrainConfig)[] = ['arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed',
+      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora'];
     for (const k of keys) {
       if (saved[k] !== undefined && JSON.stringify(saved[k]) !== JSON.stringify(this.cfg[k])) {
         throw new AjarError('bad_checkpoint', `--resume: ${k.replace(/_/g, '-')} was ${JSON.stringify(saved[k])} in the checkpoint, now ${JSON.stringify(this.cfg[k])}; resume with the same settings`);
@@ -402,7 +391,9 @@ export class Trainer {
   }
 
   private saveRunFolder(dir: string): void {
-    saveModelFolder(dir, this.model, this.tokenizer);
+    const valLoss = this.cfg.keep_best ? this.bestVal : this.lastValLoss;
+    const metrics = this.savedMetrics();
+    this.mode.save(dir, this.tokenizer, { step: this.step, val_loss: valLoss, ...(metrics ? { metrics: summarizeMetrics(metrics) } : {}) });
   }
 
   /** Save the run; `rng` is the generator's state at the start of step this.step, before any of its draws. */
@@ -417,7 +408,7 @@ export class Trainer {
       config: this.cfg as unknown as Record<string, unknown>,
     };
     // The checkpoint folder doubles as a loadable model folder (config + tokenizer) for resume.
-    saveCheckpoint(this.outDir, { state, model: this.model.stateDict(), optimizer: this.optimizer.stateDict() }, (dir) => {
+    saveCheckpoint(this.outDir, { state, model: this.mode.checkpointTensors(), optimizer: this.optimizer.stateDict() }, (dir) => {
       this.tokenizer.save(dir, { modelMaxLength: this.model.contextLength });
       writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify({ ...this.model.config, architectures: [this.model.architecture] }, null, 2)}\n`);
     });
@@ -438,7 +429,7 @@ export class Trainer {
     let stoppedEarly = false;
     let savedBest = false;
     const startTokens = this.tokensSeen;
-    this.log(`training ${this.model.architecture} (${(this.model.module.numParameters() / 1e6).toFixed(2)}M parameters) ` +
+    this.log(`training ${this.model.architecture} (${this.mode.describe()}) ` +
       `on ${this.train.source}: task ${this.task}, ${c.max_iters} iterations, batch ${c.batch_size} x ${c.block_size}`);
     let finalRng: number[] | undefined; // the generator before the last step's draws, for the final checkpoint
     for (;;) {
