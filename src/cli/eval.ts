@@ -10,7 +10,8 @@ import { printJson, readTextFile, selectBackend } from './common.js';
 import { Progress } from './progress.js';
 import { modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar eval --model DIR|ORG/NAME[@REV] --data FILE [--block-size N] [--record] [--json] [--backend js|wasm]
+const HELP = `usage: ajar eval --model DIR|ORG/NAME[@REV] --data FILE [--adapter DIR] [--block-size N] [--record] [--json]
+                 [--backend js|wasm]
 
 Tokenises FILE with the model's tokenizer, splits the ids into consecutive windows of at most the
 model's context (or N) tokens, predicts every token after the first of each window and reports the
@@ -18,11 +19,13 @@ mean loss in nats per predicted token, the perplexity and the number of predicte
 For a classifier (GPT2ForSequenceClassification), FILE holds {"text","label"} records (JSONL or CSV) and
 the report is accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix; a regressor
 reports MSE and MAE. --json prints one object in every case.
---record appends the result to DIR/ajar_results.json, where 'ajar release open' finds it for the model card.`;
+--adapter applies a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) over the model.
+--record appends the result to DIR/ajar_results.json (the adapter's folder with --adapter), where
+'ajar release open' finds it for the model card.`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const p = parseFlags('eval', argv, {
-    model: { type: 'string' }, data: { type: 'string' }, 'block-size': { type: 'string' },
+    model: { type: 'string' }, data: { type: 'string' }, adapter: { type: 'string' }, 'block-size': { type: 'string' },
     json: { type: 'boolean' }, backend: { type: 'string' }, record: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (bool(p, 'help')) {
@@ -34,9 +37,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const blockSize = num('eval', p, 'block-size', { int: true, min: 2 });
   selectBackend(str(p, 'backend'));
   const json = bool(p, 'json');
-  const loaded = loadPretrained(modelDir);
+  const adapter = str(p, 'adapter');
+  const loaded = loadPretrained(modelDir, adapter !== undefined ? { adapter } : {});
+  const recordDir = adapter ?? modelDir;
   if (loaded.model.task === 'sequence-classification') {
-    return evalClassifier(loaded.model, loaded.tokenizer, modelDir, dataPath, blockSize, json, bool(p, 'record'));
+    return evalClassifier(loaded.model, loaded.tokenizer, recordDir, dataPath, blockSize, json, bool(p, 'record'));
   }
   const model = loaded.model;
   const tokenizer = loaded.tokenizer;
@@ -50,7 +55,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   });
   progress.done();
   if (bool(p, 'record')) {
-    const path = appendResult(modelDir, {
+    const path = appendResult(recordDir, {
       task: 'lm',
       dataset: dataPath,
       metrics: { loss: result.loss, perplexity: result.perplexity, accuracy: result.accuracy, tokens: result.tokens },

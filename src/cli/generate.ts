@@ -6,15 +6,16 @@ import { printJson, selectBackend } from './common.js';
 import { modelDirArg } from './pull.js';
 import { weightLoadProgress } from './progress.js';
 
-const HELP = `usage: ajar generate --model DIR|ORG/NAME[@REV] --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
+const HELP = `usage: ajar generate --model DIR|ORG/NAME[@REV] [--adapter DIR] --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
                      [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend js|wasm]
 
 Streams the continuation of S as it is produced. Temperature 0 means greedy. --stop may be repeated;
-generation ends before the first stop string, at end-of-text, or after N new tokens (default 64).`;
+generation ends before the first stop string, at end-of-text, or after N new tokens (default 64).
+--adapter applies a PEFT LoRA adapter folder over the model.`;
 
 export async function generateCommand(argv: string[]): Promise<number> {
   const p = parseFlags('generate', argv, {
-    model: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
+    model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
     temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
     'repetition-penalty': { type: 'string' }, seed: { type: 'string' }, stop: { type: 'string', multiple: true },
     json: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -35,7 +36,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
     stop: (p.values.stop as string[] | undefined) ?? [],
   };
   selectBackend(str(p, 'backend'));
-  const { model, tokenizer } = loadCausalLM(dir, { onProgress: weightLoadProgress(dir) });
+  const adapter = str(p, 'adapter');
+  const { model, tokenizer } = loadCausalLM(dir, { onProgress: weightLoadProgress(dir), ...(adapter !== undefined ? { adapter } : {}) });
   const promptIds = tokenizer.encode(prompt);
   if (tokenizer.addBos && tokenizer.bosTokenId !== null) promptIds.unshift(tokenizer.bosTokenId);
   const json = bool(p, 'json');

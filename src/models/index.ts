@@ -3,6 +3,7 @@ export * from './adapter.js';
 export * from './gpt2.js';
 export * from './llama.js';
 export * from './load.js';
+export * from './merge.js';
 export * from './registry.js';
 export * from './save.js';
 export * from './types.js';
