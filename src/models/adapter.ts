@@ -180,6 +180,12 @@ function checkSpec(spec: LoraSpec, label: string): void {
 }
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
+/**
+ * ajar's own file beside a classifier adapter trained over a language model: the config.json fields of the head
+ * (architectures, id2label, label2id, num_labels, problem_type, pad_token_id). PEFT leaves these to the caller
+ * (AutoModelForSequenceClassification.from_pretrained(base, num_labels=...)); ajar reads them from here.
+ */
+export const ADAPTER_HEAD = 'ajar_head_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 
 /** PEFT's task_type for a model. */
@@ -217,9 +223,15 @@ export function adapterConfigJson(set: LoraSet, baseModel: string): Record<strin
   };
 }
 
-/** Write adapter_config.json and adapter_model.safetensors into dir (each atomically). */
+/** Write adapter_config.json and adapter_model.safetensors (and a classifier's head config) into dir, atomically. */
 export function saveAdapter(dir: string, set: LoraSet, baseModel: string): void {
   mkdirSync(dir, { recursive: true });
+  if (set.model.task === 'sequence-classification') {
+    const c = set.model.config;
+    const head = Object.fromEntries(['id2label', 'label2id', 'num_labels', 'problem_type', 'pad_token_id']
+      .filter((k) => c[k] !== undefined).map((k) => [k, c[k]]));
+    writeFileAtomic(join(dir, ADAPTER_HEAD), `${JSON.stringify({ architectures: [set.model.architecture], ...head }, null, 2)}\n`);
+  }
   writeSafetensors(join(dir, ADAPTER_WEIGHTS), set.stateDict(), { format: 'pt' });
   writeFileAtomic(join(dir, ADAPTER_CONFIG), `${JSON.stringify(adapterConfigJson(set, baseModel), null, 2)}\n`);
 }
@@ -267,6 +279,17 @@ export function readAdapterConfig(dir: string): LoraSpec & { base_model_name_or_
     base_model_name_or_path: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null,
     task_type: typeof raw.task_type === 'string' ? raw.task_type : null,
   };
+}
+
+/** The head config a classifier adapter carries (ADAPTER_HEAD), or null. */
+export function readAdapterHead(dir: string): Record<string, unknown> | null {
+  const path = join(dir, ADAPTER_HEAD);
+  if (!existsSync(path)) return null;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new AjarError('bad_adapter', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
 }
 
 /** Attach the adapter in `dir` (PEFT format) to `model`: checked against the model before any value is read. */

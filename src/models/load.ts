@@ -4,7 +4,7 @@
 import { openWeights, readConfig } from '../io/folder.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { buildShapesOnly, type TensorSource } from '../nn/index.js';
-import { loadAdapter, type LoraSet } from './adapter.js';
+import { loadAdapter, readAdapterHead, type LoraSet } from './adapter.js';
 import { asCausalLM, buildModel } from './registry.js';
 import type { AnyModel, CausalLM } from './types.js';
 
@@ -53,9 +53,27 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const total = plan.module.namedParameterShapes().reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
   opts.onProgress?.(0, total);
   model.loadWeights(opts.onProgress ? reporting(weights, total, opts.onProgress) : weights, weightsLabel);
-  const adapter = opts.adapter !== undefined ? loadAdapter(model, opts.adapter) : undefined;
-  model.module.eval();
-  return { dir, model, tokenizer, ...(adapter ? { adapter } : {}) };
+  if (opts.adapter === undefined) {
+    model.module.eval();
+    return { dir, model, tokenizer };
+  }
+  const target = withAdapterHead(model, opts.adapter);
+  const adapter = loadAdapter(target, opts.adapter);
+  target.module.eval();
+  return { dir, model: target, tokenizer, adapter };
+}
+
+/**
+ * A classifier adapter trained over a language model carries its head's config: the base's trunk under that
+ * head (the head's weights come with the adapter, as modules_to_save). Any other model is returned as it is.
+ */
+function withAdapterHead(model: AnyModel, adapterDir: string): AnyModel {
+  const head = readAdapterHead(adapterDir);
+  if (head === null || model.task !== 'causal-lm') return model;
+  const built = buildModel({ ...model.config, ...head }, `${adapterDir}/ajar_head_config.json`);
+  const own = new Map(built.module.namedParameters());
+  for (const [name, t] of model.module.namedParameters()) own.get(name)?.data.set(t.data);
+  return built;
 }
 
 /** Load a folder that must hold a causal language model. */

@@ -390,9 +390,10 @@ export class Trainer {
     appendFileSync(join(this.outDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
   }
 
+  /** Save the model (or adapter) as it is now: the one whose latest evaluation gave lastValLoss / lastMetrics. */
   private saveRunFolder(dir: string): void {
-    const valLoss = this.cfg.keep_best ? this.bestVal : this.lastValLoss;
-    const metrics = this.savedMetrics();
+    const valLoss = this.lastValLoss;
+    const metrics = this.lastMetrics;
     this.mode.save(dir, this.tokenizer, { step: this.step, val_loss: valLoss, ...(metrics ? { metrics: summarizeMetrics(metrics) } : {}) });
   }
 

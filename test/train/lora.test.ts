@@ -12,7 +12,7 @@ import { DEFAULTS, validateConfig, type TrainConfig } from '../../src/train/conf
 import { LoraTraining } from '../../src/train/lora.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { useReferenceBackend } from '../helpers/backends.js';
-import { runCli } from '../helpers/cli.js';
+import { repoRoot, runCli } from '../helpers/cli.js';
 import { goldenPath } from '../helpers/golden.js';
 
 const base = goldenPath('gpt2-tiny');
@@ -171,5 +171,25 @@ describe('ajar train --lora (CLI)', () => {
     assert.deepEqual(lcfg.target_modules, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
     assert.equal(lcfg.fan_in_fan_out, false);
     assert.equal(readSafetensors(join(tmp, 'llama', 'adapter_model.safetensors')).tensors.size, 3 * 7 * 2);
+  });
+
+  it('a classifier keeps its score head trainable and saved (modules_to_save), and reloads over the LM base', () => {
+    const dir = join(tmp, 'cls');
+    const sentiment = join(repoRoot, 'examples', 'data', 'sentiment');
+    const r = runCli(['train', '--lora', '--init-from', base, '--data', join(sentiment, 'train.jsonl'), '--val-data',
+      join(sentiment, 'val.jsonl'), '--max-iters', '6', '--batch-size', '8', '--block-size', '32', '--eval-interval', '3',
+      '--eval-iters', '2', '--lr', '1e-2', '--warmup-iters', '0', '--keep-best', 'false', '--out', dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as { val_loss: number };
+    const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(cfg.task_type, 'SEQ_CLS');
+    assert.deepEqual(cfg.modules_to_save, ['score']);
+    const t = readSafetensors(join(dir, 'adapter_model.safetensors')).tensors;
+    assert.deepEqual([...t.get('base_model.model.score.weight')!.shape], [3, 96]);
+    const ev = runCli(['eval', '--model', base, '--adapter', dir, '--data', join(sentiment, 'val.jsonl'), '--block-size', '32', '--json']);
+    assert.equal(ev.code, 0, ev.stderr);
+    const got = JSON.parse(ev.stdout) as { task: string; loss: number };
+    assert.equal(got.task, 'classification');
+    assert.ok(Math.abs(got.loss - summary.val_loss) < 1e-5 * summary.val_loss, `${got.loss} vs the run's ${summary.val_loss}`);
   });
 });
