@@ -17,6 +17,7 @@ export { loadTokenizer, CharTokenizer, Gpt2BpeTokenizer, HfBpeTokenizer, StreamD
 export {
   buildModel, loadPretrained, loadCausalLM, saveModelFolder, GPT2LMHeadModel, GPT2ForSequenceClassification,
   type CausalLM, type SequenceClassifier, type AnyModel,
+  attachLora, loadAdapter, saveAdapter, mergeAdapterFolder, type LoraSet, type LoraSpec,
 } from './models/index.js';
 export { loadDataset, splitValidation, StreamBatcher, ExampleBatcher, type DataSpec, type Dataset } from './data/index.js';
 export { generate, generateStream, type GenerateOptions, type GenerationResult } from './generate/index.js';
