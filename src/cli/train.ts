@@ -13,7 +13,9 @@ const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value 
 
 Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder (--init-from DIR, or ORG/NAME[@REV]
 from the hub, pulled when not cached), evaluates it every eval-interval steps, checkpoints, and saves the
-model as a Hugging Face folder in --out.
+model as a Hugging Face folder in --out. With --lora the --init-from base stays frozen and low-rank adapters
+train on its projections (--lora-r, --lora-alpha, --lora-dropout, --lora-targets, --use-rslora); --out is then a
+PEFT adapter folder (adapter_config.json, adapter_model.safetensors) for --adapter and 'ajar merge'.
 Values on the command line override the file, which overrides the preset.
 --seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
 batches, evaluation batches and dropout masks that nanoGPT's train.py gets with the same seed.

@@ -58,6 +58,15 @@ for (const c of CASES) {
       assert.equal(r.code, 0, r.stderr);
       const got = ajarEval(['--model', out, '--data', c.text]);
       assertRel(got.loss, exp.eval.loss, 1e-4, 'merged loss');
+      // Greedy generation with the adapter applied and from the merged folder picks the same tokens.
+      const gen = (args: string[]): { ids: number[] } => {
+        const g = runCli(['generate', ...args, '--prompt', 'The meaning of life is', '--max-new-tokens', '8', '--temperature', '0', '--json']);
+        assert.equal(g.code, 0, g.stderr);
+        return JSON.parse(g.stdout) as { ids: number[] };
+      };
+      const withAdapter = gen(['--model', c.base, '--adapter', adapter]);
+      assert.deepEqual(gen(['--model', out]).ids, withAdapter.ids);
+      assert.notDeepEqual(gen(['--model', c.base]).ids, withAdapter.ids, 'the adapter changes what is generated');
       const again = runCli(['merge', '--model', c.base, '--adapter', adapter, '--out', out]);
       assert.equal(again.code, 2, 'an existing --out is refused without --force');
       assert.match(again.stderr, /--force/);

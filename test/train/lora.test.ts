@@ -74,6 +74,12 @@ describe('ajar train --lora (library)', () => {
     assert.ok([...ck.keys()].every((k) => /^base_model\.model\..*\.lora_[AB]\.weight$/.test(k)));
   });
 
+  it('refuses a target the architecture lacks with one line naming its layers', () => {
+    const r = runCli(['train', ...flags, '--lora-targets', 'c_attn,q_proj', '--max-iters', '1', '--out', join(tmp, 'bad-target')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /target module 'q_proj' is absent from GPT2LMHeadModel \(its linear layers end in c_attn, c_proj, c_fc\)/);
+  });
+
   it('refuses LoRA from scratch with one clear line', () => {
     const r = runCli(['train', '--lora', '--data', data, '--max-iters', '1']);
     assert.equal(r.code, 2);
