@@ -7,7 +7,7 @@ import { CONFIG_KEYS, DEFAULTS, PRESETS, applyOverrides, presetConfig, validateC
 import { Trainer } from '../train/trainer.js';
 import { printJson, selectBackend } from './common.js';
 import { fmtDuration } from './progress.js';
-import { modelDirArg } from './pull.js';
+import { hubIdOf, modelDirArg } from './pull.js';
 
 const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [--json] [--backend js|wasm]
 
@@ -111,7 +111,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const cfg = resolveTrainConfig(args);
-  if (cfg.init_from !== 'scratch') cfg.init_from = await modelDirArg(cfg.init_from, 'train');
+  let baseModelId: string | undefined;
+  if (cfg.init_from !== 'scratch') {
+    const arg = cfg.init_from;
+    cfg.init_from = await modelDirArg(arg, 'train');
+    baseModelId = hubIdOf(arg, cfg.init_from);
+  }
   selectBackend(args.backend);
   const tty = Boolean(process.stderr.isTTY);
   let stop = false;
@@ -129,6 +134,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     log,
     status: (line) => log(line),
     shouldStop: () => stop,
+    ...(baseModelId ? { baseModelId } : {}),
     progress: (p) => {
       const eta = p.step > 0 ? ((p.maxIters - p.step) * p.elapsedS) / Math.max(1, p.step) : NaN;
       const line = `step ${p.step}/${p.maxIters} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ` +

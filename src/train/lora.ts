@@ -25,7 +25,8 @@ export class LoraTraining implements TrainMode {
   readonly set: LoraSet;
 
   /** Attach fresh adapters (A from `rng`, B zeros) and freeze every base parameter. */
-  constructor(private readonly model: AnyModel, private readonly cfg: TrainConfig, rng: Rng) {
+  constructor(private readonly model: AnyModel, private readonly cfg: TrainConfig, rng: Rng,
+    private readonly baseName: string = cfg.init_from) {
     this.set = attachLora(model, loraSpecOf(cfg, model), rng, 'ajar train --lora');
     const trainable = new Set(this.set.trainableParameters());
     // NOTE: a frozen parameter gets no .grad buffer, and backward skips every product only it needs
@@ -48,7 +49,7 @@ export class LoraTraining implements TrainMode {
   }
 
   save(dir: string, _tokenizer: unknown, evaluation: SavedEval): void {
-    saveAdapter(dir, this.set, this.cfg.init_from);
+    saveAdapter(dir, this.set, this.baseName);
     writeFileAtomic(join(dir, 'README.md'), this.card(evaluation));
   }
 
@@ -67,20 +68,20 @@ export class LoraTraining implements TrainMode {
     for (const [k, v] of Object.entries(e.metrics ?? {})) results.push(`| ${k.replace(/_/g, ' ')} | ${v.toFixed(4)} |`);
     return [
       '---',
-      `base_model: ${JSON.stringify(c.init_from)}`,
+      `base_model: ${JSON.stringify(this.baseName)}`,
       'library_name: peft',
       'tags:',
       '- ajar',
       '- lora',
       '---',
       '',
-      `# LoRA adapter for ${c.init_from}`,
+      `# LoRA adapter for ${this.baseName}`,
       '',
       `A PEFT LoRA adapter trained by \`ajar train --lora\`: r ${s.r}, lora_alpha ${s.lora_alpha}` +
         `${s.use_rslora ? ' (rsLoRA)' : ''}, dropout ${s.lora_dropout}, on ${(s.target_modules as string[]).join(', ')}` +
         `${s.modules_to_save ? `; trained in full: ${s.modules_to_save.join(', ')}` : ''}.`,
       '',
-      `- Base model: ${c.init_from}`,
+      `- Base model: ${this.baseName}`,
       `- Training data: ${data}`,
       `- Steps: ${e.step} of ${c.max_iters}, batch ${c.batch_size} x ${c.block_size}, lr ${c.lr}`,
       '',
@@ -93,8 +94,8 @@ export class LoraTraining implements TrainMode {
       '## Use',
       '',
       '```',
-      `ajar generate --model ${c.init_from} --adapter DIR --prompt "..."`,
-      `ajar merge --model ${c.init_from} --adapter DIR --out MERGED`,
+      `ajar generate --model ${this.baseName} --adapter DIR --prompt "..."`,
+      `ajar merge --model ${this.baseName} --adapter DIR --out MERGED`,
       '```',
       '',
     ].join('\n');

@@ -78,9 +78,12 @@ export class FullTraining implements TrainMode {
   }
 }
 
-/** The mode a config asks for; a LoRA mode attaches its adapters to `model` (A drawn from rng). */
-export function createTrainMode(cfg: TrainConfig, model: AnyModel, rng: Rng): TrainMode {
-  return cfg.lora ? new LoraTraining(model, cfg, rng) : new FullTraining(model, cfg.bias);
+/**
+ * The mode a config asks for; a LoRA mode attaches its adapters to `model` (A drawn from rng) and names its base
+ * `baseName` (the hub id or folder of init_from).
+ */
+export function createTrainMode(cfg: TrainConfig, model: AnyModel, rng: Rng, baseName: string): TrainMode {
+  return cfg.lora ? new LoraTraining(model, cfg, rng, baseName) : new FullTraining(model, cfg.bias);
 }
 
 /** Whether this config's checkpoints hold the whole model (see TrainMode.checkpointHoldsModel). */

@@ -29,6 +29,8 @@ export interface TrainEvents {
   status?(line: string): void;
   /** When it returns true the loop saves a checkpoint and stops after the current step. */
   shouldStop?(): boolean;
+  /** The hub id init_from was pulled from (a LoRA adapter records it as its base_model_name_or_path). */
+  baseModelId?: string;
 }
 
 export interface TrainSummary {
@@ -122,7 +124,7 @@ export class Trainer {
       this.model = this.buildModelFor(pretrained?.model ?? null);
     }
     checkBlockSize(c.block_size, this.model.contextLength);
-    this.mode = createTrainMode(c, this.model, this.rng);
+    this.mode = createTrainMode(c, this.model, this.rng, this.events.baseModelId ?? c.init_from);
     if (resumeCk) this.mode.restore(resumeCk.model, join(this.outDir, 'checkpoint', 'model.safetensors'));
     const groups = decayGroups(this.mode.parameters(), c.weight_decay);
     this.optimizer = c.optimizer === 'sgd'
