@@ -3,7 +3,7 @@
 // temp folder. The evaluation loss is the PyTorch value in test/golden/gpt2-tiny/expected.json.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,5 +111,15 @@ describe('ajar pull and --model org/name through a mock hub', () => {
       assert.match(r.stderr, pattern);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     }
+  });
+
+  it('ajar train --lora --init-from org/name records the hub id as the adapter\'s base_model_name_or_path', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'ajar-lora-hub-')), 'adapter');
+    const r = await runCliAsync(['train', '--lora', '--init-from', REPO, '--data', goldenPath('release/train.txt'),
+      '--max-iters', '1', '--block-size', '16', '--batch-size', '2', '--eval-iters', '1', '--sample-tokens', '0', '--out', out], env());
+    assert.equal(r.code, 0, r.stderr);
+    const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')) as { base_model_name_or_path: string };
+    assert.equal(cfg.base_model_name_or_path, REPO);
+    assert.match(readFileSync(join(out, 'README.md'), 'utf8'), new RegExp(`base_model: "${REPO}"`));
   });
 });
