@@ -4,8 +4,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { Conv1D, Linear, LoraAdapter, type Module } from '../nn/index.js';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../io/safetensors.js';
+import { Conv1D, Linear, LoraAdapter, declaredShape, type Module } from '../nn/index.js';
 import { AjarError, tensor, uniformFill, type Rng, type Tensor } from '../tensor/index.js';
 import { fmtShape } from '../tensor/shape.js';
 import type { AnyModel } from './types.js';
@@ -77,28 +77,40 @@ export class LoraSet {
     return out;
   }
 
-  /** Read every tensor of stateDict()'s names from `tensors`; a missing, extra or misshapen one is refused. */
-  loadStateDict(tensors: Map<string, { shape: readonly number[]; data: Float32Array }>, label: string): void {
+  /** Each stored tensor's name -> the adapter tensor it fills (A, B, modules_to_save parameters). */
+  private wanted(): Map<string, Tensor> {
     const wanted = new Map<string, Tensor>();
     for (const e of this.entries) {
       wanted.set(`${PREFIX}${e.path}.lora_A.weight`, e.adapter.A);
       wanted.set(`${PREFIX}${e.path}.lora_B.weight`, e.adapter.B);
     }
     for (const [n, t] of this.savedModuleParams()) wanted.set(`${PREFIX}${n}`, t);
-    const extra = [...tensors.keys()].filter((k) => !wanted.has(k));
+    return wanted;
+  }
+
+  /** Refuse stored tensors (name -> shape) that are missing, extra or misshapen; reads no values. */
+  checkShapes(shapes: Map<string, readonly number[]>, label: string): void {
+    const wanted = this.wanted();
+    const extra = [...shapes.keys()].filter((k) => !wanted.has(k));
     if (extra.length > 0) {
       throw new AjarError('bad_adapter', `${label}: tensor '${extra[0]}' matches no targeted module of the base` +
         `${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''}; is the adapter for this base model?`);
     }
     for (const [key, t] of wanted) {
-      const stored = tensors.get(key);
+      const stored = shapes.get(key);
       if (!stored) throw new AjarError('bad_adapter', `${label}: tensor '${key}' is missing`);
-      if (stored.shape.length !== t.shape.length || stored.shape.some((d, i) => d !== t.shape[i])) {
-        throw new AjarError('bad_adapter', `${label}: tensor '${key}' has shape ${fmtShape(stored.shape)}, ` +
-          `the base model and r ${this.spec.r} imply ${fmtShape(t.shape)}; is the adapter for this base model?`);
+      const shape = declaredShape(t);
+      if (stored.length !== shape.length || stored.some((d, i) => d !== shape[i])) {
+        throw new AjarError('bad_adapter', `${label}: tensor '${key}' has shape ${fmtShape(stored)}, ` +
+          `the base model and r ${this.spec.r} imply ${fmtShape(shape)}; is the adapter for this base model?`);
       }
-      t.data.set(stored.data);
     }
+  }
+
+  /** Read every tensor of stateDict()'s names from `tensors`; a missing, extra or misshapen one is refused. */
+  loadStateDict(tensors: Map<string, { shape: readonly number[]; data: Float32Array }>, label: string): void {
+    this.checkShapes(new Map([...tensors].map(([k, v]) => [k, v.shape])), label);
+    for (const [key, t] of this.wanted()) t.data.set(tensors.get(key)!.data);
   }
 
   /** Fold every adapter into its layer's weight (W + scaling B A; transposed for Conv1D) and detach it. */
@@ -292,14 +304,34 @@ export function readAdapterHead(dir: string): Record<string, unknown> | null {
   }
 }
 
-/** Attach the adapter in `dir` (PEFT format) to `model`: checked against the model before any value is read. */
-export function loadAdapter(model: AnyModel, dir: string): LoraSet {
+/**
+ * Check the adapter in `dir` against a model without reading any tensor values (config, targets, every stored
+ * name and shape); works on a buildShapesOnly model, so a bad adapter is refused before a large base is loaded.
+ */
+export function checkAdapter(model: AnyModel, dir: string): void {
   const spec = readAdapterConfig(dir);
+  const weights = adapterWeightsPath(dir);
+  const set = attachLora(model, spec, null, join(dir, ADAPTER_CONFIG));
+  try {
+    set.checkShapes(new Map([...readSafetensorsHeader(weights).tensors].map(([k, t]) => [k, t.shape])), weights);
+  } finally {
+    for (const e of set.entries) e.layer.lora = null;
+  }
+}
+
+function adapterWeightsPath(dir: string): string {
   const weights = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(weights)) {
     const bin = existsSync(join(dir, 'adapter_model.bin'));
     throw new AjarError('bad_adapter', `${dir}: no ${ADAPTER_WEIGHTS}${bin ? ' (adapter_model.bin is pickle; save it with safe_serialization=True)' : ''}`);
   }
+  return weights;
+}
+
+/** Attach the adapter in `dir` (PEFT format) to `model`: checked against the model before any value is read. */
+export function loadAdapter(model: AnyModel, dir: string): LoraSet {
+  const spec = readAdapterConfig(dir);
+  const weights = adapterWeightsPath(dir);
   if (spec.task_type === 'SEQ_CLS' && model.task !== 'sequence-classification') {
     throw new AjarError('bad_adapter', `${dir}: a SEQ_CLS (classifier) adapter needs a sequence-classification base, not ${model.architecture}`);
   }

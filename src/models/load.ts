@@ -4,7 +4,7 @@
 import { openWeights, readConfig } from '../io/folder.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { buildShapesOnly, type TensorSource } from '../nn/index.js';
-import { loadAdapter, readAdapterHead, type LoraSet } from './adapter.js';
+import { checkAdapter, loadAdapter, readAdapterHead, type LoraSet } from './adapter.js';
 import { asCausalLM, buildModel } from './registry.js';
 import type { AnyModel, CausalLM } from './types.js';
 
@@ -48,6 +48,11 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const plan = buildShapesOnly(() => buildModel(config, configLabel));
   plan.checkWeights(weights, weightsLabel);
   const tokenizer = loadTokenizer(dir);
+  if (opts.adapter !== undefined) {
+    const head = readAdapterHead(opts.adapter);
+    const withHead = head !== null && plan.task === 'causal-lm' ? buildShapesOnly(() => buildModel({ ...config, ...head }, configLabel)) : plan;
+    checkAdapter(withHead, opts.adapter);
+  }
   // 2. Allocate the parameters and read each tensor into its parameter.
   const model = buildModel(config, configLabel);
   const total = plan.module.namedParameterShapes().reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
