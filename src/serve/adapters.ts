@@ -50,11 +50,14 @@ export class AdapterHost {
         + 'for every request; serve it merged (ajar merge) instead');
     }
     // NOTE: loadAdapter attaches to free lora slots, so the routers step aside while it runs and take its
-    // adapters over after; nothing awaits in between, so no request runs meanwhile.
+    // adapters over after; nothing awaits in between, so no request runs meanwhile. Every other layer's slot is
+    // put back as it was, also when loading fails halfway (attachLora may have filled some slots by then).
+    const layers = this.model.module.namedModules()
+      .filter((e): e is [string, Linear | Conv1D] => e[1] instanceof Linear || e[1] instanceof Conv1D);
+    const slots = new Map(layers.map(([, l]) => [l, l.lora]));
     for (const layer of this.routers.values()) layer.lora = null;
     try {
       const set = loadAdapter(this.model, dir);
-      for (const e of set.entries) e.layer.lora = null;
       const byPath = new Map<string, LoraAdapter>();
       let bytes = 0;
       for (const e of set.entries) {
@@ -64,6 +67,7 @@ export class AdapterHost {
       }
       return { name, dir, byPath, bytes };
     } finally {
+      for (const [, layer] of layers) layer.lora = slots.get(layer) ?? null;
       for (const [path, layer] of this.routers) layer.lora = new AdapterRouter(path);
     }
   }

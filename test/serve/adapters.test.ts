@@ -12,7 +12,8 @@ import { runInNewContext } from 'node:vm';
 import { parseAdapterArg } from '../../src/cli/serve.js';
 import { generate } from '../../src/generate/index.js';
 import { loadCausalLM } from '../../src/models/index.js';
-import { modelSpecFromFolder, type ModelSpec } from '../../src/serve/index.js';
+import { Conv1D, Linear } from '../../src/nn/index.js';
+import { AdapterHost, modelSpecFromFolder, type ModelSpec } from '../../src/serve/index.js';
 import { GenerationQueue } from '../../src/serve/queue.js';
 import { runCli } from '../helpers/cli.js';
 import { goldenPath, readGoldenJson } from '../helpers/golden.js';
@@ -58,6 +59,17 @@ function negAdapter(): string {
   const path = join(dir, 'adapter_config.json');
   const cfg = JSON.parse(readFileSync(path, 'utf8')) as { lora_alpha: number };
   cfg.lora_alpha = -cfg.lora_alpha;
+  writeFileSync(path, JSON.stringify(cfg));
+  return dir;
+}
+
+/** A copy of the golden adapter whose target_modules also name a module gpt2 lacks (refused halfway). */
+function wrongTargets(): string {
+  const dir = join(tmp, 'wrong');
+  cpSync(POS_DIR, dir, { recursive: true });
+  const path = join(dir, 'adapter_config.json');
+  const cfg = JSON.parse(readFileSync(path, 'utf8')) as { target_modules: string[] };
+  cfg.target_modules = [...cfg.target_modules, 'q_proj'];
   writeFileSync(path, JSON.stringify(cfg));
   return dir;
 }
@@ -194,6 +206,12 @@ describe('serve: LoRA adapters per key', () => {
 
   it('admin loads and unloads adapters at run time, audited; a request in flight finishes', async () => {
     assert.equal((await h.app.inject({ method: 'POST', url: '/admin/adapters', payload: { name: 'x', path: POS_DIR } })).statusCode, 401);
+    // An adapter refused halfway (a target the base lacks) leaves the base and the other adapters as they were.
+    const wrong = await admin('POST', '/admin/adapters', { name: 'wrong', path: wrongTargets() });
+    assert.deepEqual([wrong.statusCode, wrong.json<ErrorBody>().error.param], [400, 'path']);
+    assert.match(wrong.json<ErrorBody>().error.message, /q_proj/);
+    assert.equal((await complete(BASE)).json<Completion>().choices[0].text, texts(exp.base));
+    assert.equal((await complete('neg')).json<Completion>().choices[0].text, texts(exp.neg));
     const loaded = await admin('POST', '/admin/adapters', { name: 'extra', path: POS_DIR });
     assert.equal(loaded.statusCode, 201, loaded.body);
     assert.equal(loaded.json<ModelObject>().parent, BASE);
@@ -231,6 +249,45 @@ describe('serve: LoRA adapters per key', () => {
     assert.deepEqual(actions, [['adapter.load', 'extra', BASE], ['adapter.unload', 'extra', BASE]]);
     const requests = audit.filter((e) => e.action === 'admin.request' && String(e.detail?.path).startsWith('/admin/adapters'));
     assert.ok(requests.length >= 7, 'every admin call is audited');
+  });
+});
+
+describe('serve: AdapterHost', () => {
+  it('an adapter refused halfway leaves every layer of a fresh base without an adapter', () => {
+    const b = freshBase();
+    const host = new AdapterHost(b.model);
+    assert.throws(() => host.load('wrong', wrongTargets()), /q_proj/);
+    const slots = b.model.module.namedModules().filter(([, m]) => m instanceof Linear || m instanceof Conv1D)
+      .map(([p, m]) => [p, (m as Linear).lora]);
+    assert.ok(slots.length > 0);
+    assert.deepEqual(slots.filter(([, l]) => l !== null), []);
+  });
+});
+
+describe('serve: a Llama adapter', () => {
+  it('a completion through llama-tiny-lora equals the library\'s greedy output with that adapter', async () => {
+    useReferenceBackend();
+    const dir = goldenPath('llama/llama-tiny');
+    const adapter = goldenPath('lora/llama-tiny-lora');
+    const h = await harness({ models: [modelSpecFromFolder(dir, 'llama-tiny')], adapters: [{ id: 'l', dir: adapter }] });
+    try {
+      const key = bearer((await h.key()).key);
+      const lib = loadCausalLM(dir, { adapter });
+      const plain = loadCausalLM(dir);
+      const prompt = [1, 72, 101, 108, 108, 111];
+      const want = await generate(lib.model, lib.tokenizer, prompt, { maxNewTokens: 8, temperature: 0, stopAtEos: false });
+      const base = await generate(plain.model, plain.tokenizer, prompt, { maxNewTokens: 8, temperature: 0, stopAtEos: false });
+      assert.notDeepEqual(want.ids, base.ids, 'the adapter changes the output');
+      for (const [model, r] of [['l', want], ['llama-tiny', base]] as const) {
+        const got = await h.app.inject({
+          method: 'POST', url: '/v1/completions', headers: key,
+          payload: { model, prompt, max_tokens: 8, temperature: 0 },
+        });
+        assert.equal(got.json<Completion>().choices[0].text, r.text, model);
+      }
+    } finally {
+      await h.close();
+    }
   });
 });
 
