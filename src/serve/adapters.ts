@@ -88,7 +88,8 @@ export function addAdapter(ctx: Pick<ServerContext, 'models' | 'adapterHosts'>, 
   let parent: ServedModel | undefined;
   if (base === undefined) {
     if (bases.length !== 1) {
-      throw new AjarError('bad_flag', `adapter '${name}': ${bases.length} base models are served; say which one it adapts`);
+      throw new AjarError('bad_flag', `adapter '${name}': ${bases.length} base models are served; say which one it adapts `
+        + '(--adapter NAME=BASE_ID:DIR, or "base" in POST /admin/adapters)');
     }
     parent = bases[0];
   } else {

@@ -336,5 +336,10 @@ describe('serve: --adapter flag', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--adapter 'no-name-here' must be NAME=DIR/);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+    // Two bases and an adapter that names neither: refused before the server listens.
+    const two = runCli(['serve', '--model', `a=${BASE_DIR}`, '--model', `b=${BASE_DIR}`, '--adapter', `x=${POS_DIR}`,
+      '--db', `sqlite:${join(tmp, 'cli.db')}`, '--port', '0']);
+    assert.equal(two.code, 2, two.stderr);
+    assert.match(two.stderr, /adapter 'x': 2 base models are served; say which one/);
   });
 });
