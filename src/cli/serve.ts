@@ -146,6 +146,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       secret.bytes.fill(0);
     }
   }
+  for (const a of adapters) console.error(`ajar serve: loading adapter ${a.id} from ${a.dir}`);
   const store = await openStore(dbSpec);
   let app;
   try {
