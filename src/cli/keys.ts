@@ -19,7 +19,8 @@ API keys of 'ajar serve'. A key (ajar_sk_...) is printed once, by create and rot
 --rpm/--tpm: requests and tokens per minute (default: the server's --default-rpm/--default-tpm).
 --quota-tokens: prompt + completion tokens per UTC day or month (--quota-period, default month).
 --expires: YYYY-MM-DD (the key works through that UTC day) or an ISO time like 2026-01-31T12:00:00Z.
---models: the model ids the key may use (default: all). rotate keeps id, name, limits and usage history.
+--models: the model and adapter ids the key may use (default: all); others get the 404 of a name not served.
+rotate keeps id, name, limits and usage history.
 --db: default ${'$'}AJAR_HOME/ajar.db or ~/.ajar/ajar.db as sqlite:PATH (now: ${defaultDbSpec()}).
 --json: create and rotate print {"id", "key"}; list prints an array; revoke prints the key's record.`;
 

@@ -5,14 +5,15 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { KEY_ENV, loadBundledModel, readSecret } from '../release/index.js';
 import {
-  buildServer, DEFAULT_LIMITS, defaultDbSpec, keyStatus, modelSpecFromFolder, openStore, type ModelSpec,
+  buildServer, DEFAULT_LIMITS, defaultDbSpec, keyStatus, modelSpecFromFolder, openStore, type AdapterSpec, type ModelSpec,
 } from '../serve/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, str } from './args.js';
 import { selectBackend } from './common.js';
 import { hubIdOf, modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--bundle [ID=]BUNDLE --key-file F] [--mode closed|open]
+const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=DIR ...] [--bundle [ID=]BUNDLE --key-file F]
+                  [--mode closed|open]
                   [--host 127.0.0.1] [--port 8080]
                   [--db sqlite:PATH] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
                   [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
@@ -22,6 +23,10 @@ Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /hea
 and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs/serving.md.
 --model: a Hugging Face model folder, or ORG/NAME[@REV] from the hub (pulled when not cached; see docs/hub.md);
   its id (the request's "model") is ID, else the folder's name, or ORG/NAME. Repeatable.
+--adapter: a PEFT LoRA adapter folder served as the model NAME over the base (one copy of the base in memory for
+  all its adapters); clients pick it with "model": NAME and the base with its own id. With several --model, write
+  NAME=BASE_ID:DIR. Repeatable; /admin/adapters loads and unloads them at run time. Scope keys with
+  'ajar keys create --models'.
 --bundle: a closed bundle from 'ajar release closed', decrypted in memory with the key in --key-file (else the
   ${KEY_ENV} variable); a wrong key, a missing file or a changed byte stops the server before it listens.
   Its id is ID, else the bundle folder's name. Repeatable (one key for all). See docs/release.md.
@@ -39,6 +44,22 @@ function modelArg(arg: string): { id?: string; dir: string } {
   const eq = arg.indexOf('=');
   if (eq > 0 && !arg.slice(0, eq).includes('/')) return { id: arg.slice(0, eq), dir: arg.slice(eq + 1) };
   return { dir: arg };
+}
+
+/** --adapter NAME=DIR or NAME=BASE:DIR (BASE a served model id; DIR the adapter folder). */
+export function parseAdapterArg(arg: string): AdapterSpec {
+  const eq = arg.indexOf('=');
+  if (eq <= 0 || eq === arg.length - 1) {
+    throw new AjarError('bad_flag', `ajar serve: --adapter '${arg}' must be NAME=DIR (or NAME=BASE_ID:DIR), e.g. --adapter support=./support-lora`);
+  }
+  const id = arg.slice(0, eq);
+  const rest = arg.slice(eq + 1);
+  // NOTE: BASE_ID: only when the text before the first ':' is not itself a folder (a Windows drive, a path).
+  const colon = rest.indexOf(':');
+  if (colon > 0 && !rest.slice(0, colon).includes('/') && !rest.slice(0, colon).includes('\\') && colon > 1) {
+    return { id, base: rest.slice(0, colon), dir: rest.slice(colon + 1) };
+  }
+  return { id, dir: rest };
 }
 
 /** The admin token from --admin-token-file, else AJAR_ADMIN_TOKEN, else none (admin endpoints off). */
@@ -63,7 +84,7 @@ function adminToken(file: string | undefined): string | undefined {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const p = parseFlags('serve', argv, {
-    model: { type: 'string', multiple: true }, bundle: { type: 'string', multiple: true }, 'key-file': { type: 'string' },
+    model: { type: 'string', multiple: true }, adapter: { type: 'string', multiple: true }, bundle: { type: 'string', multiple: true }, 'key-file': { type: 'string' },
     mode: { type: 'string' }, host: { type: 'string' },
     port: { type: 'string' }, db: { type: 'string' }, 'admin-token-file': { type: 'string' },
     'default-rpm': { type: 'string' }, 'default-tpm': { type: 'string' }, 'queue-depth': { type: 'string' },
@@ -82,6 +103,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (bundles.length === 0 && str(p, 'key-file') !== undefined) {
     throw new AjarError('bad_flag', 'ajar serve: --key-file opens a --bundle; give the bundle too');
   }
+  const adapters = ((p.values.adapter as string[] | undefined) ?? []).map(parseAdapterArg);
   const mode = str(p, 'mode') ?? 'closed';
   if (mode !== 'closed' && mode !== 'open') throw new AjarError('bad_flag', `ajar serve: --mode must be closed or open, got '${mode}'`);
   const host = str(p, 'host') ?? '127.0.0.1';
@@ -124,11 +146,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
       secret.bytes.fill(0);
     }
   }
+  for (const a of adapters) console.error(`ajar serve: loading adapter ${a.id} from ${a.dir}`);
   const store = await openStore(dbSpec);
   let app;
   try {
     app = buildServer({
-      models, store, mode, limits, adminToken: token, trustProxy: bool(p, 'trust-proxy'),
+      models, adapters, store, mode, limits, adminToken: token, trustProxy: bool(p, 'trust-proxy'),
       logger: logLevel === 'silent' ? false : { level: logLevel, redact: ['req.headers.authorization'] },
     });
     await app.listen({ host, port });
@@ -142,7 +165,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const addr = app.server.address();
   const where = typeof addr === 'object' && addr !== null ? `${host}:${addr.port}` : `${host}:${port}`;
-  console.error(`ajar serve: listening on http://${where} (${mode} mode; models: ${models.map((m) => m.id).join(', ')}; `
+  console.error(`ajar serve: listening on http://${where} (${mode} mode; models: ${models.map((m) => m.id).join(', ')}`
+    + `${adapters.length > 0 ? `; adapters: ${adapters.map((a) => a.id).join(', ')}` : ''}; `
     + `db: ${dbSpec}; admin endpoints ${token === undefined ? 'off' : 'on'})`);
   if (mode === 'closed') {
     const now = Date.now();

@@ -1,6 +1,6 @@
 // Standard layers with PyTorch / Hugging Face parameter names and layouts.
 import { add, embedding, layerNorm, linear, rmsNorm, type Tensor } from '../tensor/index.js';
-import type { LoraAdapter } from './lora.js';
+import type { LoraDelta } from './lora.js';
 import { Module } from './module.js';
 
 /** torch.nn.Linear: weight (out, in), y = x W^T + b. */
@@ -8,7 +8,7 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   /** A LoRA adapter beside the weight (train/lora.ts attaches it); not a parameter of this module. */
-  lora: LoraAdapter | null = null;
+  lora: LoraDelta | null = null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
     super();
     this.weight = this.param('weight', [outFeatures, inFeatures]);
@@ -17,7 +17,8 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     const y = linear(x, this.weight, this.bias, { transW: true }); // (..., out)
-    return this.lora ? add(y, this.lora.delta(x, this.training)) : y;
+    const d = this.lora ? this.lora.delta(x, this.training) : null; // (..., out) or none
+    return d ? add(y, d) : y;
   }
 }
 
@@ -26,7 +27,7 @@ export class Conv1D extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
   /** A LoRA adapter beside the weight; its A is (r, in) and B (out, r) whatever the weight's layout (PEFT's). */
-  lora: LoraAdapter | null = null;
+  lora: LoraDelta | null = null;
   constructor(readonly inFeatures: number, readonly outFeatures: number) {
     super();
     this.weight = this.param('weight', [inFeatures, outFeatures]);
@@ -35,7 +36,8 @@ export class Conv1D extends Module {
 
   forward(x: Tensor): Tensor {
     const y = linear(x, this.weight, this.bias); // (..., out)
-    return this.lora ? add(y, this.lora.delta(x, this.training)) : y;
+    const d = this.lora ? this.lora.delta(x, this.training) : null; // (..., out) or none
+    return d ? add(y, d) : y;
   }
 }
 

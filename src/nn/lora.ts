@@ -2,7 +2,16 @@
 // as PEFT's lora.Linear computes it): delta(x) = scaling * B(A(dropout(x))), A (r, in), B (out, r).
 import { dropout, linear, mul, type Rng, type Tensor } from '../tensor/index.js';
 
-export class LoraAdapter {
+/**
+ * What a layer's `lora` slot holds: one adapter, or (serving) a router that picks the request's adapter and may
+ * return null when that request has none on this layer.
+ */
+export interface LoraDelta {
+  /** x (..., in) -> the addition to the layer's output (..., out), or null for none. */
+  delta(x: Tensor, training: boolean): Tensor | null;
+}
+
+export class LoraAdapter implements LoraDelta {
   /** Dropout source while training; dropout applies only when set, the host is training and p > 0. */
   rng: Rng | null = null;
 

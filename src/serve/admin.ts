@@ -1,9 +1,11 @@
-// Admin endpoints behind the admin token: keys (list, create, rotate, revoke), usage totals and the audit log.
+// Admin endpoints behind the admin token: keys (list, create, rotate, revoke), LoRA adapters (list, load, unload),
+// usage totals and the audit log.
 // Every authenticated admin call leaves an audit entry; a created or rotated key appears once, in the response.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AjarError } from '../tensor/errors.js';
+import { addAdapter, removeAdapter } from './adapters.js';
 import { authenticateAdmin } from './auth.js';
-import type { ServerContext } from './context.js';
+import type { ServedModel, ServerContext } from './context.js';
 import { ServeError } from './errors.js';
 import { createApiKey, keyView, revokeApiKey, rotateApiKey, type Actor, type NewKeySpec } from './keys.js';
 import { parseDate, type QuotaPeriod } from './time.js';
@@ -62,6 +64,26 @@ function parseKeySpec(body: unknown): NewKeySpec {
     name: b.name, rpm: optInt(b, 'rpm'), tpm: optInt(b, 'tpm'), quotaTokens: optInt(b, 'quota_tokens'),
     quotaPeriod, expiresAt, models,
   };
+}
+
+/** An adapter as /admin/adapters shows it. */
+function adapterView(m: ServedModel): Record<string, unknown> {
+  return { id: m.id, object: 'model', created: m.created, owned_by: 'ajar', parent: m.parent, path: m.adapter!.dir, bytes: m.adapter!.bytes };
+}
+
+function parseAdapterBody(body: unknown): { name: string; path: string; base: string | undefined } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ServeError('invalid_request', 'the request body must be a JSON object');
+  }
+  const b = body as Record<string, unknown>;
+  for (const k of ['name', 'path']) {
+    if (b[k] === undefined || b[k] === null) throw new ServeError('missing_parameter', `'${k}' is required`, { param: k });
+    if (typeof b[k] !== 'string') throw new ServeError('invalid_type', `'${k}' must be a string`, { param: k });
+  }
+  if (b.base !== undefined && b.base !== null && typeof b.base !== 'string') {
+    throw new ServeError('invalid_type', "'base' must be a model id", { param: 'base' });
+  }
+  return { name: b.name as string, path: b.path as string, base: (b.base as string | null | undefined) ?? undefined };
 }
 
 function sinceParam(req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>): number | undefined {
@@ -132,6 +154,47 @@ export function adminRoutes(ctx: ServerContext) {
     };
     app.post<{ Params: { id: string } }>('/keys/:id/revoke', revoke);
     app.delete<{ Params: { id: string } }>('/keys/:id', revoke);
+
+    app.get('/adapters', async () => ({
+      object: 'list', data: [...ctx.models.values()].filter((m) => m.parent !== null).map(adapterView),
+    }));
+
+    app.post('/adapters', async (req, reply) => {
+      const { name, path, base } = parseAdapterBody(req.body);
+      let served: ServedModel;
+      try {
+        served = addAdapter(ctx, name, path, base, ctx.clock());
+      } catch (e) {
+        if (e instanceof AjarError && !(e instanceof ServeError)) {
+          throw new ServeError('invalid_value', e.message, { param: e.code === 'bad_adapter' ? 'path' : 'name' });
+        }
+        throw e;
+      }
+      await ctx.store.appendAudit({
+        ts: ctx.clock(), actor: 'admin', action: 'adapter.load', keyId: null, keyPrefix: null, remote: req.ip,
+        detail: { name, path, base: served.parent, bytes: served.adapter!.bytes },
+      });
+      reply.code(201);
+      return adapterView(served);
+    });
+
+    // NOTE: a wildcard, as ids may hold '/'. Requests already admitted for the adapter keep it and finish.
+    app.delete<{ Params: { '*': string } }>('/adapters/*', async (req) => {
+      const name = req.params['*'];
+      let served: ServedModel;
+      try {
+        served = removeAdapter(ctx, name);
+      } catch (e) {
+        if (e instanceof AjarError && e.code === 'model_not_found') throw new ServeError('model_not_found', e.message, { param: 'name' });
+        if (e instanceof AjarError && !(e instanceof ServeError)) throw new ServeError('invalid_request', e.message);
+        throw e;
+      }
+      await ctx.store.appendAudit({
+        ts: ctx.clock(), actor: 'admin', action: 'adapter.unload', keyId: null, keyPrefix: null, remote: req.ip,
+        detail: { name, path: served.adapter!.dir, base: served.parent },
+      });
+      return { id: name, object: 'model', deleted: true };
+    });
 
     app.get<{ Querystring: Record<string, string | undefined> }>('/usage', async (req) => {
       const since = sinceParam(req);

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { AjarError } from '../tensor/errors.js';
 import type { CausalLM } from '../models/types.js';
+import { addAdapter, MODEL_ID_SHAPE, type AdapterHost } from './adapters.js';
 import { adminRoutes } from './admin.js';
 import { adminTokenHash } from './auth.js';
 import { ChatFormat } from './chat.js';
@@ -27,6 +28,13 @@ export interface ModelSpec {
   chatTemplate?: string;
 }
 
+/** A PEFT LoRA adapter folder served as the model `id` over a base (default: the only base). */
+export interface AdapterSpec {
+  id: string;
+  dir: string;
+  base?: string;
+}
+
 export const DEFAULT_LIMITS: ResolvedLimits = {
   defaultRpm: 120,
   defaultTpm: 100_000,
@@ -37,6 +45,8 @@ export const DEFAULT_LIMITS: ResolvedLimits = {
 
 export interface ServerOptions {
   models: ModelSpec[];
+  /** LoRA adapters served beside their base, which stays one copy in memory. */
+  adapters?: AdapterSpec[];
   store: Store;
   /** closed (default): an API key on every /v1 request. open: no keys; limits and metering per client address. */
   mode?: ServeMode;
@@ -70,7 +80,7 @@ function serveModels(specs: ModelSpec[], limits: ResolvedLimits, now: number): M
   if (specs.length === 0) throw new AjarError('bad_flag', 'no model to serve: give at least one');
   const out = new Map<string, ServedModel>();
   for (const s of specs) {
-    if (!/^[A-Za-z0-9._:/-]{1,128}$/.test(s.id)) {
+    if (!MODEL_ID_SHAPE.test(s.id)) {
       throw new AjarError('bad_flag', `model id '${s.id}' must be 1-128 letters, digits or . _ : / -`);
     }
     if (out.has(s.id)) throw new AjarError('bad_flag', `two models are both named '${s.id}'; give them distinct ids`);
@@ -78,7 +88,7 @@ function serveModels(specs: ModelSpec[], limits: ResolvedLimits, now: number): M
       tokenText(s.tokenizer, s.tokenizer.eosTokenId), s.tokenizer.addBos);
     out.set(s.id, {
       id: s.id, model: s.model, tokenizer: s.tokenizer, chat, queue: new GenerationQueue(limits.queueDepth),
-      created: Math.floor(now / 1000),
+      created: Math.floor(now / 1000), parent: null, adapter: null,
     });
   }
   return out;
@@ -95,13 +105,17 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   if (opts.adminToken !== undefined && opts.adminToken.length < 16) {
     throw new AjarError('bad_admin_token', 'the admin token is shorter than 16 characters; use a long random one');
   }
+  const adapterHosts = new Map<string, AdapterHost>();
+  for (const a of opts.adapters ?? []) addAdapter({ models, adapterHosts }, a.id, a.dir, a.base, clock());
   const ctx: ServerContext = {
     models,
+    adapterHosts,
     store: opts.store,
     mode: opts.mode ?? 'closed',
     limits,
     limiter: new RateLimiter(clock),
-    metrics: new ServerMetrics(() => [...models.values()].map((m) => ({
+    // NOTE: adapters share their base's queue, so only bases report one.
+    metrics: new ServerMetrics(() => [...models.values()].filter((m) => m.parent === null).map((m) => ({
       model: m.id, waiting: m.queue.waiting, running: m.queue.running,
     }))),
     clock,

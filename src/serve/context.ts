@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Tokenizer } from '../io/tokenizer/index.js';
 import type { CausalLM } from '../models/types.js';
+import type { AdapterHost, ServedAdapter } from './adapters.js';
 import type { ChatFormat } from './chat.js';
 import type { CallerLimits, RateLimiter } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
@@ -21,6 +22,9 @@ export interface ServedModel {
   queue: GenerationQueue;
   /** Unix seconds, for /v1/models. */
   created: number;
+  /** For a LoRA adapter: the id of its base (whose model, tokenizer and queue it shares); null for a base. */
+  parent: string | null;
+  adapter: ServedAdapter | null;
 }
 
 export type ServeMode = 'closed' | 'open';
@@ -39,7 +43,10 @@ export interface ResolvedLimits {
 }
 
 export interface ServerContext {
+  /** Bases and adapters by the id clients send as `model`. */
   models: Map<string, ServedModel>;
+  /** Base id -> the adapters loaded over it (created with the first adapter). */
+  adapterHosts: Map<string, AdapterHost>;
   store: Store;
   mode: ServeMode;
   limits: ResolvedLimits;

@@ -3,6 +3,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { generateStream, type FinishReason, type GenerationResult } from '../generate/index.js';
+import { withAdapter } from './adapters.js';
 import { errorBody, ServeError, toServeError } from './errors.js';
 import {
   finalizeRequest, setLimitHeaders, type Caller, type ServedModel, type ServerContext,
@@ -29,15 +30,25 @@ interface Prepared {
   sampling: SamplingRequest;
 }
 
-function findModel(ctx: ServerContext, caller: Caller, id: string): ServedModel {
+/**
+ * The served model or adapter `id` as this caller may see it. NOTE: one outside the key's scope gets exactly the
+ * error a name that does not exist gets, so a key cannot learn which other models or adapters are served.
+ */
+export function visibleModel(ctx: ServerContext, caller: Caller, id: string): ServedModel | undefined {
   const served = ctx.models.get(id);
-  if (!served) {
-    throw new ServeError('model_not_found', `the model '${id}' does not exist on this server; GET /v1/models lists them`,
-      { param: 'model' });
-  }
-  if (caller.key?.models && !caller.key.models.includes(id)) {
-    throw new ServeError('model_not_allowed', `this API key may not use the model '${id}'`, { param: 'model' });
-  }
+  if (!served) return undefined;
+  const allowed = caller.key?.models;
+  return allowed && !allowed.includes(id) ? undefined : served;
+}
+
+export function modelNotFound(id: string): ServeError {
+  return new ServeError('model_not_found', `the model '${id}' does not exist on this server; GET /v1/models lists them`,
+    { param: 'model' });
+}
+
+function findModel(ctx: ServerContext, caller: Caller, id: string): ServedModel {
+  const served = visibleModel(ctx, caller, id);
+  if (!served) throw modelNotFound(id);
   return served;
 }
 
@@ -48,7 +59,7 @@ function withBos(served: ServedModel, ids: number[], addBos: boolean): number[] 
 
 function prepare(ctx: ServerContext, caller: Caller, kind: GenerationKind, body: unknown): Prepared {
   if (kind === 'completion') {
-    const req = parseCompletionRequest(body, (id) => ctx.models.get(id)?.model.vocabSize);
+    const req = parseCompletionRequest(body, (id) => visibleModel(ctx, caller, id)?.model.vocabSize);
     const served = findModel(ctx, caller, req.model);
     let promptIds: number[];
     if (typeof req.prompt === 'string') {
@@ -181,7 +192,8 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
   try {
     let release: () => void;
     try {
-      release = await p.served.queue.acquire(ac.signal);
+      // One queue per base: its adapters take turns with it and with each other (queue.ts).
+      release = await p.served.queue.acquire(ac.signal, p.served.id);
     } catch (e) {
       if (e === TIMED_OUT) {
         throw new ServeError('queue_timeout',
@@ -210,8 +222,11 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
         stop: p.stops,
         signal: ac.signal,
       });
-      if (s.stream) return await streamEvents(ctx, kind, req, reply, p, gen, ac.signal);
-      return await collect(ctx, kind, req, reply, p, gen, ac.signal);
+      // NOTE: every forward pass of this generation runs in the request's adapter context (adapters.ts), so the
+      // base's layers apply this request's adapter and no other request's.
+      return await withAdapter(p.served.adapter, async () => (s.stream
+        ? streamEvents(ctx, kind, req, reply, p, gen, ac.signal)
+        : collect(ctx, kind, req, reply, p, gen, ac.signal)));
     } finally {
       release();
     }

@@ -1,7 +1,9 @@
 // Serving: an OpenAI-compatible HTTP app (buildServer) with API keys, limits, metering and an audit log,
 // over a Store (SQLite by default). See docs/serving.md.
 export { buildServer, DEFAULT_LIMITS } from './app.js';
-export type { ModelSpec, ServerOptions } from './app.js';
+export type { AdapterSpec, ModelSpec, ServerOptions } from './app.js';
+export { AdapterHost, withAdapter } from './adapters.js';
+export type { ServedAdapter } from './adapters.js';
 export { modelSpecFromFolder } from './folder.js';
 export { ChatFormat, fallbackChatText, FALLBACK_STOPS, loadChatTemplate } from './chat.js';
 export type { ChatMessage, ChatPrompt } from './chat.js';

@@ -58,6 +58,8 @@ export type AuditAction =
   | 'key.create'
   | 'key.rotate'
   | 'key.revoke'
+  | 'adapter.load'
+  | 'adapter.unload'
   | 'admin.request'
   | 'auth.failure';
 

@@ -2,9 +2,8 @@
 // mode, the address in open mode) and one request from their per-minute allowance; the limit headers go on every reply.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateKey } from './auth.js';
-import { setLimitHeaders, type Caller, type ServerContext } from './context.js';
-import { ServeError } from './errors.js';
-import { handleGeneration } from './generation.js';
+import { setLimitHeaders, type Caller, type ServedModel, type ServerContext } from './context.js';
+import { handleGeneration, modelNotFound, visibleModel } from './generation.js';
 
 async function identify(ctx: ServerContext, req: FastifyRequest): Promise<Caller> {
   const d = ctx.limits;
@@ -31,14 +30,16 @@ async function gate(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply
   }
 }
 
-function modelObject(id: string, created: number): Record<string, unknown> {
-  return { id, object: 'model', created, owned_by: 'ajar' };
+/** OpenAI's model object; an adapter adds `parent`, its base's id (as vLLM lists LoRA modules). */
+function modelObject(m: ServedModel): Record<string, unknown> {
+  const o: Record<string, unknown> = { id: m.id, object: 'model', created: m.created, owned_by: 'ajar' };
+  if (m.parent !== null) o.parent = m.parent;
+  return o;
 }
 
-function visible(ctx: ServerContext, caller: Caller): string[] {
-  const ids = [...ctx.models.keys()];
-  const allowed = caller.key?.models;
-  return allowed ? ids.filter((id) => allowed.includes(id)) : ids;
+/** What this caller may use: everything, or its key's scope. */
+function visible(ctx: ServerContext, caller: Caller): ServedModel[] {
+  return [...ctx.models.keys()].map((id) => visibleModel(ctx, caller, id)).filter((m): m is ServedModel => m !== undefined);
 }
 
 export function v1Routes(ctx: ServerContext) {
@@ -46,16 +47,14 @@ export function v1Routes(ctx: ServerContext) {
     app.addHook('onRequest', async (req, reply) => gate(ctx, req, reply));
 
     app.get('/models', async (req) => {
-      const data = visible(ctx, req.ajar.caller!).map((id) => modelObject(id, ctx.models.get(id)!.created));
+      const data = visible(ctx, req.ajar.caller!).map(modelObject);
       return { object: 'list', data };
     });
 
     app.get<{ Params: { model: string } }>('/models/:model', async (req) => {
-      const id = req.params.model;
-      if (!visible(ctx, req.ajar.caller!).includes(id)) {
-        throw new ServeError('model_not_found', `the model '${id}' does not exist on this server`, { param: 'model' });
-      }
-      return modelObject(id, ctx.models.get(id)!.created);
+      const m = visibleModel(ctx, req.ajar.caller!, req.params.model);
+      if (!m) throw modelNotFound(req.params.model);
+      return modelObject(m);
     });
 
     app.post('/completions', async (req, reply) => handleGeneration(ctx, 'completion', req, reply));

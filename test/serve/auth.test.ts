@@ -86,15 +86,15 @@ describe('serve: API keys', () => {
     assert.equal((await models(bearer(rotated.key))).statusCode, 200);
   });
 
-  it('a key limited to some models gets 403 for others and sees only its own', async () => {
+  it('a key limited to some models gets the 404 of a nonexistent model for others and sees only its own', async () => {
     const { key } = await h.key({ models: ['another-model'] });
     secrets.push(key);
     const r = await h.app.inject({
       method: 'POST', url: '/v1/completions', headers: bearer(key), payload: { model: MODEL_ID, prompt: 'Hi', max_tokens: 1 },
     });
-    assert.equal(r.statusCode, 403);
+    assert.equal(r.statusCode, 404);
     assert.deepEqual([code(r), r.json<ErrorBody>().error.type, r.json<ErrorBody>().error.param],
-      ['model_not_allowed', 'permission_error', 'model']);
+      ['model_not_found', 'invalid_request_error', 'model']);
     assert.deepEqual((await models(bearer(key))).json<{ data: unknown[] }>().data, []);
     const allowed = await h.key({ models: [MODEL_ID] });
     secrets.push(allowed.key);
