@@ -29,7 +29,8 @@ closed: every model file encrypted with AES-256-GCM under a key derived from the
   ${KEY_ENV}), at least ${MIN_SECRET_BYTES} bytes; serve it with 'ajar serve --bundle BUNDLE --key-file FILE'.
 hybrid: the base model in the open (OUT/base, exactly as 'release open' writes it; same flags) and the LoRA
   adapter folder --adapter (from 'ajar train --lora') sealed as 'release closed' seals a model (OUT/adapter), with
-  a README.md saying what is where. The adapter must apply to the base. Records go to both folders.
+  a README.md saying what is where. The adapter must apply to the base. --name names the release (default the
+  adapter folder's name); the base's card keeps the base's name. Records go to both folders.
 list: the releases recorded in DIR/ajar_releases.jsonl.
 key: a new random key file (64 hex characters, mode 600). See docs/release.md.
 --model DIR may also be ORG/NAME[@REV] from the Hugging Face hub, pulled when not cached (docs/hub.md).`;
@@ -118,6 +119,7 @@ async function hybridCommand(argv: string[]): Promise<number> {
     const result = releaseHybrid({
       modelDir, adapterDir, out, license, secret: secret.bytes,
       name: str(p, 'name') ?? basename(resolve(adapterDir)),
+      baseName: hubIdOf(modelArg, modelDir)?.split('/')[1] ?? basename(resolve(modelDir)),
       cardFile: str(p, 'card'),
       licenseFile: str(p, 'license-file'),
       licenseName: str(p, 'license-name'),

@@ -81,6 +81,8 @@ export interface HybridReleaseOptions extends Omit<OpenReleaseOptions, 'modelDir
   modelDir: string;
   /** The PEFT adapter folder (sealed). */
   adapterDir: string;
+  /** The base's name in its own model card; default `name` (the release's name, used in the README and records). */
+  baseName?: string;
   out: string;
   secret: Uint8Array;
   /** scrypt cost of the adapter bundle (tests may not go below SCRYPT_LIMITS). */
@@ -136,7 +138,7 @@ export function releaseHybrid(opts: HybridReleaseOptions): HybridReleaseResult {
   adapterFromFiles(model, adapterFiles, opts.adapterDir);
   const staging = new Staging(out, 'hybrid release');
   try {
-    const base = releaseOpen({ ...opts, out: staging.path(HYBRID_BASE), now, record: false });
+    const base = releaseOpen({ ...opts, name: opts.baseName ?? opts.name, out: staging.path(HYBRID_BASE), now, record: false });
     log(`sealing the adapter (${adapterFiles.size} files)`);
     const names = sortByBytes([...adapterFiles.keys()]);
     const sealed = sealFiles(adapterFiles, {

@@ -72,6 +72,8 @@ describe('ajar release hybrid: an open base and a sealed adapter', () => {
     const readme = readFileSync(join(out, 'README.md'), 'utf8');
     assert.match(readme, /`base\/`: the base model, released in the open under the apache-2\.0 licence/);
     assert.match(readme, /`adapter\/`: a LoRA adapter .* encrypted with AES-256-GCM/s);
+    assert.match(readme, /^# tiny-hybrid: a hybrid release$/m);
+    assert.match(readFileSync(join(out, 'base', 'README.md'), 'utf8'), /^# base$/m, 'the base\'s card keeps the base\'s name');
     const v = verifyRelease(join(out, 'base'));
     assert.equal(v.kind, 'open');
     assert.deepEqual(v.problems, []);
