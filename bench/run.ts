@@ -5,14 +5,16 @@
 // Each round runs ajar then PyTorch, alternating, so drift in this machine's speed hits both sides alike; the
 // row shows the median over rounds of each side's median step and the largest peak memory. PyTorch runs at its
 // defaults and with set_num_threads(2), and the row compares against the faster of the two. Default rounds: 5,
-// 1 for train-gpt2 and train-llama (about a minute a side), 3 for decode-llama.
+// 1 for train-gpt2, train-gpt2-lora and train-llama (about a minute a side), 3 for decode-llama. With both
+// train-gpt2 and train-gpt2-lora in the run, it also prints LoRA's step time and peak memory as a share of full
+// fine-tuning's, on each side (issue's bar: at most 0.7x the time, 0.5x the memory).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
-const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2', 'decode-llama', 'train-llama'];
-const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1, 'train-llama': 1, 'decode-llama': 3 };
+const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2', 'train-gpt2-lora', 'decode-llama', 'train-llama'];
+const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1, 'train-gpt2-lora': 1, 'train-llama': 1, 'decode-llama': 3 };
 const ROUNDS = 5;
 
 interface Result {
@@ -47,6 +49,12 @@ function combine(results: (Result | string)[]): Result | string {
   const step = median(ok.map((r) => r.step_ms_median));
   return { ...ok[0], step_ms_median: step, tokens_per_s: ok[0].tokens_per_s * ok[0].step_ms_median / step,
     peak_rss_mib: Math.max(...ok.map((r) => r.peak_rss_mib)) };
+}
+
+/** LoRA's step time and peak memory as shares of full fine-tuning's, when both ran. */
+function loraVsFull(full: Result | string | null | undefined, lora: Result | string | null | undefined): { step: number; memory: number } | null {
+  if (!full || !lora || typeof full !== 'object' || typeof lora !== 'object') return null;
+  return { step: lora.step_ms_median / full.step_ms_median, memory: lora.peak_rss_mib / full.peak_rss_mib };
 }
 
 function torchAvailable(): boolean {
@@ -105,20 +113,24 @@ function main(): void {
       rounds: a.map((r, i) => ({ ajar_ms: ms(r), torch_ms: ms(t[best][i]) })),
     });
   }
+  const fullRow = rows.find((r) => r.workload === 'train-gpt2');
+  const loraRow = rows.find((r) => r.workload === 'train-gpt2-lora');
+  const vsFull = { ajar: loraVsFull(fullRow?.ajar, loraRow?.ajar), torch: loraVsFull(fullRow?.torch, loraRow?.torch) };
   if (json) {
     console.log(JSON.stringify(rows.map((r) => ({
       ...r,
+      ...(r === loraRow ? { lora_vs_full: vsFull } : {}),
       speed_ratio: typeof r.ajar === 'object' && r.torch && typeof r.torch === 'object' ? r.torch.step_ms_median / r.ajar.step_ms_median : null,
       memory_ratio: typeof r.ajar === 'object' && r.torch && typeof r.torch === 'object' ? r.ajar.peak_rss_mib / r.torch.peak_rss_mib : null,
     }))));
     return;
   }
   const pad = (s: string, n: number): string => s.padEnd(n);
-  console.log(`${pad('workload', 13)}${pad('ajar ms/step', 14)}${pad('torch ms/step', 15)}${pad('speed (x torch)', 17)}${pad('ajar MiB', 10)}${pad('torch MiB', 11)}memory (x torch)`);
+  console.log(`${pad('workload', 17)}${pad('ajar ms/step', 14)}${pad('torch ms/step', 15)}${pad('speed (x torch)', 17)}${pad('ajar MiB', 10)}${pad('torch MiB', 11)}memory (x torch)`);
   for (const r of rows) {
     const a = typeof r.ajar === 'object' ? r.ajar : null;
     const t = r.torch && typeof r.torch === 'object' ? r.torch : null;
-    console.log(pad(r.workload, 13) +
+    console.log(pad(r.workload, 17) +
       pad(a ? a.step_ms_median.toFixed(1) : 'error', 14) +
       pad(t ? t.step_ms_median.toFixed(1) : r.torch === null ? 'skipped' : 'error', 15) +
       pad(a && t ? `${(t.step_ms_median / a.step_ms_median).toFixed(2)}x` : '-', 17) +
@@ -134,6 +146,11 @@ function main(): void {
     }
     if (typeof r.ajar === 'string') console.log(`  ajar error: ${r.ajar}`);
     if (typeof r.torch === 'string') console.log(`  torch error: ${r.torch}`);
+  }
+  for (const [side, v] of [['ajar', vsFull.ajar], ['torch', vsFull.torch]] as const) {
+    if (v === null) continue;
+    console.log(`LoRA r 8 vs full fine-tuning of GPT-2 (${side}): step time ${v.step.toFixed(2)}x (bar 0.70x), `
+      + `peak memory ${v.memory.toFixed(2)}x (bar 0.50x)`);
   }
   const first = rows.find((r) => typeof r.ajar === 'object');
   if (first && typeof first.ajar === 'object') console.log(`ajar backend: ${first.ajar.backend}`);

@@ -7,7 +7,9 @@ Prints {"workload", "step_ms_median", "tokens_per_s", "peak_rss_mib", "steps", "
 The GPT-2 model is as nanoGPT's model.py writes it (biases on, tied head, gelu tanh); the Llama model is
 transformers' LlamaForCausalLM written in plain torch (RMSNorm pre-norm, rotate-half RoPE, grouped-query attention,
 SwiGLU, no biases, tied head) at SmolLM2-135M's shape. Both train with torch.optim.AdamW and clip_grad_norm_
-exactly like ajar's step, and decode greedily with a KV cache like ajar's generate.
+exactly like ajar's step, and decode greedily with a KV cache like ajar's generate. train-gpt2-lora is plain torch
+LoRA (no PEFT): the GPT-2 model frozen, each c_attn, c_proj, c_fc and MLP projection wrapped as PEFT's lora.Linear
+computes it (base(x) + scaling * B(A(x)), r 8, lora_alpha 16), and only A and B train.
 """
 import json
 import math
@@ -69,6 +71,32 @@ class GPT(nn.Module):
         for i, b in enumerate(self.h):
             x = b(x, caches[i] if caches is not None else None)
         return F.linear(self.ln_f(x), self.wte.weight)
+
+
+class LoraLinear(nn.Module):
+    """PEFT's lora.Linear without dropout: the frozen base plus scaling * B(A(x)); A kaiming-uniform, B zeros."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base
+        self.lora_A = nn.Linear(base.in_features, r, bias=False)  # (r, in)
+        self.lora_B = nn.Linear(r, base.out_features, bias=False)  # (out, r)
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B.weight)
+        self.scaling = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling
+
+
+def add_lora(model, r):
+    """Freeze every parameter, then wrap the attention and MLP projections of each block (ajar's GPT-2 targets)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for b in model.h:
+        for name in ("c_attn", "c_proj", "c_fc", "mlp_proj"):
+            setattr(b, name, LoraLinear(getattr(b, name), r, 2 * r))
+    return model
 
 
 class RMSNorm(nn.Module):
@@ -154,8 +182,9 @@ class Llama(nn.Module):
 
 
 def train_bench(model, batch, block, steps, warmup):
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    other = [p for p in model.parameters() if p.dim() < 2]
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    other = [p for p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
                             lr=1e-3, betas=(0.9, 0.99))
     V = model.wte.weight.shape[0]
@@ -167,7 +196,7 @@ def train_bench(model, batch, block, steps, warmup):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x).view(-1, V), y.view(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if i >= warmup:
             times.append((time.perf_counter() - t0) * 1000)
@@ -211,6 +240,10 @@ def main():
         tokens = 12 * 64
     elif workload == "train-gpt2":
         model = GPT(50257, 1024, 768, 12, 12)
+        times = train_bench(model, 4, 64, steps or 5, 1)
+        tokens = 4 * 64
+    elif workload == "train-gpt2-lora":
+        model = add_lora(GPT(50257, 1024, 768, 12, 12), 8)
         times = train_bench(model, 4, 64, steps or 5, 1)
         tokens = 4 * 64
     elif workload == "decode-gpt2":

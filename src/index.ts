@@ -27,3 +27,4 @@ export { DEFAULTS as TRAIN_DEFAULTS, PRESETS, applyOverrides, validateConfig, ty
 export { AdamW, SGD, clipGradNorm, decayGroups } from './train/optim.js';
 export { lrAt } from './train/schedule.js';
 export { buildServer } from './serve/index.js';
+export { releaseOpen, sealBundle, releaseHybrid, loadBundledModel, loadAdapterBundle, verifyRelease } from './release/index.js';

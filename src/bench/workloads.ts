@@ -1,10 +1,11 @@
 // The benchmark workloads `ajar bench` runs and bench/run.ts compares with PyTorch (bench/torch_ref.py
 // runs the same shapes): a training step of the shakespeare-char model, a GPT-2 124M training step, GPT-2
-// 124M greedy decoding with a KV cache, and the same training step and decoding for a Llama of SmolLM2-135M's
-// shape (grouped-query attention, RoPE, RMSNorm, SwiGLU).
+// 124M greedy decoding with a KV cache, the GPT-2 step training only LoRA adapters (r 8) over the frozen model,
+// and the same training step and decoding for a Llama of SmolLM2-135M's shape (grouped-query attention, RoPE,
+// RMSNorm, SwiGLU).
 import { generate, generateStream } from '../generate/index.js';
-import { buildModel, type CausalLM } from '../models/index.js';
-import { crossEntropy, reshape, Rng } from '../tensor/index.js';
+import { attachLora, buildModel, defaultLoraTargets, type CausalLM } from '../models/index.js';
+import { crossEntropy, reshape, Rng, type Tensor } from '../tensor/index.js';
 import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
 
 export interface BenchResult {
@@ -45,13 +46,34 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Which parameters a training step updates, chosen once the weights are initialised: all of them by default. */
+type Trainable = (model: CausalLM, rng: Rng) => Tensor[];
+
+const fullTraining: Trainable = (model) => model.module.parameters();
+
+/**
+ * LoRA as `ajar train --lora` sets it up: adapters of rank r (lora_alpha 2r) on the default targets (GPT-2: c_attn,
+ * c_proj, c_fc), every base parameter frozen so backward skips their gradients and AdamW holds no state for them.
+ */
+function loraTraining(r: number): Trainable {
+  return (model, rng) => {
+    const set = attachLora(model, {
+      r, lora_alpha: 2 * r, lora_dropout: 0, target_modules: defaultLoraTargets(model), use_rslora: false, modules_to_save: null,
+    }, rng, 'bench');
+    const trainable = set.trainableParameters();
+    const keep = new Set(trainable);
+    for (const t of model.module.parameters()) if (!keep.has(t)) t.requiresGrad = false;
+    return trainable;
+  };
+}
+
 /** Median time of a full training step (forward, backward, clip, AdamW) on random tokens. */
 async function trainSteps(model: CausalLM, batch: number, block: number, steps: number, warmup: number,
-  onStep?: (i: number, ms: number) => void): Promise<number[]> {
+  onStep?: (i: number, ms: number) => void, trainable: Trainable = fullTraining): Promise<number[]> {
   const rng = new Rng(1);
   model.initWeights(rng);
   model.module.train(true);
-  const params = model.module.parameters();
+  const params = trainable(model, rng);
   const opt = new AdamW(decayGroups(params, 0.1), { lr: 1e-3, beta2: 0.99 });
   const times: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
@@ -81,13 +103,13 @@ async function trainSteps(model: CausalLM, batch: number, block: number, steps: 
 
 /** A training-step workload: `steps` timed steps after `warmup` of a model built from `config`. */
 function trainWorkload(name: string, about: string, config: Record<string, unknown>, batch: number, block: number,
-  defaultSteps: number, warmup: number): WorkloadSpec {
+  defaultSteps: number, warmup: number, trainable: Trainable = fullTraining): WorkloadSpec {
   return {
     name,
     about,
     async run({ steps = defaultSteps, onStep }) {
       const model = buildModel(config) as CausalLM;
-      const times = await trainSteps(model, batch, block, steps, warmup, onStep);
+      const times = await trainSteps(model, batch, block, steps, warmup, onStep, trainable);
       const ms = median(times);
       return { workload: name, step_ms_median: ms, tokens_per_s: (batch * block * 1000) / ms, steps };
     },
@@ -132,6 +154,8 @@ export const WORKLOADS: Record<string, WorkloadSpec> = {
   'train-baby': trainWorkload('train-baby', 'shakespeare-char model training step (4 layers, 4 heads, width 128, vocab 65, batch 12 x 64)',
     gpt2Config({ vocab_size: 65, n_positions: 64, n_embd: 128, n_layer: 4, n_head: 4 }), 12, 64, 30, 3),
   'train-gpt2': trainWorkload('train-gpt2', 'GPT-2 124M from random initialisation, training step at batch 4 x 64', gpt2Config({}), 4, 64, 5, 1),
+  'train-gpt2-lora': trainWorkload('train-gpt2-lora', 'GPT-2 124M frozen, LoRA r 8 on c_attn, c_proj and c_fc, training step at batch 4 x 64',
+    gpt2Config({}), 4, 64, 5, 1, loraTraining(8)),
   'decode-gpt2': decodeWorkload('decode-gpt2', 'GPT-2 124M greedy decoding with a KV cache after a 16-token prompt', gpt2Config({}), 64),
   'train-llama': trainWorkload('train-llama', 'Llama of SmolLM2-135M\'s shape from random initialisation, training step at batch 4 x 64',
     smolLM2Config(), 4, 64, 3, 1),

@@ -7,7 +7,7 @@ import { printJson, selectBackend } from './common.js';
 const HELP = `usage: ajar bench WORKLOAD [--json] [--steps N] [--backend js|wasm]
 
 workloads:
-${Object.values(WORKLOADS).map((w) => `  ${w.name.padEnd(12)} ${w.about}`).join('\n')}
+${Object.values(WORKLOADS).map((w) => `  ${w.name.padEnd(15)} ${w.about}`).join('\n')}
 
 Prints {"workload", "step_ms_median", "tokens_per_s", "peak_rss_mib"} with --json.
 'npm run bench' runs every workload beside PyTorch and prints the ratios.`;

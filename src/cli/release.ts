@@ -1,8 +1,10 @@
-// ajar release open|closed|list|key: flags -> src/release. Open writes a Hugging Face folder with card, licence and
-// checksums; closed writes an encrypted bundle; list shows a model's release records; key makes a bundle key file.
+// ajar release open|closed|hybrid|list|key: flags -> src/release. Open writes a Hugging Face folder with card, licence
+// and checksums; closed an encrypted bundle; hybrid both (open base, sealed adapter); list shows release records; key
+// makes a bundle key file.
 import { basename, resolve } from 'node:path';
 import {
-  KEY_ENV, LICENSE_IDS, listReleases, MIN_SECRET_BYTES, readSecret, releaseOpen, sealBundle, writeNewKeyFile,
+  HYBRID_ADAPTER, HYBRID_BASE, KEY_ENV, LICENSE_IDS, listReleases, MIN_SECRET_BYTES, readSecret, releaseHybrid, releaseOpen, sealBundle,
+  writeNewKeyFile,
 } from '../release/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { bool, parseFlags, requireStr, str } from './args.js';
@@ -13,6 +15,7 @@ const HELP = `usage: ajar release open   --model DIR --out DIR --license ID [--n
                          [--license-file FILE] [--license-name NAME] [--dataset HUB_ID ...] [--base-model HUB_ID]
                          [--no-eval] [--json]
        ajar release closed --model DIR --out BUNDLE [--key-file FILE] [--name NAME] [--json]
+       ajar release hybrid --model BASE --adapter DIR --out DIR --license ID [--key-file FILE] [open's flags] [--json]
        ajar release list   --model DIR [--json]
        ajar release key    --out FILE
 
@@ -24,6 +27,10 @@ open: a folder Hugging Face transformers loads with from_pretrained: config.json
   and an --out that exists and is not empty.
 closed: every model file encrypted with AES-256-GCM under a key derived from the secret in --key-file (or
   ${KEY_ENV}), at least ${MIN_SECRET_BYTES} bytes; serve it with 'ajar serve --bundle BUNDLE --key-file FILE'.
+hybrid: the base model in the open (OUT/base, exactly as 'release open' writes it; same flags) and the LoRA
+  adapter folder --adapter (from 'ajar train --lora') sealed as 'release closed' seals a model (OUT/adapter), with
+  a README.md saying what is where. The adapter must apply to the base. --name names the release (default the
+  adapter folder's name); the base's card keeps the base's name. Records go to both folders.
 list: the releases recorded in DIR/ajar_releases.jsonl.
 key: a new random key file (64 hex characters, mode 600). See docs/release.md.
 --model DIR may also be ORG/NAME[@REV] from the Hugging Face hub, pulled when not cached (docs/hub.md).`;
@@ -92,6 +99,50 @@ async function closedCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function hybridCommand(argv: string[]): Promise<number> {
+  const p = parseFlags('release', argv, {
+    model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, license: { type: 'string' }, name: { type: 'string' },
+    'key-file': { type: 'string' }, card: { type: 'string' }, author: { type: 'string' }, 'license-file': { type: 'string' },
+    'license-name': { type: 'string' }, dataset: { type: 'string', multiple: true }, 'base-model': { type: 'string' },
+    'no-eval': { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' },
+  });
+  const modelArg = requireStr('release', p, 'model');
+  const modelDir = await modelDirArg(modelArg, 'release');
+  const adapterDir = requireStr('release', p, 'adapter');
+  const out = requireStr('release', p, 'out');
+  const license = requireStr('release', p, 'license');
+  const json = bool(p, 'json');
+  const secret = readSecret(str(p, 'key-file'));
+  for (const w of secret.warnings) console.error(`ajar release: warning: ${w}`);
+  selectBackend(str(p, 'backend'));
+  try {
+    const result = releaseHybrid({
+      modelDir, adapterDir, out, license, secret: secret.bytes,
+      name: str(p, 'name') ?? basename(resolve(adapterDir)),
+      baseName: hubIdOf(modelArg, modelDir)?.split('/')[1] ?? basename(resolve(modelDir)),
+      cardFile: str(p, 'card'),
+      licenseFile: str(p, 'license-file'),
+      licenseName: str(p, 'license-name'),
+      author: str(p, 'author') ?? str(p, 'name'),
+      datasets: (p.values.dataset as string[] | undefined) ?? [],
+      baseModel: str(p, 'base-model') ?? hubIdOf(modelArg, modelDir),
+      noEval: bool(p, 'no-eval'),
+      log: json ? undefined : (line) => console.error(`ajar release: ${line}`),
+    });
+    if (json) {
+      printJson({ kind: 'hybrid', out: result.out, base: result.base, adapter: result.adapter, license: result.license, key_id: result.key_id,
+        model_sha256: result.model_sha256, adapter_sha256: result.adapter_sha256, records: result.recordPaths });
+    } else {
+      console.log(`released ${result.out}: ${HYBRID_BASE}/ open (${result.baseFiles} files, licence ${result.license}), `
+        + `${HYBRID_ADAPTER}/ sealed (${result.adapterFiles} encrypted files, key id ${result.key_id}); `
+        + `check them with 'ajar verify ${result.base}' and 'ajar verify ${result.adapter} --key-file KEY'`);
+    }
+  } finally {
+    secret.bytes.fill(0);
+  }
+  return 0;
+}
+
 async function listCommand(argv: string[]): Promise<number> {
   const p = parseFlags('release', argv, { model: { type: 'string' }, json: { type: 'boolean' } });
   const modelArg = requireStr('release', p, 'model');
@@ -102,12 +153,14 @@ async function listCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (rows.length === 0) {
-    console.log(`${modelDir} has no releases yet ('ajar release open' or 'ajar release closed' record them here)`);
+    console.log(`${modelDir} has no releases yet ('ajar release open', 'closed' or 'hybrid' record them here)`);
     return 0;
   }
   const table = [['date', 'kind', 'name', 'licence / key id', 'model sha256', 'model now', 'out']];
   for (const r of rows) {
-    table.push([r.date.slice(0, 19).replace('T', ' '), r.kind, r.name ?? '', r.kind === 'open' ? `licence ${r.license ?? '?'}` : `key ${r.key_id ?? '?'}`,
+    const terms = r.kind === 'open' ? `licence ${r.license ?? '?'}`
+      : r.kind === 'hybrid' ? `licence ${r.license ?? '?'}, key ${r.key_id ?? '?'}` : `key ${r.key_id ?? '?'}`;
+    table.push([r.date.slice(0, 19).replace('T', ' '), r.kind, r.name ?? '', terms,
       r.model_sha256.slice(0, 12), r.same_model === null ? '?' : r.same_model ? 'same' : 'changed',
       r.present ? r.out : `${r.out} (gone)`]);
   }
@@ -125,7 +178,7 @@ async function keyCommand(argv: string[]): Promise<number> {
 }
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  open: openCommand, closed: closedCommand, list: listCommand, key: keyCommand,
+  open: openCommand, closed: closedCommand, hybrid: hybridCommand, list: listCommand, key: keyCommand,
 };
 
 export async function releaseCommand(argv: string[]): Promise<number> {
@@ -136,7 +189,7 @@ export async function releaseCommand(argv: string[]): Promise<number> {
   }
   const run = SUBCOMMANDS[sub];
   if (run === undefined) {
-    throw new AjarError('bad_flag', `ajar release: unknown subcommand '${sub}' (open, closed, list, key; see 'ajar release --help')`);
+    throw new AjarError('bad_flag', `ajar release: unknown subcommand '${sub}' (open, closed, hybrid, list, key; see 'ajar release --help')`);
   }
   return run(rest);
 }

@@ -248,13 +248,20 @@ export function saveAdapter(dir: string, set: LoraSet, baseModel: string): void 
   writeFileAtomic(join(dir, ADAPTER_CONFIG), `${JSON.stringify(adapterConfigJson(set, baseModel), null, 2)}\n`);
 }
 
+export type AdapterConfig = LoraSpec & { base_model_name_or_path: string | null; task_type: string | null };
+
 /** Read and check adapter_config.json: a LoRA adapter ajar can apply, or one line saying what is not. */
-export function readAdapterConfig(dir: string): LoraSpec & { base_model_name_or_path: string | null; task_type: string | null } {
+export function readAdapterConfig(dir: string): AdapterConfig {
   const path = join(dir, ADAPTER_CONFIG);
   if (!existsSync(path)) throw new AjarError('bad_adapter', `${dir}: no ${ADAPTER_CONFIG} (is it a PEFT adapter folder?)`);
+  return parseAdapterConfig(readFileSync(path, 'utf8'), path);
+}
+
+/** adapter_config.json's text checked as readAdapterConfig checks it; `path` names it in errors. */
+export function parseAdapterConfig(text: string, path: string): AdapterConfig {
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    raw = JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
     throw new AjarError('bad_adapter', `${path} is not valid JSON: ${(e as Error).message}`);
   }
@@ -332,12 +339,21 @@ function adapterWeightsPath(dir: string): string {
 export function loadAdapter(model: AnyModel, dir: string): LoraSet {
   const spec = readAdapterConfig(dir);
   const weights = adapterWeightsPath(dir);
+  return applyAdapter(model, spec, () => readSafetensors(weights).tensors, join(dir, ADAPTER_CONFIG), weights);
+}
+
+/**
+ * Attach an adapter from its parsed config and its tensors (read only once the config fits the model): the core of
+ * loadAdapter, shared with adapters held in memory (release/hybrid.ts). On any refusal the base is unchanged.
+ */
+export function applyAdapter(model: AnyModel, spec: AdapterConfig,
+  tensors: () => Map<string, { shape: readonly number[]; data: Float32Array }>, configLabel: string, weightsLabel: string): LoraSet {
   if (spec.task_type === 'SEQ_CLS' && model.task !== 'sequence-classification') {
-    throw new AjarError('bad_adapter', `${dir}: a SEQ_CLS (classifier) adapter needs a sequence-classification base, not ${model.architecture}`);
+    throw new AjarError('bad_adapter', `${configLabel}: a SEQ_CLS (classifier) adapter needs a sequence-classification base, not ${model.architecture}`);
   }
-  const set = attachLora(model, { ...spec, lora_dropout: spec.lora_dropout }, null, join(dir, ADAPTER_CONFIG));
+  const set = attachLora(model, { ...spec, lora_dropout: spec.lora_dropout }, null, configLabel);
   try {
-    set.loadStateDict(readSafetensors(weights).tensors, weights);
+    set.loadStateDict(tensors(), weightsLabel);
   } catch (e) {
     for (const en of set.entries) en.layer.lora = null; // leave the base as it was
     throw e;

@@ -4,7 +4,7 @@ export { buildPlan, inputsBySource, type Plan } from './build.js';
 export { contributions, FACTOR_LABELS, recommend, type Contribution, type Recommendation } from './explain.js';
 export { compact, fieldValue, money, pct, sig } from './format.js';
 export {
-  DAYS_PER_MONTH, parseBench, parseMetrics, parseUsage, type BenchResult, type RunMetrics, type UsageSummary,
+  DAYS_PER_MONTH, describeRun, measurementPath, parseBench, parseMetrics, parseUsage, type BenchResult, type RunMetrics, type UsageSummary,
 } from './measurements.js';
 export {
   breakEvenMonth, computeCostPer1M, decide, evaluate, HOURS_PER_MONTH, machineTokensPerS, metrics, monthlyRate, npv,

@@ -1,8 +1,8 @@
 // Readers for the measurements other ajar commands write: `ajar bench --json`, a training run's
-// metrics.jsonl and `ajar usage --format json`. The parsers are pure (text in, numbers out); every error is
+// metrics.jsonl (and, beside it, whether the run trained a LoRA adapter) and `ajar usage --format json`. The parsers are pure (text in, numbers out); every error is
 // an AjarError('bad_scenario') naming the scenario field that pointed at the file, and the file.
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
 
 /** Days in the model's month: a year is 12 equal months of 365/12 days (= 730 hours). */
@@ -18,9 +18,14 @@ function fail(src: Source, what: string): never {
   throw new AjarError('bad_scenario', `${src.field}: '${src.file}' ${what}`);
 }
 
+/** The file a scenario field names, resolved: relative paths are relative to baseDir (the scenario's folder). */
+export function measurementPath(src: Source, baseDir: string): string {
+  return isAbsolute(src.file) ? src.file : resolve(baseDir, src.file);
+}
+
 /** Read a measurement file named by a scenario field; relative paths are relative to baseDir. */
 export function readMeasurement(src: Source, baseDir: string): string {
-  const full = isAbsolute(src.file) ? src.file : resolve(baseDir, src.file);
+  const full = measurementPath(src, baseDir);
   try {
     return readFileSync(full, 'utf8');
   } catch (e) {
@@ -93,6 +98,26 @@ export function parseMetrics(text: string, src: Source): RunMetrics {
   if (count === 0) return fail(src, 'is empty; expected one JSON object per line (metrics.jsonl)');
   if (elapsed === null) return fail(src, 'has no line with elapsed_s; cannot tell the run\'s wall time');
   return { elapsed_s: elapsed, tokens_per_s_median: rates.length === 0 ? null : median(rates), lines: count };
+}
+
+/**
+ * What kind of run wrote a metrics.jsonl, from the run folder around it: `ajar train --lora` leaves the adapter's
+ * adapter_config.json beside it (PEFT's format), a full run config.json. One phrase for provenance notes.
+ */
+export function describeRun(metricsPath: string): string {
+  const dir = dirname(metricsPath);
+  const adapterConfig = join(dir, 'adapter_config.json');
+  if (existsSync(adapterConfig)) {
+    try {
+      const c = JSON.parse(readFileSync(adapterConfig, 'utf8')) as Record<string, unknown>;
+      const targets = Array.isArray(c.target_modules) ? c.target_modules.join(', ') : String(c.target_modules);
+      return `a LoRA adapter run (r ${String(c.r)} on ${targets})`;
+    } catch {
+      return 'a LoRA adapter run (its adapter_config.json is unreadable)';
+    }
+  }
+  if (existsSync(join(dir, 'config.json'))) return 'a full training run (no adapter_config.json beside it)';
+  return 'a run of unknown kind (neither adapter_config.json nor config.json beside it)';
 }
 
 function median(xs: number[]): number {

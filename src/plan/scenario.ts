@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, extname } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { AjarError } from '../tensor/errors.js';
-import { parseBench, parseMetrics, parseUsage, readMeasurement, type Source } from './measurements.js';
+import { describeRun, measurementPath, parseBench, parseMetrics, parseUsage, readMeasurement, type Source } from './measurements.js';
 import { fieldAt, SCHEMA, type Field, type GroupField, type NumberField } from './schema.js';
 import type { LoadedScenario, Provenance, Scenario } from './types.js';
 
@@ -327,7 +327,7 @@ function resolve(raw: Raw, v: Validator, baseDir: string, fallbackName: string):
     const m = parseMetrics(readMeasurement(src, baseDir), src);
     const hours = (m.elapsed_s / 3600) * machines;
     prov[`training.${hoursKey}`] = { source: 'measured',
-      note: `elapsed_s ${m.elapsed_s} from ${src.file} / 3600 x ${machines} machine(s)` };
+      note: `elapsed_s ${m.elapsed_s} from ${src.file} (${describeRun(measurementPath(src, baseDir))}) / 3600 x ${machines} machine(s)` };
     return hours;
   };
   const computeHours = hoursFrom('from_metrics', 'compute_hours');

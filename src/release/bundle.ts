@@ -20,6 +20,11 @@ const NONCE_BYTES = 12; // GCM's 96-bit nonce (NIST SP 800-38D)
 const TAG_BYTES = 16;
 const SALT_BYTES = 16;
 
+/** What a bundle holds: a whole model (the default, and every bundle before hybrid releases) or a LoRA adapter. */
+export type BundleContent = 'model' | 'adapter';
+/** The file each kind of bundle must hold. */
+const REQUIRED_FILE: Record<BundleContent, string> = { model: 'config.json', adapter: 'adapter_config.json' };
+
 export interface BundleFileEntry {
   /** The model file's name (also the AES-GCM additional authenticated data). */
   name: string;
@@ -34,6 +39,8 @@ export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   version: number;
   name: string;
+  /** Absent in model bundles (so their manifests are unchanged); "adapter" in a hybrid release's adapter bundle. */
+  content?: 'adapter';
   created: string;
   cipher: typeof CIPHER;
   kdf: { name: 'scrypt'; salt: string; N: number; r: number; p: number; then: 'HKDF-SHA256' };
@@ -92,10 +99,27 @@ export interface SealResult {
  */
 export function sealBundle(opts: SealOptions): SealResult {
   const log = opts.log ?? (() => undefined);
-  const out = resolve(opts.out);
   const files = readModelFiles(opts.modelDir);
   log(`checking that ${opts.modelDir} loads (${files.size} files)`);
   modelFromFiles(files, opts.modelDir);
+  const { out, manifest } = sealFiles(files, { ...opts, content: 'model' });
+  const recordPath = appendReleaseRecord(opts.modelDir, {
+    kind: 'closed', out, date: manifest.created, model_sha256: manifest.model_sha256, name: opts.name, key_id: manifest.key_id,
+  });
+  return { out, manifest, recordPath };
+}
+
+export interface SealFilesOptions extends Omit<SealOptions, 'modelDir'> {
+  content: BundleContent;
+}
+
+/**
+ * Encrypt `files` into a new bundle at opts.out and publish it with one rename; no release record (the caller
+ * writes it). The plaintext buffers are zeroed once encrypted.
+ */
+export function sealFiles(files: Map<string, Uint8Array>, opts: SealFilesOptions): { out: string; manifest: BundleManifest } {
+  const log = opts.log ?? (() => undefined);
+  const out = resolve(opts.out);
   const modelSha = contentHashOfFiles(files);
   const kid = keyId(opts.secret);
   const params = opts.scrypt ?? { ...SCRYPT_DEFAULTS };
@@ -119,6 +143,7 @@ export function sealBundle(opts: SealOptions): SealResult {
       format: BUNDLE_FORMAT,
       version: BUNDLE_VERSION,
       name: opts.name,
+      ...(opts.content === 'adapter' ? { content: 'adapter' as const } : {}),
       created: (opts.now ?? new Date()).toISOString(),
       cipher: CIPHER,
       kdf: { name: 'scrypt', salt: salt.toString('hex'), N: params.N, r: params.r, p: params.p, then: 'HKDF-SHA256' },
@@ -129,10 +154,7 @@ export function sealBundle(opts: SealOptions): SealResult {
     const manifest: BundleManifest = { ...unsigned, mac: manifestMac(keys.mac, unsigned).toString('hex') };
     writeNewFile(staging.path(MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     staging.publish('bundle');
-    const recordPath = appendReleaseRecord(opts.modelDir, {
-      kind: 'closed', out, date: manifest.created, model_sha256: modelSha, name: opts.name, key_id: kid,
-    });
-    return { out, manifest, recordPath };
+    return { out, manifest };
   } finally {
     staging.discard();
     keys.enc.fill(0);
@@ -142,6 +164,11 @@ export function sealBundle(opts: SealOptions): SealResult {
 
 function bundleError(bundle: string, message: string): AjarError {
   return new AjarError('bad_bundle', `bundle ${bundle}: ${message}`);
+}
+
+/** What a manifest says its bundle holds (absent: a model). */
+export function bundleContent(manifest: BundleManifest): BundleContent {
+  return manifest.content === 'adapter' ? 'adapter' : 'model';
 }
 
 function isHex(v: unknown, bytes: number): v is string {
@@ -175,12 +202,15 @@ export function readManifest(bundle: string): BundleManifest {
     || !isHex(man.mac, 32) || typeof man.key_id !== 'string' || !Array.isArray(man.files)) {
     throw bundleError(bundle, `${MANIFEST} lacks a field it needs (kdf, key_id, files, mac): the manifest was changed or damaged`);
   }
+  if (man.content !== undefined && man.content !== 'adapter') {
+    throw bundleError(bundle, `${MANIFEST} has content ${JSON.stringify(man.content)}; this ajar reads model and "adapter" bundles`);
+  }
   checkScryptParams(man.kdf, `bundle ${bundle}: ${MANIFEST}`);
   return man as BundleManifest;
 }
 
 /** After the MAC: every entry must be one plain name, stored as name.enc, listed once. */
-function checkEntries(bundle: string, files: BundleFileEntry[]): void {
+function checkEntries(bundle: string, files: BundleFileEntry[], content: BundleContent): void {
   const seen = new Set<string>();
   for (const f of files) {
     const ok = f !== null && typeof f === 'object' && typeof f.name === 'string' && isPlainFileName(f.name) && f.name !== MANIFEST
@@ -189,7 +219,7 @@ function checkEntries(bundle: string, files: BundleFileEntry[]): void {
     if (!ok) throw bundleError(bundle, `${MANIFEST} has a malformed file entry ${JSON.stringify(f)}`);
     seen.add(f.name);
   }
-  if (!seen.has('config.json')) throw bundleError(bundle, `${MANIFEST} lists no config.json`);
+  if (!seen.has(REQUIRED_FILE[content])) throw bundleError(bundle, `${MANIFEST} lists no ${REQUIRED_FILE[content]}`);
 }
 
 export interface OpenedBundle {
@@ -199,10 +229,11 @@ export interface OpenedBundle {
 }
 
 /**
- * Open a bundle in memory. Order: the manifest's MAC (a wrong key or a changed manifest), then every listed file
- * is present, then each file's size, SHA-256 and GCM tag; all before anything is returned.
+ * Open a bundle in memory. Order: the manifest's MAC (a wrong key or a changed manifest), then that it holds what
+ * `expect` says, then every listed file is present, then each file's size, SHA-256 and GCM tag; all before
+ * anything is returned.
  */
-export function openBundle(bundle: string, secret: Uint8Array): OpenedBundle {
+export function openBundle(bundle: string, secret: Uint8Array, expect: BundleContent = 'model'): OpenedBundle {
   const manifest = readManifest(bundle);
   const params = checkScryptParams(manifest.kdf, `bundle ${bundle}: ${MANIFEST}`);
   const keys = deriveBundleKeys(secret, Buffer.from(manifest.kdf.salt, 'hex'), params);
@@ -213,7 +244,13 @@ export function openBundle(bundle: string, secret: Uint8Array): OpenedBundle {
       throw new AjarError('wrong_key', `bundle ${bundle}: wrong key, or the manifest was changed: its MAC does not match `
         + `(the bundle names key id ${String(manifest.key_id).slice(0, 32)}; the given key's id is ${keyId(secret)})`);
     }
-    checkEntries(bundle, manifest.files);
+    const content = bundleContent(manifest);
+    if (content !== expect) {
+      throw bundleError(bundle, content === 'adapter'
+        ? 'holds an encrypted LoRA adapter, not a model: load it over its base model (loadAdapterBundle)'
+        : 'holds a whole model, not a LoRA adapter: serve it as a model bundle (ajar serve --bundle)');
+    }
+    checkEntries(bundle, manifest.files, content);
     const missing = manifest.files.filter((f) => !existsSync(join(bundle, f.path))).map((f) => f.path);
     if (missing.length > 0) {
       throw bundleError(bundle, `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; copy the whole bundle folder`);
@@ -297,7 +334,7 @@ export function checkBundle(bundle: string, secret?: Uint8Array): BundleCheck {
   }
   if (secret === undefined || problems.length > 0) return { problems, checked: manifest.files.length, authenticated: false };
   try {
-    const { files } = openBundle(bundle, secret);
+    const { files } = openBundle(bundle, secret, bundleContent(manifest));
     for (const bytes of files.values()) bytes.fill(0);
   } catch (e) {
     if (!(e instanceof AjarError)) throw e;

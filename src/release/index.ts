@@ -1,10 +1,16 @@
 // Releases: open (a Hugging Face folder with card, licence and checksums), closed (an encrypted bundle served from
-// memory), their release records, and verification. See docs/release.md.
-export { BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson, checkBundle, loadBundledModel, MANIFEST, openBundle, readManifest, sealBundle } from './bundle.js';
-export type { BundledModel, BundleFileEntry, BundleManifest, OpenedBundle, SealOptions, SealResult } from './bundle.js';
+// memory), hybrid (an open base and an encrypted LoRA adapter), their release records, and verification. See docs/release.md.
+export {
+  BUNDLE_FORMAT, BUNDLE_VERSION, bundleContent, canonicalJson, checkBundle, loadBundledModel, MANIFEST, openBundle, readManifest, sealBundle, sealFiles,
+} from './bundle.js';
+export type { BundleContent, BundledModel, BundleFileEntry, BundleManifest, OpenedBundle, SealFilesOptions, SealOptions, SealResult } from './bundle.js';
 export { cardMetadata, datasetLabel, indexMetrics, renderCard, splitFrontMatter } from './card.js';
 export type { CardInput, CardModelInfo } from './card.js';
 export { contentHash, contentHashOfFiles, MODEL_FILE_NAMES, modelFiles, readModelFiles, sha256Hex } from './files.js';
+export {
+  ADAPTER_FILE_NAMES, adapterFromFiles, HYBRID_ADAPTER, HYBRID_BASE, loadAdapterBundle, readAdapterFiles, releaseHybrid,
+} from './hybrid.js';
+export type { HybridReleaseOptions, HybridReleaseResult } from './hybrid.js';
 export { KEY_ENV, keyId, MIN_SECRET_BYTES, readSecret, SCRYPT_DEFAULTS, writeNewKeyFile } from './key.js';
 export type { Secret } from './key.js';
 export { LICENSE_IDS, LICENSES, normalizeLicenseId, resolveLicense } from './licenses.js';

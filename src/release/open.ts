@@ -34,6 +34,8 @@ export interface OpenReleaseOptions {
   noEval?: boolean;
   now?: Date;
   log?: (line: string) => void;
+  /** Append the release record to modelDir (default true; a hybrid release writes its own record instead). */
+  record?: boolean;
 }
 
 export interface OpenReleaseResult {
@@ -42,7 +44,8 @@ export interface OpenReleaseResult {
   license: string;
   model_sha256: string;
   results: number;
-  recordPath: string;
+  /** Where the record was appended; null when opts.record is false. */
+  recordPath: string | null;
 }
 
 function readCardFile(path: string): string {
@@ -122,7 +125,7 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
     });
     writeNewFile(staging.path(SUMS_FILE), sumsText(files));
     staging.publish('release');
-    const recordPath = appendReleaseRecord(opts.modelDir, {
+    const recordPath = opts.record === false ? null : appendReleaseRecord(opts.modelDir, {
       kind: 'open', out, date: now.toISOString(), model_sha256: modelSha, name: opts.name, license: license.id,
     });
     return { out, files, license: license.id, model_sha256: modelSha, results: results.length, recordPath };

@@ -8,7 +8,7 @@ import { contentHash } from './files.js';
 export const RELEASES_FILE = 'ajar_releases.jsonl';
 
 export interface ReleaseRecord {
-  kind: 'open' | 'closed';
+  kind: 'open' | 'closed' | 'hybrid';
   /** Absolute path of the release folder or bundle. */
   out: string;
   /** ISO 8601. */
@@ -18,8 +18,11 @@ export interface ReleaseRecord {
   name: string;
   /** Open releases: the licence id. */
   license?: string;
-  /** Closed bundles: the key id (never the key). */
+  /** Closed bundles and hybrid releases' adapter bundles: the key id (never the key). */
   key_id?: string;
+  /** Hybrid releases: the adapter folder and its content hash (adapter files as the model's are hashed). */
+  adapter?: string;
+  adapter_sha256?: string;
 }
 
 /** Append a record; a failure says the release itself was written. */
@@ -49,7 +52,7 @@ export function readReleaseRecords(modelDir: string): ReleaseRecord[] {
       throw new AjarError('bad_records', `${path}: line ${i + 1} is not valid JSON; fix or remove it`);
     }
     const rec = r as Partial<ReleaseRecord> | null;
-    if (rec === null || typeof rec !== 'object' || (rec.kind !== 'open' && rec.kind !== 'closed') || typeof rec.out !== 'string'
+    if (rec === null || typeof rec !== 'object' || (rec.kind !== 'open' && rec.kind !== 'closed' && rec.kind !== 'hybrid') || typeof rec.out !== 'string'
       || typeof rec.date !== 'string' || typeof rec.model_sha256 !== 'string') {
       throw new AjarError('bad_records', `${path}: line ${i + 1} is not a release record (kind, out, date, model_sha256)`);
     }
