@@ -3,7 +3,7 @@
 // anyone, limited per address.
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { KEY_ENV, loadBundledModel, readSecret } from '../release/index.js';
+import { KEY_ENV, loadAdapterBundle, loadBundledModel, readSecret } from '../release/index.js';
 import {
   buildServer, DEFAULT_LIMITS, defaultDbSpec, keyStatus, modelSpecFromFolder, openStore, type AdapterSpec, type ModelSpec,
 } from '../serve/index.js';
@@ -12,7 +12,7 @@ import { bool, num, parseFlags, str } from './args.js';
 import { selectBackend } from './common.js';
 import { hubIdOf, modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=DIR ...] [--bundle [ID=]BUNDLE --key-file F]
+const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=DIR ...] [--adapter-bundle NAME=BUNDLE ...] [--bundle [ID=]BUNDLE --key-file F]
                   [--mode closed|open]
                   [--host 127.0.0.1] [--port 8080]
                   [--db sqlite:PATH] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
@@ -27,6 +27,8 @@ and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs
   all its adapters); clients pick it with "model": NAME and the base with its own id. With several --model, write
   NAME=BASE_ID:DIR. Repeatable; /admin/adapters loads and unloads them at run time. Scope keys with
   'ajar keys create --models'.
+--adapter-bundle: NAME=BUNDLE (or NAME=BASE_ID:BUNDLE): the encrypted adapter of 'ajar release hybrid' (its
+  adapter/ folder), decrypted in memory with --key-file and served as NAME over the base, like --adapter.
 --bundle: a closed bundle from 'ajar release closed', decrypted in memory with the key in --key-file (else the
   ${KEY_ENV} variable); a wrong key, a missing file or a changed byte stops the server before it listens.
   Its id is ID, else the bundle folder's name. Repeatable (one key for all). See docs/release.md.
@@ -85,6 +87,7 @@ function adminToken(file: string | undefined): string | undefined {
 export async function serveCommand(argv: string[]): Promise<number> {
   const p = parseFlags('serve', argv, {
     model: { type: 'string', multiple: true }, adapter: { type: 'string', multiple: true }, bundle: { type: 'string', multiple: true }, 'key-file': { type: 'string' },
+    'adapter-bundle': { type: 'string', multiple: true },
     mode: { type: 'string' }, host: { type: 'string' },
     port: { type: 'string' }, db: { type: 'string' }, 'admin-token-file': { type: 'string' },
     'default-rpm': { type: 'string' }, 'default-tpm': { type: 'string' }, 'queue-depth': { type: 'string' },
@@ -100,10 +103,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (dirs.length === 0 && bundles.length === 0) {
     throw new AjarError('bad_flag', 'ajar serve: --model is required (a Hugging Face model folder), or --bundle with --key-file');
   }
-  if (bundles.length === 0 && str(p, 'key-file') !== undefined) {
-    throw new AjarError('bad_flag', 'ajar serve: --key-file opens a --bundle; give the bundle too');
+  const adapterBundles = ((p.values['adapter-bundle'] as string[] | undefined) ?? []).map(parseAdapterArg);
+  if (bundles.length === 0 && adapterBundles.length === 0 && str(p, 'key-file') !== undefined) {
+    throw new AjarError('bad_flag', 'ajar serve: --key-file opens a --bundle or --adapter-bundle; give the bundle too');
   }
-  const adapters = ((p.values.adapter as string[] | undefined) ?? []).map(parseAdapterArg);
+  if (adapterBundles.length > 0 && str(p, 'key-file') === undefined) {
+    throw new AjarError('bad_flag', 'ajar serve: --adapter-bundle needs --key-file (the key the hybrid release was sealed with)');
+  }
+  const adapters: AdapterSpec[] = ((p.values.adapter as string[] | undefined) ?? []).map(parseAdapterArg);
   const mode = str(p, 'mode') ?? 'closed';
   if (mode !== 'closed' && mode !== 'open') throw new AjarError('bad_flag', `ajar serve: --mode must be closed or open, got '${mode}'`);
   const host = str(p, 'host') ?? '127.0.0.1';
@@ -131,9 +138,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     console.error(`ajar serve: loading ${dir}`);
     models.push(modelSpecFromFolder(dir, id ?? hubIdOf(given, dir)));
   }
-  if (bundles.length > 0) {
-    const secret = readSecret(str(p, 'key-file'));
-    for (const w of secret.warnings) console.error(`ajar serve: warning: ${w}`);
+  // The bundle key, kept only until every bundle and adapter bundle is decrypted (in memory), then zeroed.
+  const secret = bundles.length > 0 || adapterBundles.length > 0 ? readSecret(str(p, 'key-file')) : null;
+  for (const w of secret?.warnings ?? []) console.error(`ajar serve: warning: ${w}`);
+  for (const a of adapterBundles) {
+    const bytes = secret!.bytes;
+    adapters.push({ ...a, attach: (model) => loadAdapterBundle(model, a.dir, bytes) });
+  }
+  if (secret && bundles.length > 0) {
     try {
       for (const arg of bundles) {
         const { id, dir } = modelArg(arg);
@@ -143,17 +155,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
         models.push({ id: id ?? basename(resolve(dir)), model: b.model, tokenizer: b.tokenizer, chatTemplate: b.chatTemplate });
       }
     } finally {
-      secret.bytes.fill(0);
+      if (adapterBundles.length === 0) secret.bytes.fill(0);
     }
   }
-  for (const a of adapters) console.error(`ajar serve: loading adapter ${a.id} from ${a.dir}`);
+  for (const a of adapters) console.error(`ajar serve: loading adapter ${a.id} from ${a.dir}${a.attach ? ' (decrypting in memory)' : ''}`);
   const store = await openStore(dbSpec);
   let app;
   try {
-    app = buildServer({
-      models, adapters, store, mode, limits, adminToken: token, trustProxy: bool(p, 'trust-proxy'),
-      logger: logLevel === 'silent' ? false : { level: logLevel, redact: ['req.headers.authorization'] },
-    });
+    try {
+      app = buildServer({
+        models, adapters, store, mode, limits, adminToken: token, trustProxy: bool(p, 'trust-proxy'),
+        logger: logLevel === 'silent' ? false : { level: logLevel, redact: ['req.headers.authorization'] },
+      });
+    } finally {
+      secret?.bytes.fill(0);
+    }
     await app.listen({ host, port });
   } catch (e) {
     await store.close();

@@ -1,7 +1,7 @@
 // LoRA adapters served beside one shared base: each targeted layer of the base carries a router in its `lora`
 // slot, and the router applies the adapter of the request now running (an AsyncLocalStorage context), or none.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { loadAdapter, readAdapterConfig } from '../models/adapter.js';
+import { loadAdapter, readAdapterConfig, type LoraSet } from '../models/adapter.js';
 import type { CausalLM } from '../models/types.js';
 import { Conv1D, Linear, type LoraAdapter, type LoraDelta } from '../nn/index.js';
 import { AjarError, type Tensor } from '../tensor/index.js';
@@ -41,9 +41,12 @@ export class AdapterHost {
 
   constructor(readonly model: CausalLM) {}
 
-  /** Read a PEFT adapter folder against the base; a bad or mismatched adapter is AjarError('bad_adapter'). */
-  load(name: string, dir: string): ServedAdapter {
-    const saved = readAdapterConfig(dir).modules_to_save ?? [];
+  /**
+   * Read a PEFT adapter folder against the base (or run `attach`, which loads one another way, e.g. from an
+   * encrypted bundle); a bad or mismatched adapter is AjarError('bad_adapter').
+   */
+  load(name: string, dir: string, attach?: (model: CausalLM) => LoraSet): ServedAdapter {
+    const saved = attach ? [] : readAdapterConfig(dir).modules_to_save ?? [];
     if (saved.length > 0) {
       // NOTE: checked before loading: loadAdapter writes saved modules into the base's own parameters.
       throw new AjarError('bad_adapter', `${dir}: modules_to_save (${saved.join(', ')}) would replace base weights `
@@ -57,7 +60,11 @@ export class AdapterHost {
     const slots = new Map(layers.map(([, l]) => [l, l.lora]));
     for (const layer of this.routers.values()) layer.lora = null;
     try {
-      const set = loadAdapter(this.model, dir);
+      const set = attach ? attach(this.model) : loadAdapter(this.model, dir);
+      if (attach && (set.spec.modules_to_save ?? []).length > 0) {
+        // NOTE: only at start-up (the CLI's --adapter-bundle); the admin route loads folders, checked above.
+        throw new AjarError('bad_adapter', `${dir}: modules_to_save would replace base weights for every request; serve it merged instead`);
+      }
       const byPath = new Map<string, LoraAdapter>();
       let bytes = 0;
       for (const e of set.entries) {
@@ -81,7 +88,7 @@ export const MODEL_ID_SHAPE = /^[A-Za-z0-9._:/-]{1,128}$/;
  * base's model, tokenizer, chat format and queue. Errors: AjarError bad_flag (name or base) or bad_adapter.
  */
 export function addAdapter(ctx: Pick<ServerContext, 'models' | 'adapterHosts'>, name: string, dir: string,
-  base: string | undefined, now: number): ServedModel {
+  base: string | undefined, now: number, attach?: (model: CausalLM) => LoraSet): ServedModel {
   if (!MODEL_ID_SHAPE.test(name)) throw new AjarError('bad_flag', `adapter name '${name}' must be 1-128 letters, digits or . _ : / -`);
   if (ctx.models.has(name)) throw new AjarError('bad_flag', `a model or adapter named '${name}' is already served`);
   const bases = [...ctx.models.values()].filter((m) => m.parent === null);
@@ -101,7 +108,7 @@ export function addAdapter(ctx: Pick<ServerContext, 'models' | 'adapterHosts'>, 
     host = new AdapterHost(parent.model);
     ctx.adapterHosts.set(parent.id, host);
   }
-  const adapter = host.load(name, dir);
+  const adapter = host.load(name, dir, attach);
   const served: ServedModel = {
     ...parent, id: name, parent: parent.id, adapter, created: Math.floor(now / 1000),
   };

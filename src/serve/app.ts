@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { AjarError } from '../tensor/errors.js';
+import type { LoraSet } from '../models/adapter.js';
 import type { CausalLM } from '../models/types.js';
 import { addAdapter, MODEL_ID_SHAPE, type AdapterHost } from './adapters.js';
 import { adminRoutes } from './admin.js';
@@ -31,8 +32,11 @@ export interface ModelSpec {
 /** A PEFT LoRA adapter folder served as the model `id` over a base (default: the only base). */
 export interface AdapterSpec {
   id: string;
+  /** The PEFT adapter folder; with `attach`, only a label (e.g. the encrypted bundle's folder). */
   dir: string;
   base?: string;
+  /** Loads the adapter onto the base another way (an encrypted hybrid bundle, decrypted in memory). */
+  attach?: (model: CausalLM) => LoraSet;
 }
 
 export const DEFAULT_LIMITS: ResolvedLimits = {
@@ -106,7 +110,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     throw new AjarError('bad_admin_token', 'the admin token is shorter than 16 characters; use a long random one');
   }
   const adapterHosts = new Map<string, AdapterHost>();
-  for (const a of opts.adapters ?? []) addAdapter({ models, adapterHosts }, a.id, a.dir, a.base, clock());
+  for (const a of opts.adapters ?? []) addAdapter({ models, adapterHosts }, a.id, a.dir, a.base, clock(), a.attach);
   const ctx: ServerContext = {
     models,
     adapterHosts,
