@@ -25,8 +25,10 @@ describe('serve: a hybrid release, its adapter decrypted in memory, to one scope
   before(async () => {
     useReferenceBackend();
     assert.equal(runCli(['release', 'key', '--out', keyFile]).code, 0);
+    // Copies: a release records itself in the base's and the adapter's folders, and the fixtures stay as committed.
     cpSync(goldenPath('gpt2-tiny'), join(tmp, 'base'), { recursive: true });
-    const r = runCli(['release', 'hybrid', '--model', join(tmp, 'base'), '--adapter', goldenPath('lora/gpt2-tiny-lora'),
+    cpSync(goldenPath('lora/gpt2-tiny-lora'), join(tmp, 'adapter'), { recursive: true });
+    const r = runCli(['release', 'hybrid', '--model', join(tmp, 'base'), '--adapter', join(tmp, 'adapter'),
       '--out', out, '--license', 'apache-2.0', '--key-file', keyFile, '--no-eval']);
     assert.equal(r.code, 0, r.stderr);
     const secret = readSecret(keyFile).bytes;
