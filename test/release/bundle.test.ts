@@ -13,11 +13,10 @@ import {
   canonicalJson, keyId, loadBundledModel, openBundle, readReleaseRecords, sha256Hex, type BundleManifest,
 } from '../../src/release/index.js';
 import { deriveBundleKeys } from '../../src/release/key.js';
-import { AjarError } from '../../src/tensor/errors.js';
 import { useReferenceBackend } from '../helpers/backends.js';
 import { runCli } from '../helpers/cli.js';
 import { goldenPath } from '../helpers/golden.js';
-import { copyGpt2Tiny, filesUnder, RunFinder, tempDir } from './helpers.js';
+import { copyGpt2Tiny, filesUnder, refusal, RunFinder, tempDir } from './helpers.js';
 
 const tmp = tempDir('ajar-bundle-');
 const model = copyGpt2Tiny(join(tmp, 'model'));
@@ -37,16 +36,6 @@ function flipByte(path: string, at: number): () => void {
     bytes[i] ^= 0x01;
     writeFileSync(path, bytes);
   };
-}
-
-function refusal(f: () => unknown): AjarError {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof AjarError, `expected an AjarError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a refusal');
 }
 
 function manifestOf(dir: string): BundleManifest {

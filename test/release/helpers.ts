@@ -1,8 +1,10 @@
 // Fixtures for the release tests: temp folders, a copy of the tiny GPT-2 (releases append records beside the model,
 // so tests never release the committed fixture itself), and an exact finder of common byte runs between files.
+import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AjarError } from '../../src/tensor/errors.js';
 import { goldenPath } from '../helpers/golden.js';
 
 export const GPT2_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer_config.json', 'vocab.json', 'merges.txt'];
@@ -97,4 +99,15 @@ export class RunFinder {
     }
     return null;
   }
+}
+
+/** The AjarError that f throws (a refusal); fails the test when f returns or throws anything else. */
+export function refusal(f: () => unknown): AjarError {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof AjarError, `expected an AjarError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('expected a refusal');
 }

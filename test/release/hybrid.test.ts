@@ -10,11 +10,10 @@ import { evaluateLM } from '../../src/eval/index.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { loadCausalLM, loadPretrained, type CausalLM, type LoraSet } from '../../src/models/index.js';
 import { loadAdapterBundle, openBundle, readReleaseRecords, verifyRelease } from '../../src/release/index.js';
-import { AjarError } from '../../src/tensor/errors.js';
 import { useReferenceBackend } from '../helpers/backends.js';
 import { runCli } from '../helpers/cli.js';
 import { goldenPath, readGoldenJson } from '../helpers/golden.js';
-import { copyGpt2Tiny, filesUnder, RunFinder, tempDir } from './helpers.js';
+import { copyGpt2Tiny, filesUnder, refusal, RunFinder, tempDir } from './helpers.js';
 
 interface Expected {
   base_loss: number;
@@ -34,16 +33,6 @@ function evalLoss(model: CausalLM, dir: string): { loss: number; tokens: number 
   const { tokenizer } = loadPretrained(dir);
   const ids = tokenizer.encode(readFileSync(goldenPath('gpt2-tiny/eval.txt'), 'utf8'));
   return evaluateLM(model, ids);
-}
-
-function refusal(f: () => unknown): AjarError {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof AjarError, `expected an AjarError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a refusal');
 }
 
 function assertRel(got: number, want: number, tol: number, what: string): void {

@@ -247,7 +247,7 @@ export function siluMulBackwardReference(g: Float32Array, gate: Float32Array, up
 }
 
 /** Geometry of a grouped attention call: query head h reads key/value head floor(h / group). */
-interface GroupedShape {
+export interface GroupedShape {
   B: number;
   Tq: number;
   Tk: number;

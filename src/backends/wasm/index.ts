@@ -16,7 +16,7 @@ import { loadKernels, whyUnavailable, type KernelVariant } from './module.js';
 import {
   attentionBackwardReference, attentionReference, groupedAttentionBackwardReference, groupedAttentionReference,
   layerNormBackwardReference, layerNormReference, rmsNormBackwardReference, rmsNormReference, ropeReference,
-  siluMulBackwardReference, siluMulReference, softmaxReference,
+  siluMulBackwardReference, siluMulReference, softmaxReference, type GroupedShape,
 } from './fused-reference.js';
 import { MAX_THREADS, WorkerPool } from './pool.js';
 import { Staging } from './staging.js';
@@ -611,7 +611,7 @@ class WasmBackendImpl implements WasmBackend {
    * computing scores the mask then zeroes. Each product runs over (batch, query head) items, query head h reading
    * key/value head h / group in place (bHeadDiv).
    */
-  private groupedAttention(q: Float32Array, k: Float32Array, v: Float32Array, d: GroupedDims, scale: number,
+  private groupedAttention(q: Float32Array, k: Float32Array, v: Float32Array, d: GroupedShape, scale: number,
     window: number, y: Float32Array, p: Float32Array): void {
     const { B, Tq, Tk, Hq, Hkv, hs } = d;
     if (B * Tq * Hq * hs === 0) return;
@@ -638,7 +638,7 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   private groupedAttentionBackward(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, p: Float32Array,
-    d: GroupedDims, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+    d: GroupedShape, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
     const { B, Tq, Tk, Hq, hs } = d;
     if (B * Tq * Hq * hs === 0) return;
     const ds = this.heap.allocBlock(B * Hq * Tq * Tk * 4); // dP, then dS
@@ -655,7 +655,7 @@ class WasmBackendImpl implements WasmBackend {
    * each product adds into them.
    */
   private groupedGradients(o: Record<'pdy' | 'pq' | 'pk' | 'pv' | 'pp' | 'pdq' | 'pdk' | 'pdv' | 'ds', number>,
-    d: GroupedDims, scale: number, nk: number): void {
+    d: GroupedShape, scale: number, nk: number): void {
     const { B, Tq, Tk, Hq, Hkv, hs } = d;
     const group = Hq / Hkv;
     const [Cq, Ck, TT] = [Hq * hs, Hkv * hs, Tq * Tk];
@@ -734,16 +734,6 @@ function causalBlocks(Tq: number, Tk: number, window: number): { r0: number; r1:
     out.push({ r0, r1, s: window > 0 ? Math.max(0, past + r0 + 1 - window) : 0, e: past + r1 });
   }
   return out;
-}
-
-/** A grouped attention call's sizes: query head h reads key/value head floor(h / (Hq / Hkv)). */
-interface GroupedDims {
-  B: number;
-  Tq: number;
-  Tk: number;
-  Hq: number;
-  Hkv: number;
-  hs: number;
 }
 
 /** A strided product's geometry: items are batch x heads; strides and leading dimensions in elements. */
