@@ -72,21 +72,8 @@ def adapter_config(a, fan_in_fan_out):
 
 
 def write_safetensors_f32(path, tensors):
-    """safetensors from the spec: 8-byte LE header length, JSON header padded to 8 bytes, F32 data in name order."""
-    header = {"__metadata__": {"format": "pt"}}
-    blobs, offset = [], 0
-    for name in sorted(tensors):
-        data = tensors[name].detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hb += b" " * (-len(hb) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        for b in blobs:
-            f.write(b)
+    """The adapter's tensors as F32 safetensors, by make_llama_tiny's writer (the spec's layout, names in order)."""
+    ll.write_safetensors(path, {name: t.detach() for name, t in tensors.items()}, "F32")
 
 
 def random_adapters(a, layers):
