@@ -2,21 +2,28 @@
 // HTTP API until SIGINT/SIGTERM. Closed mode (the default) admits only API keys from the store; open mode admits
 // anyone, limited per address.
 import { readFileSync, statSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { basename, resolve } from 'node:path';
 import { KEY_ENV, loadAdapterBundle, loadBundledModel, readSecret } from '../release/index.js';
 import {
-  buildServer, DEFAULT_LIMITS, defaultDbSpec, keyStatus, modelSpecFromFolder, openStore, type AdapterSpec, type ModelSpec,
+  buildServer, DEFAULT_LIMITS, defaultDbSpec, journalOwner, keyStatus, listenMetrics, modelSpecFromFolder, openStore,
+  reconcileJournal, type AdapterSpec, type ModelSpec,
 } from '../serve/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, str } from './args.js';
 import { selectBackend } from './common.js';
 import { hubIdOf, modelDirArg } from './pull.js';
 
+const DEFAULT_GRACE_S = 10;
+
 const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=DIR ...] [--adapter-bundle NAME=BUNDLE ...] [--bundle [ID=]BUNDLE --key-file F]
                   [--mode closed|open]
                   [--host 127.0.0.1] [--port 8080]
                   [--db sqlite:PATH] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
                   [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
+                  [--keep-alive-timeout S] [--headers-timeout S] [--receive-timeout S]
+                  [--max-connections N] [--max-connections-per-ip N] [--shutdown-grace S]
+                  [--metrics-token-file F] [--metrics-listen HOST:PORT]
                   [--log-level info|warn|error|silent] [--backend js|wasm]
 
 Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
@@ -40,7 +47,18 @@ and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs
 --queue-depth: requests that may wait per model behind the running one (default ${DEFAULT_LIMITS.queueDepth}); more get 503.
 --timeout: seconds a request may take, queue included (default ${DEFAULT_LIMITS.requestTimeoutMs / 1000}).
 --body-limit: largest request body in bytes (default ${DEFAULT_LIMITS.bodyLimit}).
---trust-proxy: take the client address from X-Forwarded-For (only behind your own reverse proxy).`;
+--trust-proxy: take the client address from X-Forwarded-For (only behind your own reverse proxy).
+--keep-alive-timeout: seconds an idle keep-alive connection is kept (default ${DEFAULT_LIMITS.keepAliveTimeoutMs / 1000}).
+--headers-timeout/--receive-timeout: seconds a client has to send the request's headers (default
+  ${DEFAULT_LIMITS.headersTimeoutMs / 1000}) and the whole request, body included (default ${DEFAULT_LIMITS.receiveTimeoutMs / 1000}); slower senders get 408.
+--max-connections: open connections at most (default ${DEFAULT_LIMITS.maxConnections}); when full, the oldest idle one is closed.
+--max-connections-per-ip: open connections per client address (default ${DEFAULT_LIMITS.maxConnectionsPerAddress}, or 0 = no cap with
+  --trust-proxy, where every connection comes from the proxy); more get 429.
+--shutdown-grace: on SIGTERM or Ctrl-C, seconds running generations may finish (default ${DEFAULT_GRACE_S}) before they are cut;
+  a second signal cuts them at once. Every usage record is written before exit either way.
+--metrics-token-file: GET /metrics needs "Authorization: Bearer <token>" from this file (at least 16 characters);
+  without it and without --metrics-listen, /metrics answers only clients on this machine (loopback).
+--metrics-listen: serve /metrics on its own HOST:PORT (e.g. 127.0.0.1:9464) instead of the API's port.`;
 
 function modelArg(arg: string): { id?: string; dir: string } {
   const eq = arg.indexOf('=');
@@ -64,22 +82,25 @@ export function parseAdapterArg(arg: string): AdapterSpec {
   return { id, dir: rest };
 }
 
+/** A token from a file named by a flag: trimmed, not empty; warns when others may read the file. */
+function tokenFile(flag: string, file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new AjarError('bad_flag', `ajar serve: cannot read --${flag} ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const token = text.trim();
+  if (token === '') throw new AjarError('bad_flag', `ajar serve: --${flag} ${file} is empty`);
+  if (process.platform !== 'win32' && (statSync(file).mode & 0o077) !== 0) {
+    console.error(`ajar serve: warning: ${file} is readable by other users; chmod 600 it`);
+  }
+  return token;
+}
+
 /** The admin token from --admin-token-file, else AJAR_ADMIN_TOKEN, else none (admin endpoints off). */
 function adminToken(file: string | undefined): string | undefined {
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new AjarError('bad_flag', `ajar serve: cannot read --admin-token-file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    const token = text.trim();
-    if (token === '') throw new AjarError('bad_flag', `ajar serve: --admin-token-file ${file} is empty`);
-    if (process.platform !== 'win32' && (statSync(file).mode & 0o077) !== 0) {
-      console.error(`ajar serve: warning: ${file} is readable by other users; chmod 600 it`);
-    }
-    return token;
-  }
+  if (file !== undefined) return tokenFile('admin-token-file', file);
   const env = process.env.AJAR_ADMIN_TOKEN;
   return env !== undefined && env.trim() !== '' ? env.trim() : undefined;
 }
@@ -93,6 +114,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'default-rpm': { type: 'string' }, 'default-tpm': { type: 'string' }, 'queue-depth': { type: 'string' },
     timeout: { type: 'string' }, 'body-limit': { type: 'string' }, 'trust-proxy': { type: 'boolean' },
     'log-level': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    'keep-alive-timeout': { type: 'string' }, 'headers-timeout': { type: 'string' }, 'receive-timeout': { type: 'string' },
+    'max-connections': { type: 'string' }, 'max-connections-per-ip': { type: 'string' }, 'shutdown-grace': { type: 'string' },
+    'metrics-token-file': { type: 'string' }, 'metrics-listen': { type: 'string' },
   });
   if (bool(p, 'help')) {
     console.log(HELP);
@@ -120,14 +144,36 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw new AjarError('bad_flag', `ajar serve: --log-level must be info, warn, error or silent, got '${logLevel}'`);
   }
   const timeout = num('serve', p, 'timeout', { min: 1 });
+  const ms = (flag: string, fallback: number): number => {
+    const s = num('serve', p, flag, { min: 0.001 });
+    return s === undefined ? fallback : Math.round(s * 1000);
+  };
+  const trustProxy = bool(p, 'trust-proxy');
   const limits = {
+    keepAliveTimeoutMs: ms('keep-alive-timeout', DEFAULT_LIMITS.keepAliveTimeoutMs),
+    headersTimeoutMs: ms('headers-timeout', DEFAULT_LIMITS.headersTimeoutMs),
+    receiveTimeoutMs: ms('receive-timeout', DEFAULT_LIMITS.receiveTimeoutMs),
+    maxConnections: num('serve', p, 'max-connections', { int: true, min: 1 }) ?? DEFAULT_LIMITS.maxConnections,
+    maxConnectionsPerAddress: num('serve', p, 'max-connections-per-ip', { int: true, min: 0 })
+      ?? (trustProxy ? 0 : DEFAULT_LIMITS.maxConnectionsPerAddress),
     defaultRpm: num('serve', p, 'default-rpm', { int: true, min: 1 }) ?? DEFAULT_LIMITS.defaultRpm,
     defaultTpm: num('serve', p, 'default-tpm', { int: true, min: 1 }) ?? DEFAULT_LIMITS.defaultTpm,
     queueDepth: num('serve', p, 'queue-depth', { int: true, min: 0 }) ?? DEFAULT_LIMITS.queueDepth,
     requestTimeoutMs: timeout === undefined ? DEFAULT_LIMITS.requestTimeoutMs : Math.round(timeout * 1000),
     bodyLimit: num('serve', p, 'body-limit', { int: true, min: 1 }) ?? DEFAULT_LIMITS.bodyLimit,
   };
+  if (limits.receiveTimeoutMs < limits.headersTimeoutMs) {
+    throw new AjarError('bad_flag', `ajar serve: --receive-timeout (${limits.receiveTimeoutMs / 1000} s) must be at least --headers-timeout (${limits.headersTimeoutMs / 1000} s)`);
+  }
+  const graceMs = ms('shutdown-grace', DEFAULT_GRACE_S * 1000);
   const token = adminToken(str(p, 'admin-token-file'));
+  const metricsFile = str(p, 'metrics-token-file');
+  const metricsToken = metricsFile === undefined ? undefined : tokenFile('metrics-token-file', metricsFile);
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new AjarError('bad_flag', `ajar serve: the token in --metrics-token-file ${metricsFile} is shorter than 16 characters; use a long random one`);
+  }
+  const metricsListen = str(p, 'metrics-listen');
+  const metricsAddr = metricsListen === undefined ? undefined : hostPort(metricsListen);
   const dbSpec = str(p, 'db') ?? defaultDbSpec();
 
   selectBackend(str(p, 'backend'));
@@ -160,22 +206,36 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   for (const a of adapters) console.error(`ajar serve: loading adapter ${a.id} from ${a.dir}${a.attach ? ' (decrypting in memory)' : ''}`);
   const store = await openStore(dbSpec);
+  const owner = journalOwner();
+  const reconciled = await reconcileJournal(store, owner, Date.now());
+  if (reconciled > 0) {
+    console.error(`ajar serve: recorded ${reconciled} generation(s) an earlier server left unfinished (finish reason 'interrupted')`);
+  }
   let app;
+  let metricsServer: Server | undefined;
   try {
     try {
       app = buildServer({
-        models, adapters, store, mode, limits, adminToken: token, trustProxy: bool(p, 'trust-proxy'),
+        models, adapters, store, mode, limits, adminToken: token, trustProxy, journalOwner: owner,
+        metricsAccess: metricsAddr !== undefined ? 'off' : metricsToken !== undefined ? 'token' : 'loopback',
+        metricsToken,
         logger: logLevel === 'silent' ? false : { level: logLevel, redact: ['req.headers.authorization'] },
       });
     } finally {
       secret?.bytes.fill(0);
     }
     await app.listen({ host, port });
+    if (metricsAddr !== undefined) {
+      metricsServer = await listenMetrics(app.ajarControl, metricsAddr, metricsToken);
+      console.error(`ajar serve: metrics on http://${metricsListen}/metrics`);
+    }
   } catch (e) {
+    await app?.close();
     await store.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      throw new AjarError('listen_failed', `ajar serve: cannot listen on ${host}:${port} (${code}); pick another --port or --host`);
+      const where = metricsAddr !== undefined && app?.server.listening ? `${metricsListen} (--metrics-listen)` : `${host}:${port}`;
+      throw new AjarError('listen_failed', `ajar serve: cannot listen on ${where} (${code}); pick another port or host`);
     }
     throw e;
   }
@@ -194,17 +254,38 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } else if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
     console.error(`ajar serve: warning: open mode on ${host} serves anyone who can reach it (limits apply per address)`);
   }
+  const control = app.ajarControl;
   await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      console.error('ajar serve: shutting down');
-      resolve();
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      if (signals === 1) {
+        console.error(`ajar serve: ${sig}: shutting down; running generations get ${graceMs / 1000} s (signal again to cut them now)`);
+        resolve();
+      } else if (signals === 2) {
+        console.error(`ajar serve: ${sig} again: cutting running generations now; writing their usage records`);
+        control.hurry();
+      } else {
+        console.error(`ajar serve: ${sig} a third time: exiting at once (unfinished generations are in the usage journal; the next start records them)`);
+        process.exit(130);
+      }
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
-  await app.close();
+  const report = await control.shutdown(graceMs);
+  metricsServer?.close();
   await store.close();
+  console.error(`ajar serve: stopped (${report.inFlight} generation(s) in flight at the signal, ${report.cut} cut short`
+    + `${report.unrecorded > 0 ? `, ${report.unrecorded} left in the usage journal` : ''})`);
   return 0;
+}
+
+function hostPort(arg: string): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(arg);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || m[1] === '' || port > 65535) {
+    throw new AjarError('bad_flag', `ajar serve: --metrics-listen '${arg}' must be HOST:PORT, e.g. 127.0.0.1:9464`);
+  }
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
 }

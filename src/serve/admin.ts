@@ -4,10 +4,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AjarError } from '../tensor/errors.js';
 import { addAdapter, removeAdapter } from './adapters.js';
+import { guardedAuth } from './abuse.js';
 import { authenticateAdmin } from './auth.js';
 import type { ServedModel, ServerContext } from './context.js';
 import { ServeError } from './errors.js';
 import { createApiKey, keyView, revokeApiKey, rotateApiKey, type Actor, type NewKeySpec } from './keys.js';
+import { cutRevokedKeys } from './lifecycle.js';
 import { parseDate, type QuotaPeriod } from './time.js';
 
 /** Library errors of key operations -> catalog errors. */
@@ -66,6 +68,25 @@ function parseKeySpec(body: unknown): NewKeySpec {
   };
 }
 
+/**
+ * A scope may name only models and adapters this server serves, unless the body says "allow_unknown_models": true
+ * (an adapter loaded later, another replica's model).
+ */
+function checkScope(ctx: ServerContext, spec: NewKeySpec, body: Record<string, unknown>): void {
+  const allow = body.allow_unknown_models;
+  if (allow !== undefined && allow !== null && typeof allow !== 'boolean') {
+    throw new ServeError('invalid_type', "'allow_unknown_models' must be true or false", { param: 'allow_unknown_models' });
+  }
+  if (allow === true || spec.models === null || spec.models === undefined) return;
+  const unknown = spec.models.filter((m) => !ctx.models.has(m));
+  if (unknown.length > 0) {
+    throw new ServeError('unknown_model_in_scope',
+      `'models' names ${unknown.map((m) => `'${m}'`).join(', ')}, which this server does not serve (it serves `
+      + `${[...ctx.models.keys()].map((m) => `'${m}'`).join(', ')}); fix the name, or send "allow_unknown_models": true `
+      + 'for a model or adapter loaded later', { param: 'models' });
+  }
+}
+
 /** An adapter as /admin/adapters shows it. */
 function adapterView(m: ServedModel): Record<string, unknown> {
   return { id: m.id, object: 'model', created: m.created, owned_by: 'ajar', parent: m.parent, path: m.adapter!.dir, bytes: m.adapter!.bytes };
@@ -99,10 +120,7 @@ function sinceParam(req: FastifyRequest<{ Querystring: Record<string, string | u
 export function adminRoutes(ctx: ServerContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', async (req) => {
-      await authenticateAdmin({
-        store: ctx.store, now: ctx.clock(), remote: req.ip, path: req.url.split('?')[0],
-        onFailure: (reason) => ctx.metrics.authFailures.inc({ target: 'admin', reason }),
-      }, ctx.adminTokenHash, req.headers.authorization);
+      await authenticateAdmin(guardedAuth(ctx, req, 'admin'), ctx.adminTokenHash, req.headers.authorization);
       req.ajar.admin = true;
     });
 
@@ -127,6 +145,7 @@ export function adminRoutes(ctx: ServerContext) {
 
     app.post('/keys', async (req, reply) => {
       const spec = parseKeySpec(req.body);
+      checkScope(ctx, spec, req.body as Record<string, unknown>);
       try {
         const { record, key } = await createApiKey(ctx.store, spec, actor(req), ctx.clock());
         reply.code(201);
@@ -146,11 +165,15 @@ export function adminRoutes(ctx: ServerContext) {
     });
 
     const revoke = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<unknown> => {
+      let view;
       try {
-        return keyView(await revokeApiKey(ctx.store, req.params.id, actor(req), ctx.clock()), ctx.clock());
+        view = keyView(await revokeApiKey(ctx.store, req.params.id, actor(req), ctx.clock()), ctx.clock());
       } catch (e) {
         return translate(e);
       }
+      // The key's open streams end now, not at the next revocation check.
+      await cutRevokedKeys(ctx);
+      return view;
     };
     app.post<{ Params: { id: string } }>('/keys/:id/revoke', revoke);
     app.delete<{ Params: { id: string } }>('/keys/:id', revoke);
@@ -199,6 +222,15 @@ export function adminRoutes(ctx: ServerContext) {
     app.get<{ Querystring: Record<string, string | undefined> }>('/usage', async (req) => {
       const since = sinceParam(req);
       return { object: 'list', data: await ctx.store.usageSummary({ keyId: req.query.key, since }) };
+    });
+
+    // NOTE: any other path under /admin answers 404 only after the token checked out (the hook above), so an
+    // unauthenticated caller cannot learn which admin routes exist.
+    app.all('/*', async (req) => {
+      throw new ServeError('not_found', `no endpoint ${req.method} ${req.url.split('?')[0]}`);
+    });
+    app.all('/', async (req) => {
+      throw new ServeError('not_found', `no endpoint ${req.method} ${req.url.split('?')[0]}`);
     });
 
     app.get<{ Querystring: Record<string, string | undefined> }>('/audit', async (req) => {

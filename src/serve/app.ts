@@ -1,14 +1,18 @@
 // buildServer: the whole HTTP app as a fastify instance, built without listening (tests use app.inject; the CLI
 // calls listen). Models arrive loaded, so a model decrypted in memory is served exactly like one from a folder.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { AjarError } from '../tensor/errors.js';
 import type { LoraSet } from '../models/adapter.js';
 import type { CausalLM } from '../models/types.js';
+import { AuditBuffer, AuthFailureLimiter } from './abuse.js';
 import { addAdapter, MODEL_ID_SHAPE, type AdapterHost } from './adapters.js';
 import { adminRoutes } from './admin.js';
-import { adminTokenHash } from './auth.js';
+import { adminTokenHash, bearerToken } from './auth.js';
 import { ChatFormat } from './chat.js';
+import {
+  clientErrorHandler, ConnectionGuard, DEFAULT_CONNECTION_LIMITS, TIMEOUT_CHECK_INTERVAL_MS,
+} from './connections.js';
 import {
   finalizeRequest, newRequestState, type RequestState, type ResolvedLimits, type ServedModel, type ServerContext,
   type ServeMode, type ServeTokenizer,
@@ -16,6 +20,8 @@ import {
 import { ERROR_CATALOG, errorBody, ServeError, toServeError } from './errors.js';
 import { RateLimiter } from './limits.js';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
+import { journalOwner } from './journal.js';
+import { ServerControl, watchRevocations } from './lifecycle.js';
 import { GenerationQueue } from './queue.js';
 import type { Store } from './store.js';
 import { v1Routes } from './v1.js';
@@ -45,6 +51,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = {
   queueDepth: 16,
   requestTimeoutMs: 120_000,
   bodyLimit: 1 << 20, // 1 MiB
+  ...DEFAULT_CONNECTION_LIMITS,
 };
 
 export interface ServerOptions {
@@ -63,6 +70,21 @@ export interface ServerOptions {
   trustProxy?: FastifyServerOptions['trustProxy'];
   /** Epoch ms; tests move it to cross minutes and expiry dates. */
   clock?: () => number;
+  /** This process's name in the usage journal (default: host, pid and a random part; journal.ts). */
+  journalOwner?: string;
+  /**
+   * Who may read GET /metrics on this app: 'loopback' (default: only clients on this machine), 'token' (a bearer
+   * `metricsToken`, from anywhere), or 'off' (not served here: the CLI's --metrics-listen serves it on its own port).
+   */
+  metricsAccess?: 'loopback' | 'token' | 'off';
+  metricsToken?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Graceful shutdown and the connection guard of an ajar server (lifecycle.ts). */
+    ajarControl: ServerControl;
+  }
 }
 
 function checkLimits(l: ResolvedLimits): void {
@@ -74,6 +96,11 @@ function checkLimits(l: ResolvedLimits): void {
   intAtLeast(l.queueDepth, 0, 'the queue depth');
   intAtLeast(l.requestTimeoutMs, 1, 'the request timeout (ms)');
   intAtLeast(l.bodyLimit, 1, 'the body limit (bytes)');
+  intAtLeast(l.keepAliveTimeoutMs, 1, 'the keep-alive timeout (ms)');
+  intAtLeast(l.headersTimeoutMs, 1, 'the headers timeout (ms)');
+  intAtLeast(l.receiveTimeoutMs, l.headersTimeoutMs, 'the receive timeout (ms), at least the headers timeout,');
+  intAtLeast(l.maxConnections, 1, 'the connection limit');
+  intAtLeast(l.maxConnectionsPerAddress, 0, 'the connection limit per address');
 }
 
 function tokenText(tok: ServeTokenizer, id: number | null): string {
@@ -98,6 +125,62 @@ function serveModels(specs: ModelSpec[], limits: ResolvedLimits, now: number): M
   return out;
 }
 
+/** A query parameter that looks like a credential: its name, or a value with our key's prefix. */
+const CREDENTIAL_PARAM = /^(api[_-]?key|access[_-]?token|token|auth|authorization|bearer)$/i;
+
+function credentialInQuery(url: string): boolean {
+  const q = url.indexOf('?');
+  if (q < 0) return false;
+  for (const [k, v] of new URLSearchParams(url.slice(q + 1))) {
+    if (CREDENTIAL_PARAM.test(k) || v.startsWith('ajar_sk_') || v.startsWith('Bearer ')) return true;
+  }
+  return false;
+}
+
+/** The URL as logs show it: the path, and only a marker for the query (it may hold a credential). */
+export function loggedUrl(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : `${url.slice(0, q)}?[redacted]`;
+}
+
+/** NOTE: fastify's request serializer logs the whole URL; ours logs the path (and the address, as it did). */
+function withSafeSerializers(logger: FastifyServerOptions['logger']): FastifyServerOptions['logger'] {
+  if (logger === false || logger === undefined || logger === null) return false;
+  const base = logger === true ? {} : logger;
+  return {
+    ...base,
+    serializers: {
+      ...(base as { serializers?: Record<string, unknown> }).serializers,
+      req: (req: { method: string; url: string; ip?: string; socket?: { remotePort?: number } }) => ({
+        method: req.method, url: loggedUrl(req.url), remoteAddress: req.ip, remotePort: req.socket?.remotePort,
+      }),
+    },
+  } as FastifyServerOptions['logger'];
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return a === '::1' || a.startsWith('127.');
+}
+
+/** Whether a scrape may read /metrics, by the socket's own peer address (not X-Forwarded-For) or the token. */
+function metricsGate(opts: ServerOptions): (peer: string | undefined, authorization: string | undefined) => boolean {
+  const access = opts.metricsAccess ?? (opts.metricsToken !== undefined ? 'token' : 'loopback');
+  if (access === 'token') {
+    if (opts.metricsToken === undefined || opts.metricsToken.length < 16) {
+      throw new AjarError('bad_flag', 'the metrics token must be at least 16 characters; use a long random one');
+    }
+    const expected = adminTokenHash(opts.metricsToken);
+    return (_peer, authorization) => {
+      const presented = bearerToken(authorization);
+      return presented !== undefined && timingSafeEqual(adminTokenHash(presented), expected);
+    };
+  }
+  if (access === 'off') return () => false;
+  return (peer) => isLoopback(peer);
+}
+
 const RATE_CODES = new Set(Object.entries(ERROR_CATALOG).filter(([, e]) => e.status === 429 || e.status === 503).map(([c]) => c));
 
 /** The app. The caller owns the store (closes it after app.close()). */
@@ -109,6 +192,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   if (opts.adminToken !== undefined && opts.adminToken.length < 16) {
     throw new AjarError('bad_admin_token', 'the admin token is shorter than 16 characters; use a long random one');
   }
+  const guard = new ConnectionGuard(limits);
   const adapterHosts = new Map<string, AdapterHost>();
   for (const a of opts.adapters ?? []) addAdapter({ models, adapterHosts }, a.id, a.dir, a.base, clock(), a.attach);
   const ctx: ServerContext = {
@@ -121,22 +205,36 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     // NOTE: adapters share their base's queue, so only bases report one.
     metrics: new ServerMetrics(() => [...models.values()].filter((m) => m.parent === null).map((m) => ({
       model: m.id, waiting: m.queue.waiting, running: m.queue.running,
-    }))),
+    })), () => guard),
     clock,
     adminTokenHash: opts.adminToken === undefined ? null : adminTokenHash(opts.adminToken),
+    active: new Set(),
+    authFailures: new AuthFailureLimiter(clock),
+    auditBuffer: new AuditBuffer(opts.store, (message) => app.log.error({ code: 'audit_write_failed', message }, 'could not write audit entries')),
+    journalOwner: opts.journalOwner ?? journalOwner(),
   };
 
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: withSafeSerializers(opts.logger ?? false),
     bodyLimit: limits.bodyLimit,
     // NOTE: the time to receive a request (headers and body), against slow senders; generation has its own timeout.
-    requestTimeout: 30_000,
+    requestTimeout: limits.receiveTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS, headersTimeout: limits.headersTimeoutMs },
+    clientErrorHandler: clientErrorHandler(limits),
     trustProxy: opts.trustProxy ?? false,
     // Our own 503 while closing (below), in OpenAI's error shape rather than fastify's.
     return503OnClosing: false,
     genReqId: () => `req_${randomBytes(8).toString('hex')}`,
   });
 
+  guard.attach(app.server);
+  app.decorate('ajarControl', new ServerControl(app, ctx, guard));
+  const stopWatch = watchRevocations(ctx, (message) => app.log.error({ code: 'revocation_check_failed', message }));
+  app.addHook('onClose', async () => {
+    stopWatch();
+    await ctx.auditBuffer.flush();
+  });
   // JSON only: a text/plain body is refused with 415 rather than parsed into a string.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('ajar', null as unknown as RequestState);
@@ -151,6 +249,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       reply.header('connection', 'close');
       throw new ServeError('server_closing', undefined, { retryAfter: 5 });
     }
+    if (credentialInQuery(req.url)) throw new ServeError('api_key_in_url');
   });
   app.addHook('onResponse', async (req, reply) => {
     if (!req.ajar.deferred) await finalizeRequest(ctx, req, reply.statusCode);
@@ -173,7 +272,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/metrics', async (_req, reply) => {
+  const metricsAllowed = metricsGate(opts);
+  app.get('/metrics', async (req, reply) => {
+    // NOTE: refused exactly as a path that does not exist, so a stranger learns nothing.
+    if (!metricsAllowed(req.raw.socket.remoteAddress, req.headers.authorization)) {
+      throw new ServeError('not_found', `no endpoint ${req.method} /metrics`);
+    }
     reply.type(PROMETHEUS_CONTENT_TYPE);
     return ctx.metrics.registry.render();
   });

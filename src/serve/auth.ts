@@ -18,8 +18,10 @@ export interface AuthContext {
   now: number;
   remote: string;
   path: string;
-  /** Counts a failure by reason (metrics). */
+  /** Counts a failure by reason (metrics, the per-address failure limit). */
   onFailure?: (reason: string) => void;
+  /** Where failures are audited (a batching buffer); default: straight to the store. */
+  audit?: (e: AuditEntry) => void;
 }
 
 async function fail(ctx: AuthContext, code: ServeErrorCode, reason: string, key: KeyRecord | null,
@@ -28,7 +30,8 @@ async function fail(ctx: AuthContext, code: ServeErrorCode, reason: string, key:
     ts: ctx.now, actor: 'client', action: 'auth.failure', keyId: key?.id ?? null, keyPrefix: prefix,
     remote: ctx.remote, detail: { reason, target, path: ctx.path },
   };
-  await ctx.store.appendAudit(entry);
+  if (ctx.audit) ctx.audit(entry);
+  else await ctx.store.appendAudit(entry);
   ctx.onFailure?.(reason);
   throw new ServeError(code);
 }

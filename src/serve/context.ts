@@ -4,12 +4,15 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Tokenizer } from '../io/tokenizer/index.js';
 import type { CausalLM } from '../models/types.js';
+import type { AuditBuffer, AuthFailureLimiter } from './abuse.js';
 import type { AdapterHost, ServedAdapter } from './adapters.js';
 import type { ChatFormat } from './chat.js';
+import type { ConnectionLimits } from './connections.js';
 import type { CallerLimits, RateLimiter } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
+import type { Cut } from './generation.js';
 import type { GenerationQueue } from './queue.js';
-import type { KeyRecord, Store } from './store.js';
+import type { KeyRecord, Store, UsageRecord } from './store.js';
 
 /** What serving needs of a tokenizer (a subset of io/tokenizer's, so an in-memory bundle can supply its own). */
 export type ServeTokenizer = Pick<Tokenizer, 'encode' | 'decode' | 'tokenBytes' | 'eosTokenId' | 'bosTokenId' | 'addBos'>;
@@ -29,7 +32,7 @@ export interface ServedModel {
 
 export type ServeMode = 'closed' | 'open';
 
-export interface ResolvedLimits {
+export interface ResolvedLimits extends ConnectionLimits {
   /** Requests per minute for keys without their own, and per address in open mode. */
   defaultRpm: number;
   /** Tokens per minute, likewise. */
@@ -54,6 +57,19 @@ export interface ServerContext {
   metrics: ServerMetrics;
   clock: () => number;
   adminTokenHash: Buffer | null;
+  /** Generations admitted and not yet recorded (queued or running): shutdown and revocation cut them. */
+  active: Set<ActiveGeneration>;
+  /** Authentication failures per client address, and their batched audit entries (abuse.ts). */
+  authFailures: AuthFailureLimiter;
+  auditBuffer: AuditBuffer;
+  /** This process in the usage journal (journal.ts). */
+  journalOwner: string;
+}
+
+/** A generation in flight, as shutdown and revocation see it. */
+export interface ActiveGeneration {
+  keyId: string | null;
+  cut(c: Cut): void;
 }
 
 /** The caller of a /v1 request once known: a key (closed mode) or an address (open mode). */
@@ -118,13 +134,37 @@ export async function finalizeRequest(ctx: ServerContext, req: FastifyRequest, s
   }
   if (st.caller === null) return;
   try {
-    await ctx.store.recordUsage({
-      ts: st.ts, keyId: st.caller.keyId, client: st.caller.client, model: st.model, endpoint: route,
-      promptTokens: st.promptTokens, completionTokens: st.completionTokens, latencyMs: seconds * 1000, status,
-      finishReason: st.finishReason, user: st.user, requestId: String(req.id),
-    });
+    // NOTE: the store drops the request's journal entry in the same transaction.
+    await ctx.store.recordUsage(usageRecord(req, st.caller, route, seconds * 1000, status));
   } catch (e) {
     req.log.error({ code: 'usage_write_failed', message: (e as Error).message }, 'could not write a usage record');
+  }
+}
+
+function usageRecord(req: FastifyRequest, caller: Caller, route: string, latencyMs: number, status: number): UsageRecord {
+  const st = req.ajar;
+  return {
+    ts: st.ts, keyId: caller.keyId, client: caller.client, model: st.model, endpoint: route,
+    promptTokens: st.promptTokens, completionTokens: st.completionTokens, latencyMs, status,
+    finishReason: st.finishReason, user: st.user, requestId: String(req.id),
+  };
+}
+
+/**
+ * Write (or bring up to date) the journal entry of a generation in flight: what it has produced so far, so a crash
+ * loses at most what came after. A failed write is logged and generation goes on.
+ */
+export async function journalRequest(ctx: ServerContext, req: FastifyRequest): Promise<void> {
+  const st = req.ajar;
+  if (st.caller === null || st.finished) return;
+  const now = ctx.clock();
+  try {
+    await ctx.store.journalUsage({
+      ...usageRecord(req, st.caller, routeLabel(req), now - st.ts, 0),
+      requestId: String(req.id), owner: ctx.journalOwner, heartbeat: now,
+    });
+  } catch (e) {
+    req.log.error({ code: 'journal_write_failed', message: (e as Error).message }, 'could not journal a generation');
   }
 }
 

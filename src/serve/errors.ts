@@ -29,6 +29,8 @@ export const ERROR_CATALOG = {
   unsupported_parameter: { status: 400, type: 'invalid_request_error', message: 'a parameter is not supported by this server' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error', message: 'the request does not fit the model\'s context' },
   invalid_messages: { status: 400, type: 'invalid_request_error', message: 'the chat template rejected the messages' },
+  api_key_in_url: { status: 400, type: 'invalid_request_error', message: 'an API key in the URL is refused (URLs end up in logs); send the header "Authorization: Bearer ajar_sk_..."' },
+  unknown_model_in_scope: { status: 400, type: 'invalid_request_error', message: 'the scope names a model this server does not serve' },
   // 401 / 403: who you are and what you may use.
   missing_api_key: { status: 401, type: 'authentication_error', message: 'no API key: send the header "Authorization: Bearer ajar_sk_..."' },
   invalid_api_key: { status: 401, type: 'authentication_error', message: 'the API key is not valid' },
@@ -37,7 +39,9 @@ export const ERROR_CATALOG = {
   invalid_admin_token: { status: 401, type: 'authentication_error', message: 'the admin token is missing or wrong' },
   model_not_allowed: { status: 403, type: 'permission_error', message: 'this API key may not use that model' },
   admin_disabled: { status: 403, type: 'permission_error', message: 'admin endpoints are off: start the server with --admin-token-file or AJAR_ADMIN_TOKEN' },
-  // 404 / 413 / 415
+  // 404 / 408 / 413 / 415 / 431
+  client_timeout: { status: 408, type: 'invalid_request_error', message: 'the request was not received in time' },
+  headers_too_large: { status: 431, type: 'invalid_request_error', message: 'the request headers are too large' },
   not_found: { status: 404, type: 'invalid_request_error', message: 'no such endpoint' },
   model_not_found: { status: 404, type: 'invalid_request_error', message: 'no such model on this server' },
   key_not_found: { status: 404, type: 'invalid_request_error', message: 'no API key with that id' },
@@ -47,11 +51,14 @@ export const ERROR_CATALOG = {
   requests_per_minute_exceeded: { status: 429, type: 'rate_limit_error', message: 'too many requests per minute for this key' },
   tokens_per_minute_exceeded: { status: 429, type: 'rate_limit_error', message: 'too many tokens per minute for this key' },
   request_too_large: { status: 429, type: 'rate_limit_error', message: 'this request needs more tokens than the key may use in a minute' },
+  too_many_connections: { status: 429, type: 'rate_limit_error', message: 'too many open connections from this address' },
+  too_many_auth_failures: { status: 429, type: 'rate_limit_error', message: 'too many failed authentications from this address; wait before retrying' },
   insufficient_quota: { status: 429, type: 'insufficient_quota', message: 'the key\'s token quota for this period is used up' },
   // 5xx: the server's side.
   internal_error: { status: 500, type: 'server_error', message: 'internal server error' },
   queue_full: { status: 503, type: 'server_error', message: 'the model\'s request queue is full; retry later' },
   queue_timeout: { status: 503, type: 'server_error', message: 'the request timed out waiting in the model\'s queue; retry later' },
+  server_busy: { status: 503, type: 'server_error', message: 'the server holds as many connections as it may; retry later' },
   server_closing: { status: 503, type: 'server_error', message: 'the server is shutting down' },
   request_timeout: { status: 504, type: 'server_error', message: 'the request took longer than the server\'s timeout' },
 } as const satisfies Record<string, CatalogEntry>;
@@ -94,6 +101,7 @@ export function errorBody(e: ServeError): OpenAIErrorBody {
 const LIBRARY_CODES: Record<string, ServeErrorCode> = {
   context_length_exceeded: 'context_length_exceeded',
   bad_input: 'invalid_value',
+  unknown_char: 'invalid_value',
 };
 
 /** Fastify's own errors (FST_ERR_*) that a client causes. */

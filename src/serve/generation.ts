@@ -1,21 +1,43 @@
 // POST /v1/completions and /v1/chat/completions: parse, admit (model, context, quota, tokens per minute), wait
 // for the model's queue, generate, and answer as OpenAI does: one JSON object, or server-sent events ending in [DONE].
 import { randomBytes, randomInt } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { generateStream, type FinishReason, type GenerationResult } from '../generate/index.js';
+import { AjarError } from '../tensor/errors.js';
 import { withAdapter } from './adapters.js';
-import { errorBody, ServeError, toServeError } from './errors.js';
+import { errorBody, ServeError, toServeError, type ServeErrorCode } from './errors.js';
 import {
-  finalizeRequest, setLimitHeaders, type Caller, type ServedModel, type ServerContext,
+  finalizeRequest, journalRequest, setLimitHeaders, type Caller, type ServedModel, type ServerContext,
 } from './context.js';
 import { parseChatRequest, parseCompletionRequest, type SamplingRequest } from './schemas.js';
 import { periodEnd, periodStart } from './time.js';
 
 export type GenerationKind = 'completion' | 'chat';
 
-/** Why a generation's AbortSignal fired. */
+/** Why a generation's AbortSignal fired: the client went away (nothing more to send), or a Cut. */
 const DISCONNECTED = Symbol('client disconnected');
-const TIMED_OUT = Symbol('request timed out');
+
+/**
+ * The server cut the generation: what it was given (timeout, shutdown, its key revoked), the finish reason its usage
+ * record carries and the error the client gets (after the tokens already sent, when streaming).
+ */
+export class Cut {
+  constructor(readonly code: ServeErrorCode, readonly finish: string, readonly message: string,
+    readonly retryAfter?: number) {}
+
+  error(): ServeError {
+    return new ServeError(this.code, this.message, { retryAfter: this.retryAfter });
+  }
+}
+
+function timedOut(ctx: ServerContext): Cut {
+  return new Cut('request_timeout', 'timeout',
+    `generation passed the server's ${Math.round(ctx.limits.requestTimeoutMs / 1000)} s timeout; lower max_tokens`);
+}
+
+export const SHUTDOWN_CUT = new Cut('server_closing', 'shutdown',
+  'the server shut down before the generation finished; retry on another replica or later', 5);
 
 interface Usage {
   prompt_tokens: number;
@@ -57,13 +79,25 @@ function withBos(served: ServedModel, ids: number[], addBos: boolean): number[] 
   return addBos && bos !== null ? [bos, ...ids] : ids;
 }
 
+/** The tokens of a prompt; text the tokenizer cannot encode (a character-level vocabulary) is a 400 naming it. */
+function encode(served: ServedModel, text: string, param: string): number[] {
+  try {
+    return served.tokenizer.encode(text);
+  } catch (e) {
+    if (e instanceof AjarError && e.code === 'unknown_char') {
+      throw new ServeError('invalid_value', `'${param}' cannot be encoded by the model's tokenizer: ${e.message}`, { param });
+    }
+    throw e;
+  }
+}
+
 function prepare(ctx: ServerContext, caller: Caller, kind: GenerationKind, body: unknown): Prepared {
   if (kind === 'completion') {
     const req = parseCompletionRequest(body, (id) => visibleModel(ctx, caller, id)?.model.vocabSize);
     const served = findModel(ctx, caller, req.model);
     let promptIds: number[];
     if (typeof req.prompt === 'string') {
-      promptIds = withBos(served, served.tokenizer.encode(req.prompt), served.tokenizer.addBos);
+      promptIds = withBos(served, encode(served, req.prompt, 'prompt'), served.tokenizer.addBos);
     } else {
       promptIds = [...req.prompt];
     }
@@ -78,7 +112,7 @@ function prepare(ctx: ServerContext, caller: Caller, kind: GenerationKind, body:
   const req = parseChatRequest(body);
   const served = findModel(ctx, caller, req.model);
   const chat = served.chat.render(req.messages);
-  const promptIds = withBos(served, served.tokenizer.encode(chat.text), chat.addBos);
+  const promptIds = withBos(served, encode(served, chat.text, 'messages'), chat.addBos);
   if (promptIds.length === 0) throw new ServeError('invalid_value', "'messages' give an empty prompt", { param: 'messages' });
   return { served, promptIds, stops: [...req.stop, ...chat.stop], sampling: req };
 }
@@ -188,17 +222,21 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
     if (!reply.raw.writableEnded) ac.abort(DISCONNECTED);
   };
   reply.raw.on('close', onClose);
-  const timer = setTimeout(() => ac.abort(TIMED_OUT), ctx.limits.requestTimeoutMs);
+  const timer = setTimeout(() => ac.abort(timedOut(ctx)), ctx.limits.requestTimeoutMs);
+  // Shutdown and revocation reach the generation through this entry (lifecycle.ts).
+  const active = { keyId: st.caller?.keyId ?? null, cut: (c: Cut) => ac.abort(c) };
+  ctx.active.add(active);
   try {
     let release: () => void;
     try {
       // One queue per base: its adapters take turns with it and with each other (queue.ts).
       release = await p.served.queue.acquire(ac.signal, p.served.id);
     } catch (e) {
-      if (e === TIMED_OUT) {
+      if (e instanceof Cut && e.code === 'request_timeout') {
         throw new ServeError('queue_timeout',
           `waited ${Math.round(ctx.limits.requestTimeoutMs / 1000)} s in the model's queue; retry later`, { retryAfter: 5 });
       }
+      if (e instanceof Cut) throw e.error();
       if (e === DISCONNECTED) {
         st.deferred = true;
         await finalizeRequest(ctx, req, 499);
@@ -210,6 +248,8 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
     st.deferred = true;
     st.promptTokens = p.promptIds.length;
     try {
+      // NOTE: journalled from the first token on, so a crash (kill -9) loses at most the last second (journal.ts).
+      await journalRequest(ctx, req);
       const s = p.sampling;
       const gen = generateStream(p.served.model, p.served.tokenizer, p.promptIds, {
         maxNewTokens: maxTokens,
@@ -233,18 +273,32 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
   } finally {
     clearTimeout(timer);
     reply.raw.off('close', onClose);
+    ctx.active.delete(active);
   }
 }
 
 type Gen = AsyncGenerator<{ id: number | null; text: string }, GenerationResult, void>;
 
-/** Run a generation to its end, counting completion tokens; onText sees each non-empty piece of text. */
-async function drain(gen: Gen, st: FastifyRequest['ajar'], onText?: (text: string) => void): Promise<GenerationResult> {
+/** How often a running generation's journal entry is brought up to date, in ms. */
+const JOURNAL_EVERY_MS = 1_000;
+
+/**
+ * Run a generation to its end, counting completion tokens (journalled at most a second apart); onText sees each
+ * non-empty piece of text.
+ */
+async function drain(ctx: ServerContext, req: FastifyRequest, gen: Gen,
+  onText?: (text: string) => void): Promise<GenerationResult> {
+  const st = req.ajar;
+  let journalled = performance.now();
   for (;;) {
     const r = await gen.next();
     if (r.done) return r.value;
     if (r.value.id !== null) st.completionTokens++;
     if (onText && r.value.text !== '') onText(r.value.text);
+    if (performance.now() - journalled >= JOURNAL_EVERY_MS) {
+      journalled = performance.now();
+      await journalRequest(ctx, req);
+    }
   }
 }
 
@@ -254,7 +308,7 @@ async function collect(ctx: ServerContext, kind: GenerationKind, req: FastifyReq
   const st = req.ajar;
   let result: GenerationResult;
   try {
-    result = await drain(gen, st);
+    result = await drain(ctx, req, gen);
   } catch (e) {
     const { error } = toServeError(e);
     await finalizeRequest(ctx, req, error.status);
@@ -266,11 +320,11 @@ async function collect(ctx: ServerContext, kind: GenerationKind, req: FastifyReq
     reply.hijack();
     return undefined;
   }
-  if (signal.reason === TIMED_OUT) {
-    st.finishReason = 'timeout';
-    await finalizeRequest(ctx, req, 504);
-    throw new ServeError('request_timeout',
-      `generation passed the server's ${Math.round(ctx.limits.requestTimeoutMs / 1000)} s timeout; lower max_tokens`);
+  if (signal.reason instanceof Cut) {
+    const error = signal.reason.error();
+    st.finishReason = signal.reason.finish;
+    await finalizeRequest(ctx, req, error.status);
+    throw error;
   }
   await finalizeRequest(ctx, req, 200);
   const id = responseId(kind);
@@ -325,7 +379,7 @@ async function streamEvents(ctx: ServerContext, kind: GenerationKind, req: Fasti
   let result: GenerationResult | undefined;
   let failure: ServeError | undefined;
   try {
-    result = await drain(gen, st, (text) => send(chunk(text, null)));
+    result = await drain(ctx, req, gen, (text) => send(chunk(text, null)));
   } catch (e) {
     const converted = toServeError(e);
     if (converted.internal) req.log.error({ code: 'generation_failed', message: (e as Error).message }, 'generation failed');
@@ -337,10 +391,9 @@ async function streamEvents(ctx: ServerContext, kind: GenerationKind, req: Fasti
     raw.destroy();
     return undefined;
   }
-  if (signal.reason === TIMED_OUT && failure === undefined) {
-    st.finishReason = 'timeout';
-    failure = new ServeError('request_timeout',
-      `generation passed the server's ${Math.round(ctx.limits.requestTimeoutMs / 1000)} s timeout; lower max_tokens`);
+  if (signal.reason instanceof Cut && failure === undefined) {
+    st.finishReason = signal.reason.finish;
+    failure = signal.reason.error();
   }
   if (failure !== undefined) {
     await finalizeRequest(ctx, req, failure.status);

@@ -5,6 +5,12 @@ export type { AdapterSpec, ModelSpec, ServerOptions } from './app.js';
 export { AdapterHost, withAdapter } from './adapters.js';
 export type { ServedAdapter } from './adapters.js';
 export { modelSpecFromFolder } from './folder.js';
+export { DEFAULT_CONNECTION_LIMITS } from './connections.js';
+export type { ConnectionLimits } from './connections.js';
+export { journalOwner, reconcileJournal } from './journal.js';
+export { listenMetrics, ServerControl } from './lifecycle.js';
+export { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
+export type { ShutdownReport } from './lifecycle.js';
 export { ChatFormat, fallbackChatText, FALLBACK_STOPS, loadChatTemplate } from './chat.js';
 export type { ChatMessage, ChatPrompt } from './chat.js';
 export type { ResolvedLimits, ServeMode, ServeTokenizer } from './context.js';
@@ -16,7 +22,7 @@ export {
 export type { Actor, KeyStatus, KeyView, NewKeySpec } from './keys.js';
 export { dataDir, defaultDbSpec, openStore, parseDbSpec } from './store.js';
 export type {
-  AuditEntry, AuditFilter, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
+  AuditEntry, AuditFilter, JournalEntry, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
 } from './store.js';
 export { SqliteStore } from './sqlite-store.js';
 export { isoTime, parseDate, periodEnd, periodStart } from './time.js';

@@ -115,7 +115,18 @@ export class ServerMetrics {
   readonly authFailures = this.registry.add(new Counter('ajar_auth_failures_total', 'Rejected API keys and admin tokens, by reason.'));
   readonly rateLimited = this.registry.add(new Counter('ajar_rate_limited_total', 'Requests refused by a limit, by code.'));
 
-  constructor(queues: () => Array<{ model: string; waiting: number; running: number }>) {
+  constructor(queues: () => Array<{ model: string; waiting: number; running: number }>,
+    connections?: () => { open: number; refused: number; shed: number }) {
+    if (connections) {
+      this.registry.add(new Gauge('ajar_connections_open', 'Open client connections.',
+        () => [{ labels: {}, value: connections().open }]));
+      this.registry.add(new Gauge('ajar_connections_refused_total',
+        'Connections refused at a connection limit (per address or server) since start.',
+        () => [{ labels: {}, value: connections().refused }]));
+      this.registry.add(new Gauge('ajar_connections_shed_total',
+        'Idle connections closed to make room at the server\'s connection limit since start.',
+        () => [{ labels: {}, value: connections().shed }]));
+    }
     this.registry.add(new Gauge('ajar_queue_depth', 'Requests waiting for a model, not counting the running one.',
       () => queues().map((q) => ({ labels: { model: q.model }, value: q.waiting }))));
     this.registry.add(new Gauge('ajar_generations_running', 'Generations running now, by model.',

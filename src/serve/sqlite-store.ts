@@ -5,11 +5,11 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AjarError } from '../tensor/errors.js';
 import type {
-  AuditEntry, AuditFilter, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
+  AuditEntry, AuditFilter, JournalEntry, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
 } from './store.js';
 import type { QuotaPeriod } from './time.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -43,6 +43,23 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_key_ts ON usage (key_id, ts);
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+-- Generations in flight (schema 2): mutable, one row per request until its usage record replaces it.
+CREATE TABLE IF NOT EXISTS usage_journal (
+  request_id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  heartbeat INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  key_id TEXT,
+  client TEXT,
+  model TEXT,
+  endpoint TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  latency_ms INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  finish_reason TEXT,
+  user TEXT
+);
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   ts INTEGER NOT NULL,
@@ -123,6 +140,22 @@ function keyFromRow(r: KeyRow): KeyRecord {
   };
 }
 
+function usageParams(u: UsageRecord): Record<string, unknown> {
+  return {
+    ts: u.ts, key_id: u.keyId, client: u.client, model: u.model, endpoint: u.endpoint,
+    prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, latency_ms: Math.round(u.latencyMs),
+    status: u.status, finish_reason: u.finishReason, user: u.user, request_id: u.requestId,
+  };
+}
+
+function usageFromRow(r: Omit<UsageRow, 'id'>): UsageRecord {
+  return {
+    ts: r.ts, keyId: r.key_id, client: r.client, model: r.model, endpoint: r.endpoint,
+    promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, latencyMs: r.latency_ms, status: r.status,
+    finishReason: r.finish_reason, user: r.user, requestId: r.request_id,
+  };
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly stmts;
@@ -139,6 +172,12 @@ export class SqliteStore implements Store {
       insertUsage: db.prepare(`INSERT INTO usage (ts, key_id, client, model, endpoint, prompt_tokens, completion_tokens,
         latency_ms, status, finish_reason, user, request_id) VALUES (@ts, @key_id, @client, @model, @endpoint,
         @prompt_tokens, @completion_tokens, @latency_ms, @status, @finish_reason, @user, @request_id)`),
+      journal: db.prepare(`INSERT OR REPLACE INTO usage_journal (request_id, owner, heartbeat, ts, key_id, client, model,
+        endpoint, prompt_tokens, completion_tokens, latency_ms, status, finish_reason, user) VALUES (@request_id, @owner,
+        @heartbeat, @ts, @key_id, @client, @model, @endpoint, @prompt_tokens, @completion_tokens, @latency_ms, @status,
+        @finish_reason, @user)`),
+      unjournal: db.prepare('DELETE FROM usage_journal WHERE request_id = ?'),
+      listJournal: db.prepare('SELECT * FROM usage_journal ORDER BY ts, request_id'),
       tokensSince: db.prepare(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage
         WHERE key_id = ? AND ts >= ?`),
       insertAudit: db.prepare(`INSERT INTO audit (ts, actor, action, key_id, key_prefix, remote, detail)
@@ -202,12 +241,27 @@ export class SqliteStore implements Store {
     return this.stmts.replaceHash.run(hash, at, id).changes > 0;
   }
 
+  private readonly record = (u: UsageRecord): void => {
+    this.stmts.insertUsage.run(usageParams(u));
+    if (u.requestId !== null) this.stmts.unjournal.run(u.requestId);
+  };
+
   async recordUsage(u: UsageRecord): Promise<void> {
-    this.stmts.insertUsage.run({
-      ts: u.ts, key_id: u.keyId, client: u.client, model: u.model, endpoint: u.endpoint,
-      prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, latency_ms: Math.round(u.latencyMs),
-      status: u.status, finish_reason: u.finishReason, user: u.user, request_id: u.requestId,
-    });
+    this.db.transaction(this.record)(u);
+  }
+
+  async journalUsage(j: JournalEntry): Promise<void> {
+    this.stmts.journal.run({ ...usageParams(j), owner: j.owner, heartbeat: j.heartbeat });
+  }
+
+  async listJournal(): Promise<JournalEntry[]> {
+    return (this.stmts.listJournal.all() as Array<UsageRow & { owner: string; heartbeat: number }>).map((r) => ({
+      ...usageFromRow(r), requestId: r.request_id!, owner: r.owner, heartbeat: r.heartbeat,
+    }));
+  }
+
+  async closeJournal(records: UsageRecord[]): Promise<void> {
+    this.db.transaction((rs: UsageRecord[]) => rs.forEach(this.record))(records);
   }
 
   async tokensUsedSince(keyId: string, since: number): Promise<number> {
@@ -237,18 +291,22 @@ export class SqliteStore implements Store {
     const rows = this.db.prepare(`SELECT * FROM (SELECT * FROM usage WHERE (? IS NULL OR key_id = ?) AND ts >= ?
       ORDER BY id DESC LIMIT ?) ORDER BY id`).all(filter.keyId ?? null, filter.keyId ?? null, filter.since ?? 0,
       filter.limit ?? -1) as UsageRow[];
-    return rows.map((r) => ({
-      id: r.id, ts: r.ts, keyId: r.key_id, client: r.client, model: r.model, endpoint: r.endpoint,
-      promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, latencyMs: r.latency_ms, status: r.status,
-      finishReason: r.finish_reason, user: r.user, requestId: r.request_id,
-    }));
+    return rows.map((r) => ({ id: r.id, ...usageFromRow(r) }));
   }
 
-  async appendAudit(e: AuditEntry): Promise<void> {
+  private readonly audit = (e: AuditEntry): void => {
     this.stmts.insertAudit.run({
       ts: e.ts, actor: e.actor, action: e.action, key_id: e.keyId, key_prefix: e.keyPrefix, remote: e.remote,
       detail: e.detail === null ? null : JSON.stringify(e.detail),
     });
+  };
+
+  async appendAudit(e: AuditEntry): Promise<void> {
+    this.audit(e);
+  }
+
+  async appendAudits(entries: AuditEntry[]): Promise<void> {
+    this.db.transaction((es: AuditEntry[]) => es.forEach(this.audit))(entries);
   }
 
   async listAudit(filter: AuditFilter): Promise<AuditEntry[]> {

@@ -38,6 +38,14 @@ export interface UsageRecord {
   requestId: string | null;
 }
 
+/** A generation in flight as journalled: its usage so far, who runs it (journal.ts) and when it last reported. */
+export interface JournalEntry extends UsageRecord {
+  requestId: string;
+  owner: string;
+  /** Epoch ms of the last update. */
+  heartbeat: number;
+}
+
 export interface UsageFilter {
   keyId?: string;
   since?: number;
@@ -91,13 +99,25 @@ export interface Store {
   revokeKey(id: string, at: number): Promise<boolean>;
   /** Replaces the hash (rotation); returns false when there is no such key. */
   replaceKeyHash(id: string, hash: Buffer, at: number): Promise<boolean>;
+  /** Appends the record, and drops the journal entry of its requestId (if any) in the same transaction. */
   recordUsage(u: UsageRecord): Promise<void>;
+  /**
+   * Inserts or replaces the journal entry of a generation in flight (keyed by requestId): what a crash would
+   * otherwise lose. recordUsage closes it; reconcileJournal (journal.ts) turns dead processes' entries into records.
+   */
+  journalUsage(j: JournalEntry): Promise<void>;
+  /** Journal entries, oldest first. */
+  listJournal(): Promise<JournalEntry[]>;
+  /** Appends each record and drops the journal entry of its requestId, all in one transaction. */
+  closeJournal(records: UsageRecord[]): Promise<void>;
   /** Prompt + completion tokens a key has used since `since` (epoch ms). */
   tokensUsedSince(keyId: string, since: number): Promise<number>;
   usageSummary(filter: UsageFilter): Promise<UsageSummaryRow[]>;
   /** Raw usage records, oldest first (billing exports, tests). */
   listUsage(filter: UsageFilter): Promise<Array<UsageRecord & { id: number }>>;
   appendAudit(e: AuditEntry): Promise<void>;
+  /** Appends entries in one transaction (batched authentication failures). */
+  appendAudits(entries: AuditEntry[]): Promise<void>;
   /** Oldest first. */
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 // The OpenAI-compatible routes under /v1. Every request first meets the gate: who is calling (a key in closed
 // mode, the address in open mode) and one request from their per-minute allowance; the limit headers go on every reply.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { guardedAuth } from './abuse.js';
 import { authenticateKey } from './auth.js';
 import { setLimitHeaders, type Caller, type ServedModel, type ServerContext } from './context.js';
 import { handleGeneration, modelNotFound, visibleModel } from './generation.js';
@@ -10,10 +11,7 @@ async function identify(ctx: ServerContext, req: FastifyRequest): Promise<Caller
   if (ctx.mode === 'open') {
     return { id: `addr:${req.ip}`, keyId: null, key: null, client: req.ip, limits: { rpm: d.defaultRpm, tpm: d.defaultTpm } };
   }
-  const key = await authenticateKey({
-    store: ctx.store, now: ctx.clock(), remote: req.ip, path: req.url.split('?')[0],
-    onFailure: (reason) => ctx.metrics.authFailures.inc({ target: 'api', reason }),
-  }, req.headers.authorization);
+  const key = await authenticateKey(guardedAuth(ctx, req, 'api'), req.headers.authorization);
   return {
     id: key.id, keyId: key.id, key, client: req.ip,
     limits: { rpm: key.rpm ?? d.defaultRpm, tpm: key.tpm ?? d.defaultTpm },

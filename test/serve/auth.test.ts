@@ -157,6 +157,7 @@ describe('serve: API keys', () => {
   });
 
   it('audits key changes, admin calls and auth failures, append-only', async () => {
+    await h.app.ajarControl.flushAudit();
     const entries = await h.store.listAudit({});
     const actions = new Set(entries.map((e) => e.action));
     for (const a of ['key.create', 'key.rotate', 'key.revoke', 'admin.request', 'auth.failure']) assert.ok(actions.has(a as never), a);

@@ -1,0 +1,139 @@
+// Defences against authentication floods: failures are limited per client address (429 after a burst, before any
+// key is looked up), and their audit entries are written in batches, so a flood of bad keys costs one transaction
+// a second instead of one synced write per request and cannot starve generation of the CPU or the disk.
+import type { FastifyRequest } from 'fastify';
+import type { AuthContext } from './auth.js';
+import type { ServerContext } from './context.js';
+import { ServeError } from './errors.js';
+import { TokenBucket } from './limits.js';
+import type { AuditEntry, Store } from './store.js';
+
+/** Failures an address may make in a burst; it earns one back every 60/BURST seconds. */
+export const AUTH_FAILURE_BURST = 30;
+/** Addresses tracked at most (the oldest forgotten first), so many addresses cannot grow memory without bound. */
+const MAX_TRACKED = 50_000;
+
+export class AuthFailureLimiter {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(private readonly clock: () => number, private readonly burst = AUTH_FAILURE_BURST) {}
+
+  /** Seconds until the address may try again, or 0 when it may now. */
+  retryAfter(address: string): number {
+    const b = this.buckets.get(address);
+    if (!b) return 0;
+    const now = this.clock();
+    if (b.isFull(now)) {
+      this.buckets.delete(address);
+      return 0;
+    }
+    return b.available(now) >= 1 ? 0 : Math.max(1, Math.ceil(b.waitMs(1, now) / 1000));
+  }
+
+  /** Count a failure from the address. */
+  fail(address: string): void {
+    let b = this.buckets.get(address);
+    if (!b) {
+      if (this.buckets.size >= MAX_TRACKED) this.buckets.delete(this.buckets.keys().next().value!);
+      b = new TokenBucket(this.burst, this.clock());
+      this.buckets.set(address, b);
+    }
+    b.tryTake(1, this.clock());
+  }
+}
+
+/** Entries of one address, reason and target kept individually per flush; the rest are summed into one entry. */
+const KEEP_PER_GROUP = 5;
+export const AUDIT_FLUSH_MS = 1_000;
+const MAX_BUFFERED = 10_000;
+
+/** Buffers authentication-failure audit entries and writes them in one transaction a second. */
+export class AuditBuffer {
+  private entries: AuditEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly store: Store, private readonly onError: (message: string) => void) {}
+
+  add(e: AuditEntry): void {
+    if (this.entries.length >= MAX_BUFFERED) this.entries = summarize(this.entries);
+    this.entries.push(e);
+    this.timer ??= setTimeout(() => void this.flush(), AUDIT_FLUSH_MS).unref();
+  }
+
+  /** Write what is buffered now (also on close). */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = summarize(this.entries);
+    this.entries = [];
+    this.flushing = this.flushing.then(async () => {
+      if (batch.length === 0) return;
+      try {
+        await this.store.appendAudits(batch);
+      } catch (e) {
+        this.onError((e as Error).message);
+      }
+    });
+    return this.flushing;
+  }
+}
+
+/** Keep the first KEEP_PER_GROUP entries of each (remote, reason, target); fold the rest into one with a count. */
+function summarize(entries: AuditEntry[]): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  const groups = new Map<string, { kept: number; folded: AuditEntry | null }>();
+  for (const e of entries) {
+    const d = e.detail ?? {};
+    const key = `${e.remote}\u0000${String(d.reason)}\u0000${String(d.target)}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = { kept: 0, folded: null };
+      groups.set(key, g);
+    }
+    const count = typeof d.count === 'number' ? d.count : 1;
+    if (g.kept < KEEP_PER_GROUP && count === 1) {
+      g.kept++;
+      out.push(e);
+    } else if (g.folded === null) {
+      g.folded = { ...e, keyId: null, keyPrefix: null, detail: { reason: d.reason, target: d.target, count, path: d.path } };
+      out.push(g.folded);
+    } else {
+      const fd = g.folded.detail!;
+      fd.count = (fd.count as number) + count;
+      g.folded.ts = Math.max(g.folded.ts, e.ts);
+    }
+  }
+  return out;
+}
+
+/** The metrics label of a failure: one value for an unknown key id and a wrong secret alike (they must look alike). */
+const METRIC_REASON: Record<string, string> = {
+  missing: 'missing', revoked: 'revoked', expired: 'expired',
+};
+
+/**
+ * The AuthContext of one request: refused with 429 at once when its address has failed too often; failures are
+ * counted (metrics, the address's limit) and audited through the batching buffer.
+ */
+export function guardedAuth(ctx: ServerContext, req: FastifyRequest, target: 'api' | 'admin'): AuthContext {
+  const path = req.url.split('?')[0];
+  const now = ctx.clock();
+  const wait = ctx.authFailures.retryAfter(req.ip);
+  if (wait > 0) {
+    ctx.auditBuffer.add({
+      ts: now, actor: 'client', action: 'auth.failure', keyId: null, keyPrefix: null, remote: req.ip,
+      detail: { reason: 'rate_limited', target, path },
+    });
+    throw new ServeError('too_many_auth_failures',
+      `too many failed authentications from this address; retry in ${wait} s`, { retryAfter: wait });
+  }
+  return {
+    store: ctx.store, now, remote: req.ip, path,
+    audit: (e) => ctx.auditBuffer.add(e),
+    onFailure: (reason) => {
+      ctx.metrics.authFailures.inc({ target, reason: METRIC_REASON[reason] ?? 'invalid' });
+      ctx.authFailures.fail(req.ip);
+    },
+  };
+}
