@@ -29,7 +29,7 @@ async function usage(dbPath: string): Promise<{ records: UsageRecord[]; journal:
 }
 
 describe('serve: shutdown and crashes', () => {
-  it('exits at once after SIGTERM though idle connections are open', async () => {
+  it('exits at once after SIGTERM though idle connections are open', async (t) => {
     const db = join(dir, 'idle.db');
     const live = await startServe(modelDir, db, ['--shutdown-grace', '5']);
     // One connection that never sends a byte, one keep-alive connection idle after a request.
@@ -44,6 +44,7 @@ describe('serve: shutdown and crashes', () => {
     assert.equal(await live.exited, 0, live.stderr());
     const seconds = (performance.now() - t0) / 1000;
     assert.ok(seconds < 2, `exit took ${seconds.toFixed(2)} s with idle connections open (grace 5 s)`);
+    t.diagnostic(`exit ${seconds.toFixed(2)} s after SIGTERM with two idle connections open`);
     silent.destroy();
     kept.destroy();
   });
@@ -100,7 +101,7 @@ describe('serve: shutdown and crashes', () => {
     assert.deepEqual([qrec.completionTokens, qrec.status], [0, 503]);
   });
 
-  it('kill -9 mid-stream: the next start records what was delivered, within one second of tokens', async () => {
+  it('kill -9 mid-stream: the next start records what was delivered, within one second of tokens', async (t) => {
     const db = join(dir, 'kill.db');
     const { key } = await makeKey(db);
     const live = await startServe(modelDir, db);
@@ -128,5 +129,6 @@ describe('serve: shutdown and crashes', () => {
     const lost = delivered - rec.completionTokens;
     assert.ok(lost <= rate * 1 + 2, `lost ${lost} tokens of ${delivered}; one second is ${rate.toFixed(1)} tokens`);
     assert.ok(rec.completionTokens <= delivered + 2, `recorded ${rec.completionTokens}, delivered ${delivered}`);
+    t.diagnostic(`kill -9: ${delivered} tokens delivered, ${rec.completionTokens} recorded at the restart (${rate.toFixed(0)} tokens/s)`);
   });
 });
