@@ -4,26 +4,9 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { CharTokenizer } from '../../src/io/tokenizer/index.js';
-import { buildModel, type CausalLM } from '../../src/models/index.js';
 import { SqliteStore, type ModelSpec } from '../../src/serve/index.js';
-import { Rng } from '../../src/tensor/index.js';
-import { useReferenceBackend } from '../helpers/backends.js';
-import { ADMIN_TOKEN, bearer, harness, MODEL_ID, type Harness } from './helpers.js';
-import { openStream, SLOW_ID, SLOW_TEXT, until } from './live.js';
-
-/** The slow char-level model of live.ts, in memory. */
-function slowSpec(): ModelSpec {
-  useReferenceBackend();
-  const tokenizer = CharTokenizer.fromText(SLOW_TEXT);
-  const model = buildModel({
-    architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: tokenizer.vocabSize, n_positions: 1024,
-    n_embd: 256, n_layer: 4, n_head: 4, activation_function: 'gelu_new', resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
-    layer_norm_epsilon: 1e-5,
-  }) as CausalLM;
-  model.initWeights(new Rng(7));
-  return { id: SLOW_ID, model, tokenizer };
-}
+import { ADMIN_TOKEN, bearer, harness, type Harness } from './helpers.js';
+import { openStream, SLOW_ID, slowModel, until } from './live.js';
 
 const code = (r: { json: () => unknown }): string => (r.json() as { error: { code: string } }).error.code;
 
@@ -54,7 +37,7 @@ describe('serve: hostile requests', () => {
   let h: Harness;
   let key: string;
   let keyId: string;
-  const spec = slowSpec();
+  const spec: ModelSpec = { id: SLOW_ID, ...slowModel() };
 
   before(async () => {
     h = await harness({ models: [spec] }, true);
@@ -230,4 +213,3 @@ describe('serve: connections', () => {
   });
 });
 
-void MODEL_ID;

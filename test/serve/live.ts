@@ -14,18 +14,24 @@ import { repoRoot } from '../helpers/cli.js';
 export const SLOW_ID = 'slow';
 export const SLOW_TEXT = 'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?\n';
 
-/** A random GPT-2 (1024 positions, 256 wide, 4 layers) over the characters of SLOW_TEXT, saved in dir. */
-export function slowModelFolder(dir: string): string {
-  mkdirSync(dir, { recursive: true });
+/** A random GPT-2 (1024 positions, 256 wide, 4 layers) over the characters of SLOW_TEXT, on the reference backend. */
+export function slowModel(): { model: CausalLM; tokenizer: CharTokenizer } {
   useReferenceBackend();
-  const tok = CharTokenizer.fromText(SLOW_TEXT);
+  const tokenizer = CharTokenizer.fromText(SLOW_TEXT);
   const model = buildModel({
-    architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: tok.vocabSize, n_positions: 1024, n_embd: 256,
-    n_layer: 4, n_head: 4, activation_function: 'gelu_new', resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
+    architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: tokenizer.vocabSize, n_positions: 1024,
+    n_embd: 256, n_layer: 4, n_head: 4, activation_function: 'gelu_new', resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
     layer_norm_epsilon: 1e-5,
   }) as CausalLM;
   model.initWeights(new Rng(7));
-  saveModelFolder(dir, model, tok);
+  return { model, tokenizer };
+}
+
+/** slowModel() saved as a model folder in dir. */
+export function slowModelFolder(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const { model, tokenizer } = slowModel();
+  saveModelFolder(dir, model, tokenizer);
   return dir;
 }
 
