@@ -140,43 +140,48 @@ function completionBudget(p: Prepared, kind: GenerationKind): number {
 
 interface Admission {
   maxTokens: number;
-  settle(used: number): void;
+  settle(used: number): Promise<void>;
 }
 
 /**
  * Check the key's quota (clamping max_tokens to what is left of it) and reserve tokens per minute.
- * NOTE: the quota check and the hold run with no await between them, so concurrent requests in this process
- * see each other's holds and cannot together overshoot the quota.
+ * NOTE: the quota is held in the store (one transaction), so every process on the same database sees the tokens
+ * that requests in flight anywhere may still use, and together they cannot overshoot it.
  */
-async function admit(ctx: ServerContext, caller: Caller, promptTokens: number, maxTokens: number,
+async function admit(ctx: ServerContext, req: FastifyRequest, caller: Caller, promptTokens: number, maxTokens: number,
   param: string): Promise<Admission> {
-  let releaseQuota = (): void => {};
+  let releaseQuota = async (): Promise<void> => {};
   const key = caller.key;
   if (key && key.quotaTokens !== null && key.quotaPeriod !== null) {
     const now = ctx.clock();
-    const used = await ctx.store.tokensUsedSince(key.id, periodStart(key.quotaPeriod, now));
-    const left = key.quotaTokens - used - ctx.limiter.inflightTokens(caller.id);
-    if (left < promptTokens + 1) {
+    const requestId = String(req.id);
+    const { granted, left } = await ctx.store.reserveQuota({
+      keyId: key.id, requestId, quota: key.quotaTokens, since: periodStart(key.quotaPeriod, now),
+      min: promptTokens + 1, want: promptTokens + maxTokens, now,
+      // A hold outlives its request only if its process died; then it lapses after the longest a request may take.
+      expiresAt: now + ctx.limits.requestTimeoutMs + 60_000,
+    });
+    if (granted === 0) {
       const wait = Math.max(1, Math.ceil((periodEnd(key.quotaPeriod, now) - now) / 1000));
       throw new ServeError('insufficient_quota',
         `the key's quota of ${key.quotaTokens} tokens per ${key.quotaPeriod} (UTC) is used up `
         + `(${Math.max(0, left)} left, the prompt alone needs ${promptTokens + 1} with one completion token)`,
         { retryAfter: wait });
     }
-    maxTokens = Math.min(maxTokens, left - promptTokens);
-    releaseQuota = ctx.limiter.holdQuota(caller.id, promptTokens + maxTokens);
+    maxTokens = granted - promptTokens;
+    releaseQuota = () => ctx.store.releaseQuota(requestId);
   }
   try {
     const r = ctx.limiter.reserveTokens(caller.id, caller.limits, promptTokens + maxTokens, param);
     return {
       maxTokens,
-      settle: (used: number) => {
+      settle: async (used: number) => {
         r.settle(used);
-        releaseQuota();
+        await releaseQuota();
       },
     };
   } catch (e) {
-    releaseQuota();
+    await releaseQuota();
     throw e;
   }
 }
@@ -202,12 +207,12 @@ export async function handleGeneration(ctx: ServerContext, kind: GenerationKind,
   st.model = p.served.id;
   st.user = p.sampling.user;
   const budget = completionBudget(p, kind);
-  const admission = await admit(ctx, caller, p.promptIds.length, budget, p.sampling.maxTokensParam);
+  const admission = await admit(ctx, req, caller, p.promptIds.length, budget, p.sampling.maxTokensParam);
   setLimitHeaders(ctx, reply, caller);
   try {
     return await run(ctx, kind, req, reply, p, admission.maxTokens);
   } finally {
-    admission.settle(st.promptTokens + st.completionTokens);
+    await admission.settle(st.promptTokens + st.completionTokens);
     setLimitHeaders(ctx, reply, caller);
   }
 }

@@ -1,5 +1,5 @@
-// Per-caller rate limits: requests per minute and tokens per minute as token buckets, plus the tokens reserved by
-// requests in flight (so concurrent requests cannot overshoot a quota). State lives in this process's memory.
+// Per-caller rate limits: requests per minute and tokens per minute as token buckets. State lives in this process's
+// memory (quotas do not: the store holds them, generation.ts).
 import { ServeError } from './errors.js';
 
 const MINUTE_MS = 60_000;
@@ -86,7 +86,6 @@ const PRUNE_AT = 10_000;
 
 export class RateLimiter {
   private readonly callers = new Map<string, CallerState>();
-  private readonly inflight = new Map<string, number>();
 
   constructor(private readonly clock: () => number) {}
 
@@ -146,24 +145,6 @@ export class RateLimiter {
         settled = true;
         if (used < need) s.tokens.give(need - used, this.clock());
       },
-    };
-  }
-
-  /** Tokens that requests of this caller now in flight may still use (for quota checks). */
-  inflightTokens(caller: string): number {
-    return this.inflight.get(caller) ?? 0;
-  }
-
-  /** Hold n tokens against the caller's quota until the returned release is called. */
-  holdQuota(caller: string, n: number): () => void {
-    this.inflight.set(caller, this.inflightTokens(caller) + n);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = this.inflightTokens(caller) - n;
-      if (left > 0) this.inflight.set(caller, left);
-      else this.inflight.delete(caller);
     };
   }
 

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AjarError } from '../tensor/errors.js';
 import type {
-  AuditEntry, AuditFilter, JournalEntry, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
+  AuditEntry, AuditFilter, JournalEntry, KeyRecord, QuotaRequest, Store, UsageFilter, UsageRecord, UsageSummaryRow,
 } from './store.js';
 import type { QuotaPeriod } from './time.js';
 
@@ -43,6 +43,14 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_key_ts ON usage (key_id, ts);
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+-- Tokens held against quotas by requests in flight, in every process on this database (schema 2).
+CREATE TABLE IF NOT EXISTS quota_holds (
+  request_id TEXT PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  tokens INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quota_holds_key ON quota_holds (key_id);
 -- Generations in flight (schema 2): mutable, one row per request until its usage record replaces it.
 CREATE TABLE IF NOT EXISTS usage_journal (
   request_id TEXT PRIMARY KEY,
@@ -177,6 +185,10 @@ export class SqliteStore implements Store {
         @heartbeat, @ts, @key_id, @client, @model, @endpoint, @prompt_tokens, @completion_tokens, @latency_ms, @status,
         @finish_reason, @user)`),
       unjournal: db.prepare('DELETE FROM usage_journal WHERE request_id = ?'),
+      holdsOf: db.prepare('SELECT COALESCE(SUM(tokens), 0) AS n FROM quota_holds WHERE key_id = ? AND expires_at > ?'),
+      hold: db.prepare('INSERT OR REPLACE INTO quota_holds (request_id, key_id, tokens, expires_at) VALUES (?, ?, ?, ?)'),
+      unhold: db.prepare('DELETE FROM quota_holds WHERE request_id = ?'),
+      expireHolds: db.prepare('DELETE FROM quota_holds WHERE expires_at <= ?'),
       listJournal: db.prepare('SELECT * FROM usage_journal ORDER BY ts, request_id'),
       tokensSince: db.prepare(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage
         WHERE key_id = ? AND ts >= ?`),
@@ -243,8 +255,29 @@ export class SqliteStore implements Store {
 
   private readonly record = (u: UsageRecord): void => {
     this.stmts.insertUsage.run(usageParams(u));
-    if (u.requestId !== null) this.stmts.unjournal.run(u.requestId);
+    if (u.requestId !== null) {
+      this.stmts.unjournal.run(u.requestId);
+      this.stmts.unhold.run(u.requestId);
+    }
   };
+
+  async reserveQuota(r: QuotaRequest): Promise<{ granted: number; left: number }> {
+    // NOTE: IMMEDIATE takes the write lock first, so two processes cannot both read the same "left" and both hold it.
+    return this.db.transaction(() => {
+      this.stmts.expireHolds.run(r.now);
+      const used = (this.stmts.tokensSince.get(r.keyId, r.since) as { n: number }).n;
+      const held = (this.stmts.holdsOf.get(r.keyId, r.now) as { n: number }).n;
+      const left = r.quota - used - held;
+      if (left < r.min) return { granted: 0, left };
+      const granted = Math.min(r.want, left);
+      this.stmts.hold.run(r.requestId, r.keyId, granted, r.expiresAt);
+      return { granted, left };
+    }).immediate();
+  }
+
+  async releaseQuota(requestId: string): Promise<void> {
+    this.stmts.unhold.run(requestId);
+  }
 
   async recordUsage(u: UsageRecord): Promise<void> {
     this.db.transaction(this.record)(u);

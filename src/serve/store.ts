@@ -38,6 +38,18 @@ export interface UsageRecord {
   requestId: string | null;
 }
 
+export interface QuotaRequest {
+  keyId: string;
+  requestId: string;
+  quota: number;
+  since: number;
+  min: number;
+  want: number;
+  now: number;
+  /** Epoch ms after which the hold no longer counts (its process died without releasing it). */
+  expiresAt: number;
+}
+
 /** A generation in flight as journalled: its usage so far, who runs it (journal.ts) and when it last reported. */
 export interface JournalEntry extends UsageRecord {
   requestId: string;
@@ -112,6 +124,13 @@ export interface Store {
   closeJournal(records: UsageRecord[]): Promise<void>;
   /** Prompt + completion tokens a key has used since `since` (epoch ms). */
   tokensUsedSince(keyId: string, since: number): Promise<number>;
+  /**
+   * Atomically, for every process on this store: the key's quota left (quota - used since `since` - live holds);
+   * when at least `min` is left, hold min(want, left) tokens under `requestId` until `expiresAt` and return them.
+   * recordUsage (same requestId) and releaseQuota end a hold.
+   */
+  reserveQuota(r: QuotaRequest): Promise<{ granted: number; left: number }>;
+  releaseQuota(requestId: string): Promise<void>;
   usageSummary(filter: UsageFilter): Promise<UsageSummaryRow[]>;
   /** Raw usage records, oldest first (billing exports, tests). */
   listUsage(filter: UsageFilter): Promise<Array<UsageRecord & { id: number }>>;
