@@ -271,7 +271,20 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     return reply.code(404).type('application/json; charset=utf-8').send(errorBody(e));
   });
 
+  // Liveness: the process answers. Readiness (for a load balancer): not shutting down, and the store answers.
   app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_req, reply) => {
+    const checks: Record<string, string> = { models: `${models.size} loaded`, store: 'ok' };
+    try {
+      await ctx.store.ping();
+    } catch (e) {
+      checks.store = `unreachable: ${(e as Error).message}`;
+    }
+    // NOTE: while closing, the onRequest hook has already answered 503 server_closing.
+    const ready = checks.store === 'ok';
+    reply.code(ready ? 200 : 503);
+    return { status: ready ? 'ready' : 'not ready', checks };
+  });
   const metricsAllowed = metricsGate(opts);
   app.get('/metrics', async (req, reply) => {
     // NOTE: refused exactly as a path that does not exist, so a stranger learns nothing.

@@ -139,6 +139,8 @@ export interface Store {
   appendAudits(entries: AuditEntry[]): Promise<void>;
   /** Oldest first. */
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  /** Throws when the store cannot answer (readiness checks). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

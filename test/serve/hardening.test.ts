@@ -213,3 +213,19 @@ describe('serve: connections', () => {
   });
 });
 
+describe('serve: readiness', () => {
+  it('/ready is 200 while the store answers, 503 when it does not or the server is closing', async () => {
+    const h = await harness();
+    try {
+      const ok = await h.app.inject({ method: 'GET', url: '/ready' });
+      assert.deepEqual([ok.statusCode, ok.json<{ status: string }>().status], [200, 'ready']);
+      await h.store.close();
+      const down = await h.app.inject({ method: 'GET', url: '/ready' });
+      assert.equal(down.statusCode, 503);
+      assert.match(down.json<{ checks: { store: string } }>().checks.store, /^unreachable/);
+      assert.equal((await h.app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'still alive');
+    } finally {
+      await h.close();
+    }
+  });
+});
