@@ -3,7 +3,7 @@ import { defaultDbSpec, formatAudit, isoTime, openStore, parseDate } from '../se
 import { bool, num, parseFlags, str } from './args.js';
 import { printJson } from './common.js';
 
-const HELP = `usage: ajar audit [--since DATE] [--limit N] [--json] [--db sqlite:PATH]
+const HELP = `usage: ajar audit [--since DATE] [--limit N] [--json] [--db sqlite:PATH|postgres://...]
 
 Lists the audit log, oldest first: keys created, rotated and revoked; admin calls; authentication failures
 (with the key's non-secret prefix ajar_sk_<id> at most). --limit N shows the newest N entries.

@@ -10,10 +10,10 @@ import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson } from './common.js';
 
 const HELP = `usage: ajar keys create --name N [--rpm R] [--tpm T] [--quota-tokens Q [--quota-period day|month]]
-                        [--expires DATE] [--models a,b] [--db sqlite:PATH] [--json]
-       ajar keys list [--db sqlite:PATH] [--json]
-       ajar keys revoke ID [--db sqlite:PATH] [--json]
-       ajar keys rotate ID [--db sqlite:PATH] [--json]
+                        [--expires DATE] [--models a,b] [--db sqlite:PATH|postgres://...] [--json]
+       ajar keys list [--db sqlite:PATH|postgres://...] [--json]
+       ajar keys revoke ID [--db sqlite:PATH|postgres://...] [--json]
+       ajar keys rotate ID [--db sqlite:PATH|postgres://...] [--json]
 
 API keys of 'ajar serve'. A key (ajar_sk_...) is printed once, by create and rotate: store it then.
 --rpm/--tpm: requests and tokens per minute (default: the server's --default-rpm/--default-tpm).

@@ -19,7 +19,7 @@ const DEFAULT_GRACE_S = 10;
 const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=DIR ...] [--adapter-bundle NAME=BUNDLE ...] [--bundle [ID=]BUNDLE --key-file F]
                   [--mode closed|open]
                   [--host 127.0.0.1] [--port 8080]
-                  [--db sqlite:PATH] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
+                  [--db sqlite:PATH|postgres://...] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
                   [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
                   [--keep-alive-timeout S] [--headers-timeout S] [--receive-timeout S]
                   [--max-connections N] [--max-connections-per-ip N] [--shutdown-grace S]

@@ -4,7 +4,7 @@ import { defaultDbSpec, formatUsage, openStore, parseDate, REPORT_FORMATS, type 
 import { AjarError } from '../tensor/errors.js';
 import { bool, parseFlags, str } from './args.js';
 
-const HELP = `usage: ajar usage [--key ID] [--since DATE] [--format table|csv|json] [--db sqlite:PATH]
+const HELP = `usage: ajar usage [--key ID] [--since DATE] [--format table|csv|json] [--db sqlite:PATH|postgres://...]
 
 Totals per key and UTC day: requests, prompt and completion tokens. Open-mode callers appear as anon:<address>.
 --since: YYYY-MM-DD (UTC) or an ISO time. --db: as for 'ajar serve' (now: ${defaultDbSpec()}).`;

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS usage (
   request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_key_ts ON usage (key_id, ts);
+CREATE UNIQUE INDEX IF NOT EXISTS usage_request ON usage (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 -- Tokens held against quotas by requests in flight, in every process on this database (schema 2).
 CREATE TABLE IF NOT EXISTS quota_holds (
@@ -177,7 +178,8 @@ export class SqliteStore implements Store {
       listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
       replaceHash: db.prepare('UPDATE api_keys SET hash = ?, rotated_at = ? WHERE id = ?'),
-      insertUsage: db.prepare(`INSERT INTO usage (ts, key_id, client, model, endpoint, prompt_tokens, completion_tokens,
+      // NOTE: OR IGNORE with the unique request id: a record written twice for one request bills once.
+      insertUsage: db.prepare(`INSERT OR IGNORE INTO usage (ts, key_id, client, model, endpoint, prompt_tokens, completion_tokens,
         latency_ms, status, finish_reason, user, request_id) VALUES (@ts, @key_id, @client, @model, @endpoint,
         @prompt_tokens, @completion_tokens, @latency_ms, @status, @finish_reason, @user, @request_id)`),
       journal: db.prepare(`INSERT OR REPLACE INTO usage_journal (request_id, owner, heartbeat, ts, key_id, client, model,

@@ -155,28 +155,26 @@ export function defaultDbSpec(): string {
   return `sqlite:${join(dataDir(), 'ajar.db')}`;
 }
 
-export interface DbSpec {
-  kind: 'sqlite';
-  path: string; // ':memory:' for an in-memory database
-}
+export type DbSpec = { kind: 'sqlite'; path: string /* ':memory:' for an in-memory database */ } | { kind: 'postgres'; url: string };
 
-/** Parse a --db value. Only `sqlite:PATH` exists today; PostgreSQL URLs get a clear "not yet". */
+/** Parse a --db value: `sqlite:PATH` or a `postgres://` (or `postgresql://`) URL. */
 export function parseDbSpec(spec: string): DbSpec {
   if (spec.startsWith('sqlite:')) {
     const path = spec.slice('sqlite:'.length);
     if (path === '') throw new AjarError('bad_db', `--db '${spec}' names no file: use sqlite:PATH`);
     return { kind: 'sqlite', path };
   }
-  if (/^postgres(ql)?:/.test(spec)) {
-    throw new AjarError('bad_db', 'the PostgreSQL store is not implemented yet; use --db sqlite:PATH (the default is '
-      + `${defaultDbSpec()})`);
-  }
-  throw new AjarError('bad_db', `--db '${spec}' is not a database address: use sqlite:PATH`);
+  if (/^postgres(ql)?:\/\//.test(spec)) return { kind: 'postgres', url: spec };
+  throw new AjarError('bad_db', `--db '${spec}' is not a database address: use sqlite:PATH or postgres://USER@HOST:PORT/DB`);
 }
 
-/** Open the store a --db value names (default: defaultDbSpec()). */
+/** Open the store a --db value names (default: defaultDbSpec()). Each store's driver loads only when used. */
 export async function openStore(spec: string = defaultDbSpec()): Promise<Store> {
   const parsed = parseDbSpec(spec);
+  if (parsed.kind === 'postgres') {
+    const { PgStore } = await import('./pg-store.js');
+    return PgStore.open(parsed.url);
+  }
   const { SqliteStore } = await import('./sqlite-store.js');
   return SqliteStore.open(parsed.path);
 }
