@@ -31,6 +31,8 @@ export interface SafeReadOptions {
   /** Which limit applies (READ_LIMITS), unless maxBytes says otherwise. */
   kind: FileKind;
   maxBytes?: number;
+  /** What maxBytes is, for the message ('the size the manifest states'); the kind's files by default. */
+  limitOf?: string;
   /**
    * The folder the file came from: its real path (symlinks resolved) must stay inside trustedRoot(root). Leave it
    * out only for a file the user named themselves.
@@ -55,6 +57,10 @@ function fail(code: string, message: string): AjarError {
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+function tooLarge(path: string, size: number, max: number, opts: SafeReadOptions): AjarError {
+  return fail(opts.code, `${path} is ${size} bytes, over ajar's ${max}-byte limit for ${opts.limitOf ?? `${opts.kind} files`}`);
 }
 
 /** What a non-regular file is, for messages. */
@@ -116,9 +122,7 @@ function checkPath(path: string, opts: SafeReadOptions): { real: string; st: Sta
   const st = statSync(real);
   if (!st.isFile()) throw fail(opts.code, `${path} is ${typeName(st)}, not a regular file`);
   const max = opts.maxBytes ?? READ_LIMITS[opts.kind];
-  if (st.size > max) {
-    throw fail(opts.code, `${path} is ${st.size} bytes, over ajar's ${max}-byte limit for ${opts.kind} files`);
-  }
+  if (st.size > max) throw tooLarge(path, st.size, max, opts);
   return { real, st, max };
 }
 
@@ -153,7 +157,7 @@ export function openRegularFile(path: string, opts: SafeReadOptions): { fd: numb
 function withRegularFile<T>(path: string, opts: SafeReadOptions, f: (fd: number, size: number) => T): T {
   const { fd, size, max } = openRegularFile(path, opts);
   try {
-    if (size > max) throw fail(opts.code, `${path} is ${size} bytes, over ajar's ${max}-byte limit for ${opts.kind} files`);
+    if (size > max) throw tooLarge(path, size, max, opts);
     return f(fd, size);
   } catch (e) {
     if (e instanceof AjarError) throw e;

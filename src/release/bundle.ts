@@ -219,6 +219,12 @@ function checkEntries(bundle: string, files: BundleFileEntry[], content: BundleC
   if (!seen.has(REQUIRED_FILE[content])) throw bundleError(bundle, `${MANIFEST} lists no ${REQUIRED_FILE[content]}`);
 }
 
+/** A sealed file is read no further than the size its manifest entry states (plus the tag), when it states one. */
+function sealedLimit(f: BundleFileEntry): { maxBytes?: number; limitOf?: string } {
+  if (!Number.isSafeInteger(f.size) || f.size < 0) return {};
+  return { maxBytes: f.size + TAG_BYTES, limitOf: `this file (${MANIFEST} says ${f.size} bytes plus the ${TAG_BYTES}-byte tag)` };
+}
+
 export interface OpenedBundle {
   manifest: BundleManifest;
   /** Decrypted model files by name: held in memory only. */
@@ -255,7 +261,7 @@ export function openBundle(bundle: string, secret: Uint8Array, expect: BundleCon
     const files = new Map<string, Uint8Array>();
     for (const f of manifest.files) {
       // NOTE: read no more than the manifest's size; a longer file is refused before it fills memory.
-      const sealed = readRegularFile(join(bundle, f.path), { code: 'bad_bundle', kind: 'whole', maxBytes: f.size + TAG_BYTES, root: bundle });
+      const sealed = readRegularFile(join(bundle, f.path), { code: 'bad_bundle', kind: 'whole', root: bundle, ...sealedLimit(f) });
       if (sealed.length !== f.size + TAG_BYTES) {
         throw bundleError(bundle, `${f.path} was altered: it has ${sealed.length} bytes, the manifest says ${f.size + TAG_BYTES}`);
       }
@@ -324,10 +330,19 @@ export function checkBundle(bundle: string, secret?: Uint8Array): BundleCheck {
       continue;
     }
     listed.add(path);
-    if (!entryExists(join(bundle, path))) problems.push(`${path}: missing`);
-    else if (sha256OfRegularFile(join(bundle, path), { code: 'bad_bundle', kind: 'weights', root: bundle }) !== f.ciphertext_sha256) {
-      problems.push(`${path}: changed (SHA-256 differs)`);
+    if (!entryExists(join(bundle, path))) {
+      problems.push(`${path}: missing`);
+      continue;
     }
+    let hash: string;
+    try {
+      hash = sha256OfRegularFile(join(bundle, path), { code: 'bad_bundle', kind: 'weights', root: bundle, ...sealedLimit(f) });
+    } catch (e) {
+      if (!(e instanceof AjarError)) throw e;
+      problems.push(`${path}: ${e.message}`); // a FIFO, a link out of the bundle, longer than the manifest says
+      continue;
+    }
+    if (hash !== f.ciphertext_sha256) problems.push(`${path}: changed (SHA-256 differs)`);
   }
   for (const name of readdirSync(bundle)) {
     if (!listed.has(name)) problems.push(`${name}: not listed in ${MANIFEST}`);

@@ -3,7 +3,7 @@
 // problem. A huggingface_hub cache snapshot (symlinks into ../../blobs) must still load and give PyTorch's loss.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync,
 } from 'node:fs';
@@ -31,13 +31,15 @@ interface Run {
 let root: string;
 
 /** Run `ajar ARGS` under GNU time (when present), killed after MAX_SECONDS so a hang fails instead of stalling. */
-function ajar(args: string[]): Run {
+function ajar(args: string[], env: Record<string, string> = {}): Run {
   const rssFile = join(root, `rss-${process.hrtime.bigint()}`);
   const [cmd, argv] = HAVE_TIME
     ? [TIME, ['-o', rssFile, '-f', '%M', process.execPath, BIN, ...args]]
     : [process.execPath, [BIN, ...args]];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', cwd: root, timeout: MAX_SECONDS * 1000, killSignal: 'SIGKILL' });
+  const r = spawnSync(cmd, argv, {
+    encoding: 'utf8', cwd: root, timeout: MAX_SECONDS * 1000, killSignal: 'SIGKILL', env: { ...process.env, ...env },
+  });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   // NOTE: GNU time writes "Command exited with non-zero status N" before the figure; the figure is the last line.
   const rssKiB = HAVE_TIME && existsSync(rssFile) ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) : null;
@@ -48,7 +50,8 @@ function ajar(args: string[]): Run {
 function assertRefused(r: Run, command: string, line: RegExp): void {
   assert.ok(r.seconds < MAX_SECONDS, `ended within ${MAX_SECONDS} s (took ${r.seconds.toFixed(1)} s; stderr: ${r.stderr})`);
   assert.equal(r.code, 2, `exit 2; stderr: ${r.stderr}`);
-  const lines = r.stderr.split('\n').filter((l) => l !== '' && !/^ajar serve: loading /.test(l));
+  // NOTE: ajar serve announces each model before loading it ('loading DIR', 'decrypting BUNDLE in memory'): progress, not the error.
+  const lines = r.stderr.split('\n').filter((l) => l !== '' && !/^ajar serve: (loading |decrypting .* in memory$)/.test(l));
   assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
   assert.ok(lines[0].startsWith(`ajar ${command}: `), lines[0]);
   assert.doesNotMatch(lines[0], /internal error/);
@@ -184,6 +187,29 @@ describe('hostile model folders: exit 2, one line, seconds, < 200 MB', { skip: P
     writeFileSync(join(huge, 'manifest.json'), '');
     truncateSync(join(huge, 'manifest.json'), 1e9);
     assertRefused(ajar(['verify', huge]), 'verify', /manifest\.json is 1000000000 bytes, over ajar's 16777216-byte limit/);
+  });
+
+  it('a closed bundle whose sealed weights are a FIFO, or 3 GB: refused by serve and verify from their size', () => {
+    const secret = randomBytes(32).toString('hex');
+    const keyFile = join(root, 'bundle.key');
+    writeFileSync(keyFile, secret, { mode: 0o600 });
+    const bundle = join(root, 'bundle');
+    const made = ajar(['release', 'closed', '--model', llama(), '--out', bundle, '--name', 'tiny', '--key-file', keyFile]);
+    assert.equal(made.code, 0, made.stderr);
+    const sealed = join(bundle, 'model.safetensors.enc');
+    const serveBundle = ['serve', '--bundle', bundle, '--key-file', keyFile, '--port', '0'];
+    fifo(bundle, 'model.safetensors.enc');
+    assertRefused(ajar(serveBundle), 'serve', /model\.safetensors\.enc is a FIFO/);
+    rmSync(sealed);
+    writeFileSync(sealed, '');
+    truncateSync(sealed, 3 * 1024 ** 3); // sparse
+    // The fixture's weights are 369160 bytes (ls -l test/golden/llama/llama-tiny/model.safetensors).
+    assertRefused(ajar(serveBundle), 'serve',
+      /model\.safetensors\.enc is 3221225472 bytes, over ajar's 369176-byte limit for this file \(manifest\.json says 369160 bytes plus the 16-byte tag\)$/);
+    const v = ajar(['verify', bundle]);
+    assert.ok(v.seconds < MAX_SECONDS, `verify took ${v.seconds} s`);
+    assert.equal(v.code, 1, v.stderr); // ajar verify: 1 when it found problems
+    assert.match(v.stderr, /model\.safetensors\.enc: .*over ajar's 369176-byte limit/);
   });
 
   it('a FIFO given as the llama2.c checkpoint is refused (ajar convert)', () => {
