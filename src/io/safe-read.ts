@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import {
   closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync, type Stats,
 } from 'node:fs';
-import { basename, dirname, relative, isAbsolute } from 'node:path';
+import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
 
 const MiB = 1024 * 1024;
@@ -92,7 +92,7 @@ export function trustedRoot(dir: string): string {
 
 function isInside(path: string, root: string): boolean {
   const rel = relative(root, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** Resolve `path` and check it: inside its root, a regular file, within its size limit. Nothing is opened. */
@@ -119,7 +119,12 @@ function checkPath(path: string, opts: SafeReadOptions): { real: string; st: Sta
         + '(copy the file into the folder)');
     }
   }
-  const st = statSync(real);
+  let st: Stats;
+  try {
+    st = statSync(real);
+  } catch (e) {
+    throw fail(opts.code, `cannot open ${path} (${describe(e)})`);
+  }
   if (!st.isFile()) throw fail(opts.code, `${path} is ${typeName(st)}, not a regular file`);
   const max = opts.maxBytes ?? READ_LIMITS[opts.kind];
   if (st.size > max) throw tooLarge(path, st.size, max, opts);
