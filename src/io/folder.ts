@@ -2,9 +2,10 @@
 // openWeights reads only the files' headers (names, dtypes, shapes) and reads a tensor when asked, straight into
 // the caller's array; readWeights reads them all. Errors name the path: 'model_not_found' (no such folder),
 // 'bad_config' (config.json), 'bad_weights' (weights).
-import { readFileSync, statSync, type Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
+import { entryExists, readRegularJson, type FileKind } from './safe-read.js';
 import {
   checkLoadable, oneLine, readSafetensorsHeader, readTensorInto, type SafeTensor, type TensorLocation, type WeightTensor,
 } from './safetensors.js';
@@ -23,18 +24,6 @@ const PICKLES = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
 /** An error for the user, kept to one line (a JSON parse message can quote a newline from the file). */
 function fail(code: string, message: string): AjarError {
   return new AjarError(code, oneLine(message));
-}
-
-function statOrUndefined(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
-function isFile(path: string): boolean {
-  return statOrUndefined(path)?.isFile() ?? false;
 }
 
 function describe(e: unknown): string {
@@ -58,19 +47,9 @@ function checkFolder(dir: string): void {
   }
 }
 
-/** Read and parse a JSON file, turning every failure into an AjarError(code) that names the file. */
-function readJson(path: string, code: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw fail(code, `cannot read ${path} (${describe(e)})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw fail(code, `${path} is not valid JSON: ${describe(e)}`);
-  }
+/** Read and parse a JSON file of the folder `dir` (a regular file inside it, within the limit of its kind). */
+function readJson(path: string, dir: string, code: string, kind: FileKind): unknown {
+  return readRegularJson(path, { code, kind, root: dir });
 }
 
 function kindOf(v: unknown): string {
@@ -82,10 +61,10 @@ function kindOf(v: unknown): string {
 export function readConfig(dir: string): Record<string, unknown> {
   checkFolder(dir);
   const path = join(dir, CONFIG);
-  if (!isFile(path)) {
+  if (!entryExists(path)) {
     throw fail('bad_config', `${dir} has no ${CONFIG}; a Hugging Face model folder holds ${CONFIG} beside its weights`);
   }
-  const config = readJson(path, 'bad_config');
+  const config = readJson(path, dir, 'bad_config', 'config');
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw fail('bad_config', `${path} must hold a JSON object, not ${kindOf(config)}`);
   }
@@ -101,8 +80,8 @@ function checkShardName(indexPath: string, tensor: string, shard: string): void 
 }
 
 /** The weight_map of model.safetensors.index.json, grouped by shard (shards in sorted order). */
-function readIndex(indexPath: string): Map<string, string[]> {
-  const index = readJson(indexPath, 'bad_weights');
+function readIndex(indexPath: string, dir: string): Map<string, string[]> {
+  const index = readJson(indexPath, dir, 'bad_weights', 'index');
   if (typeof index !== 'object' || index === null || Array.isArray(index)) {
     throw fail('bad_weights', `${indexPath} must hold a JSON object, not ${kindOf(index)}`);
   }
@@ -180,8 +159,8 @@ export class WeightFiles {
 }
 
 /** One file's tensors, each checked loadable. */
-function placeFile(path: string): Map<string, Placed> {
-  const header = readSafetensorsHeader(path);
+function placeFile(path: string, dir: string): Map<string, Placed> {
+  const header = readSafetensorsHeader(path, dir);
   const placed = new Map<string, Placed>();
   for (const [name, location] of header.tensors) {
     checkLoadable(path, name, location);
@@ -192,11 +171,11 @@ function placeFile(path: string): Map<string, Placed> {
 
 function placeSharded(dir: string): Map<string, Placed> {
   const indexPath = join(dir, INDEX);
-  const byShard = readIndex(indexPath);
+  const byShard = readIndex(indexPath, dir);
   // Check every shard is there before loading any: a missing shard should not cost reading the others.
   for (const [shard, names] of byShard) {
     const path = join(dir, shard);
-    if (!isFile(path)) {
+    if (!entryExists(path)) {
       const more = names.length > 1 ? ` and ${names.length - 1} more` : '';
       throw fail('bad_weights', `${indexPath} puts tensor ${JSON.stringify(names[0])}${more} in ${shard}, `
         + `but ${path} does not exist; download the missing shard`);
@@ -205,7 +184,7 @@ function placeSharded(dir: string): Map<string, Placed> {
   const placed = new Map<string, Placed>();
   for (const [shard, names] of byShard) {
     const path = join(dir, shard);
-    const { tensors } = readSafetensorsHeader(path);
+    const { tensors } = readSafetensorsHeader(path, dir);
     const listed = new Set(names);
     for (const name of names) {
       const location = tensors.get(name);
@@ -233,9 +212,9 @@ function placeSharded(dir: string): Map<string, Placed> {
 export function openWeights(dir: string): WeightFiles {
   checkFolder(dir);
   const single = join(dir, SINGLE);
-  if (isFile(single)) return new WeightFiles(dir, placeFile(single));
-  if (isFile(join(dir, INDEX))) return new WeightFiles(dir, placeSharded(dir));
-  const pickle = PICKLES.find((name) => isFile(join(dir, name)));
+  if (entryExists(single)) return new WeightFiles(dir, placeFile(single, dir));
+  if (entryExists(join(dir, INDEX))) return new WeightFiles(dir, placeSharded(dir));
+  const pickle = PICKLES.find((name) => entryExists(join(dir, name)));
   if (pickle !== undefined) {
     throw fail('bad_weights', `${dir} holds ${pickle} but no ${SINGLE}: ajar does not load PyTorch pickle files `
       + 'because unpickling can run arbitrary code. Convert the checkpoint to safetensors, e.g. in Python: '

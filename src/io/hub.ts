@@ -20,6 +20,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { readRegularJson, readRegularText } from './safe-read.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -121,9 +122,9 @@ export function cachedSnapshot(cacheDir: string, ref: HubRef): string | null {
     commit = ref.revision;
   } else {
     try {
-      commit = readFileSync(join(repo, 'refs', ref.revision), 'utf8').trim();
+      commit = readRegularText(join(repo, 'refs', ref.revision), { code: 'bad_cache', kind: 'config', root: repo }).trim();
     } catch {
-      return null;
+      return null; // NOTE: a missing, oversized or non-regular ref is a snapshot not cached: pulling rewrites it
     }
   }
   if (!COMMIT.test(commit)) return null;
@@ -602,7 +603,8 @@ function snapshotLoadable(dir: string): boolean {
   if (!existsSync(join(dir, 'config.json'))) return false;
   if (existsSync(join(dir, 'model.safetensors'))) return true;
   try {
-    const index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map?: Record<string, string> };
+    const path = join(dir, 'model.safetensors.index.json');
+    const index = readRegularJson(path, { code: 'bad_cache', kind: 'index', root: dir }) as { weight_map?: Record<string, string> };
     const shards = new Set(Object.values(index.weight_map ?? {}));
     return shards.size > 0 && [...shards].every((s) => existsSync(join(dir, s)));
   } catch {

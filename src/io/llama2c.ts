@@ -1,11 +1,12 @@
 // llama2.c (Karpathy) checkpoints and tokenizers -> a Hugging Face Llama folder: readers for the legacy (version 0)
 // model .bin and tokenizer .bin, the weight/config/tokenizer translation, and an atomic folder writer.
 // Formats: llama2.c's run.c (read_checkpoint, memory_map_weights, build_tokenizer) and export.py (legacy_export).
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
 import { replaceDir, writeFileAtomic } from './atomic.js';
 import { writeSafetensors, type WeightTensor } from './safetensors.js';
+import { readRegularFile } from './safe-read.js';
 
 /** The seven int32 of a llama2.c checkpoint header. */
 export interface Llama2cConfig {
@@ -62,12 +63,9 @@ function readFileBytes(path: string, what: string, missingCode: string, code: st
   } catch {
     throw new AjarError(missingCode, `${what} ${path} does not exist`);
   }
-  if (!st.isFile()) throw new AjarError(code, `${what} ${path} is not a file`);
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new AjarError(code, `cannot read ${what} ${path} (${e instanceof Error ? e.message : String(e)})`);
-  }
+  if (!st.isFile()) throw new AjarError(code, `${what} ${path} is not a regular file`);
+  // NOTE: the user named this file, so no folder bounds it; it must still be a regular file under the whole-file limit.
+  return readRegularFile(path, { code, kind: 'whole' });
 }
 
 /** Little-endian float32 values from bytes [offset, offset + 4n). */

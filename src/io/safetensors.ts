@@ -3,10 +3,11 @@
 // a caller's Float32Array (loading without holding the file), and an F32 writer laid out as the reference library writes.
 // Format: https://github.com/huggingface/safetensors#format (u64 LE header length, JSON header, data area).
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
 import { syncDir } from './atomic.js';
+import { oneLine, openRegularFile } from './safe-read.js';
 
 /** A named tensor as ajar holds it: row-major float32 data. */
 export interface WeightTensor {
@@ -43,16 +44,7 @@ function bad(label: string, problem: string): AjarError {
   return new AjarError('bad_weights', oneLine(`${label}: ${problem}`));
 }
 
-/** Escape control characters (a JSON parse message quotes the header, newlines included) so a message is one line. */
-export function oneLine(s: string): string {
-  let out = '';
-  for (const c of s) {
-    const code = c.charCodeAt(0);
-    const control = code < 0x20 || code === 0x7f || code === 0x2028 || code === 0x2029;
-    out += control ? `\\u${code.toString(16).padStart(4, '0')}` : c;
-  }
-  return out;
-}
+export { oneLine };
 
 /** A name as it appears in a one-line message: JSON-quoted (no raw newlines), and cut if very long. */
 function quote(name: string): string {
@@ -323,15 +315,6 @@ export interface SafetensorsHeader {
 /** Bytes read per call while widening F16/BF16 (F32 is read straight into the destination). */
 const CHUNK_BYTES = 16 * 1024 * 1024;
 
-function openForReading(path: string): number {
-  try {
-    return openSync(path, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw bad(path, 'no such file');
-    throw bad(path, `cannot open (${describe(e)})`);
-  }
-}
 
 // NOTE: readSync refuses lengths of 2 GiB and more (an F32 embedding of Llama 3 8B is 2.1 GB), so reads are cut.
 const MAX_READ_BYTES = 1 << 30;
@@ -346,11 +329,15 @@ function readExactly(path: string, fd: number, buf: Uint8Array, position: number
   }
 }
 
-/** Run `f` on an open descriptor of `path`, turning any non-AjarError into 'bad_weights' naming the file. */
-function withFile<T>(path: string, f: (fd: number) => T): T {
-  const fd = openForReading(path);
+/**
+ * Run `f` on an open descriptor of `path` and its size, turning any non-AjarError into 'bad_weights' naming the
+ * file. Only a regular file is opened (a FIFO or device is refused before the open); with `root`, its real path must
+ * lie inside that folder.
+ */
+function withFile<T>(path: string, f: (fd: number, size: number) => T, root?: string): T {
+  const { fd, size } = openRegularFile(path, { code: 'bad_weights', kind: 'weights', root });
   try {
-    return f(fd);
+    return f(fd, size);
   } catch (e) {
     if (e instanceof AjarError) throw e;
     throw bad(path, `cannot read (${describe(e)})`);
@@ -361,22 +348,21 @@ function withFile<T>(path: string, f: (fd: number) => T): T {
 
 /**
  * Read and check a safetensors file's header only (length prefix, JSON, every entry, the tiling of the data
- * area against the file's size): a file's tensors are then read one at a time with readTensorInto.
+ * area against the file's size): a file's tensors are then read one at a time with readTensorInto. With `root`
+ * (the model folder), the file's real path must lie inside it.
  */
-export function readSafetensorsHeader(path: string): SafetensorsHeader {
-  return withFile(path, (fd) => {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw bad(path, 'not a regular file');
-    const prefix = new Uint8Array(Math.min(8, st.size));
+export function readSafetensorsHeader(path: string, root?: string): SafetensorsHeader {
+  return withFile(path, (fd, size) => {
+    const prefix = new Uint8Array(Math.min(8, size));
     readExactly(path, fd, prefix, 0);
-    const n = headerLength(path, prefix, st.size);
+    const n = headerLength(path, prefix, size);
     const headerBytes = new Uint8Array(n);
     readExactly(path, fd, headerBytes, 8);
-    const { entries, metadata } = parseHeader(path, headerBytes, st.size - 8 - n);
+    const { entries, metadata } = parseHeader(path, headerBytes, size - 8 - n);
     const tensors = new Map<string, TensorLocation>();
     for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, offset: 8 + n + e.begin, bytes: e.end - e.begin });
     return { path, tensors, metadata };
-  });
+  }, root);
 }
 
 /** Refuse, naming the file, a tensor whose dtype ajar cannot widen to float32. */
@@ -408,9 +394,12 @@ export function readTensorInto(path: string, name: string, t: TensorLocation, ou
   });
 }
 
-/** Read and parse a safetensors file; a missing, unreadable or malformed file is an AjarError('bad_weights'). */
-export function readSafetensors(path: string): SafeTensors {
-  const header = readSafetensorsHeader(path);
+/**
+ * Read and parse a safetensors file; a missing, unreadable or malformed file is an AjarError('bad_weights'). With
+ * `root`, the file's real path must lie inside that folder.
+ */
+export function readSafetensors(path: string, root?: string): SafeTensors {
+  const header = readSafetensorsHeader(path, root);
   const tensors = new Map<string, SafeTensor>();
   for (const [name, t] of header.tensors) {
     checkLoadableDtype(path, name, t.dtype);

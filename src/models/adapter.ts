@@ -1,9 +1,10 @@
 // LoRA adapters in Hugging Face PEFT's format on any model: attach fresh adapters to named linear layers, read and
 // write an adapter folder (adapter_config.json, adapter_model.safetensors with PEFT's keys), and merge into the base.
 // Format: peft/tuners/lora (LoraConfig, lora.Linear) and peft/utils/save_and_load.py (get_peft_model_state_dict).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { entryExists, oneLine, readRegularJson, readRegularText } from '../io/safe-read.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../io/safetensors.js';
 import { Conv1D, Linear, LoraAdapter, declaredShape, type Module } from '../nn/index.js';
 import { AjarError, tensor, uniformFill, type Rng, type Tensor } from '../tensor/index.js';
@@ -253,9 +254,12 @@ export type AdapterConfig = LoraSpec & { base_model_name_or_path: string | null;
 /** Read and check adapter_config.json: a LoRA adapter ajar can apply, or one line saying what is not. */
 export function readAdapterConfig(dir: string): AdapterConfig {
   const path = join(dir, ADAPTER_CONFIG);
-  if (!existsSync(path)) throw new AjarError('bad_adapter', `${dir}: no ${ADAPTER_CONFIG} (is it a PEFT adapter folder?)`);
-  return parseAdapterConfig(readFileSync(path, 'utf8'), path);
+  if (!entryExists(path)) throw new AjarError('bad_adapter', `${dir}: no ${ADAPTER_CONFIG} (is it a PEFT adapter folder?)`);
+  return parseAdapterConfig(readRegularText(path, { code: 'bad_adapter', kind: 'config', root: dir }), path);
 }
+
+/** The largest LoRA rank accepted; a real adapter's r is at most a few hundred, and a larger one is refused early. */
+const MAX_LORA_RANK = 65536;
 
 /** adapter_config.json's text checked as readAdapterConfig checks it; `path` names it in errors. */
 export function parseAdapterConfig(text: string, path: string): AdapterConfig {
@@ -263,7 +267,7 @@ export function parseAdapterConfig(text: string, path: string): AdapterConfig {
   try {
     raw = JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
-    throw new AjarError('bad_adapter', `${path} is not valid JSON: ${(e as Error).message}`);
+    throw new AjarError('bad_adapter', oneLine(`${path} is not valid JSON: ${(e as Error).message}`));
   }
   const bad = (msg: string): never => {
     throw new AjarError('bad_adapter', `${path}: ${msg}`);
@@ -271,7 +275,9 @@ export function parseAdapterConfig(text: string, path: string): AdapterConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) bad('must hold a JSON object');
   if (raw.peft_type !== 'LORA') bad(`peft_type ${JSON.stringify(raw.peft_type)} is not supported (ajar applies "LORA" adapters)`);
   const r = raw.r ?? 8;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) bad(`r must be a positive integer, got ${JSON.stringify(raw.r)}`);
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > MAX_LORA_RANK) {
+    bad(`r must be an integer from 1 to ${MAX_LORA_RANK}, got ${JSON.stringify(raw.r)}`);
+  }
   const alpha = raw.lora_alpha ?? 8;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) bad(`lora_alpha must be a number, got ${JSON.stringify(raw.lora_alpha)}`);
   const targets = raw.target_modules;
@@ -303,12 +309,10 @@ export function parseAdapterConfig(text: string, path: string): AdapterConfig {
 /** The head config a classifier adapter carries (ADAPTER_HEAD), or null. */
 export function readAdapterHead(dir: string): Record<string, unknown> | null {
   const path = join(dir, ADAPTER_HEAD);
-  if (!existsSync(path)) return null;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new AjarError('bad_adapter', `${path} is not valid JSON: ${(e as Error).message}`);
-  }
+  if (!entryExists(path)) return null;
+  const head = readRegularJson(path, { code: 'bad_adapter', kind: 'config', root: dir });
+  if (head === null || typeof head !== 'object' || Array.isArray(head)) throw new AjarError('bad_adapter', `${path} must hold a JSON object`);
+  return head as Record<string, unknown>;
 }
 
 /**
@@ -320,7 +324,7 @@ export function checkAdapter(model: AnyModel, dir: string): void {
   const weights = adapterWeightsPath(dir);
   const set = attachLora(model, spec, null, join(dir, ADAPTER_CONFIG));
   try {
-    set.checkShapes(new Map([...readSafetensorsHeader(weights).tensors].map(([k, t]) => [k, t.shape])), weights);
+    set.checkShapes(new Map([...readSafetensorsHeader(weights, dir).tensors].map(([k, t]) => [k, t.shape])), weights);
   } finally {
     for (const e of set.entries) e.layer.lora = null;
   }
@@ -328,8 +332,8 @@ export function checkAdapter(model: AnyModel, dir: string): void {
 
 function adapterWeightsPath(dir: string): string {
   const weights = join(dir, ADAPTER_WEIGHTS);
-  if (!existsSync(weights)) {
-    const bin = existsSync(join(dir, 'adapter_model.bin'));
+  if (!entryExists(weights)) {
+    const bin = entryExists(join(dir, 'adapter_model.bin'));
     throw new AjarError('bad_adapter', `${dir}: no ${ADAPTER_WEIGHTS}${bin ? ' (adapter_model.bin is pickle; save it with safe_serialization=True)' : ''}`);
   }
   return weights;
@@ -339,7 +343,7 @@ function adapterWeightsPath(dir: string): string {
 export function loadAdapter(model: AnyModel, dir: string): LoraSet {
   const spec = readAdapterConfig(dir);
   const weights = adapterWeightsPath(dir);
-  return applyAdapter(model, spec, () => readSafetensors(weights).tensors, join(dir, ADAPTER_CONFIG), weights);
+  return applyAdapter(model, spec, () => readSafetensors(weights, dir).tensors, join(dir, ADAPTER_CONFIG), weights);
 }
 
 /**

@@ -7,7 +7,7 @@ import {
 import {
   add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, discardNormal, getBackend, normalFill, type Rng, type Tensor,
 } from '../tensor/index.js';
-import { ConfigReader, checkTokenInput } from './config.js';
+import { CONFIG_MAXIMA, ConfigReader, checkTokenInput, extraLayersNote } from './config.js';
 import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
 
 /** config.json fields GPT-2 reads, with transformers' GPT2Config defaults (the 124M model). */
@@ -249,9 +249,21 @@ abstract class GPT2Base {
     const extra = [...source.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) && !this.optionalNames(k));
     if (extra.length > 0) {
       throw new AjarError('bad_weights', `${label}: unexpected tensors for ${this.architecture}: ${extra.slice(0, 5).join(', ')}` +
-        `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''} (is config.json's architecture right?)`);
+        `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''}${extraLayersNote(extra, 'n_layer', this.cfg.n_layer)} `
+        + "(is config.json's architecture right?)");
     }
-    this.module.checkStateDict(source, label, resolve);
+    this.module.checkStateDict(source, label, resolve, (n) => this.shapeFields(n));
+  }
+
+  /** The config.json fields, with their values, that set a parameter's shape (or its presence: the layer count). */
+  private shapeFields(name: string): string {
+    const { vocab_size: V, n_positions: P, n_embd: C, n_layer: L } = this.cfg;
+    const layer = /\.h\.\d+\./.test(name) ? `, n_layer ${L}` : '';
+    if (/\.wte\./.test(name)) return `vocab_size ${V}, n_embd ${C}`;
+    if (/\.wpe\./.test(name)) return `n_positions ${P}, n_embd ${C}`;
+    if (/mlp\./.test(name)) return `n_inner ${this.cfg.n_inner ?? `null (4 x n_embd)`}, n_embd ${C}${layer}`;
+    if (/^score\./.test(name)) return `num_labels, n_embd ${C}`;
+    return `n_embd ${C}${layer}`;
   }
 
   loadWeights(weights: Weights, label: string): void {
@@ -396,8 +408,9 @@ function readLabels(config: Record<string, unknown>, label: string): { numLabels
     return { numLabels: entries.length, labels };
   }
   const n = config.num_labels;
-  if (typeof n === 'number' && Number.isInteger(n) && n >= 1) {
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= CONFIG_MAXIMA.num_labels) {
     return { numLabels: n, labels: Array.from({ length: n }, (_, i) => `LABEL_${i}`) };
   }
+  if (n !== undefined) throw new AjarError('bad_config', `${label}: "num_labels" must be an integer from 1 to ${CONFIG_MAXIMA.num_labels}, got ${JSON.stringify(n)}`);
   throw new AjarError('bad_config', `${label}: a sequence classifier needs "id2label" or "num_labels"`);
 }

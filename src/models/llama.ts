@@ -7,7 +7,7 @@ import {
   add, dropout, groupedCausalAttention, matmul, normalFill, rope, siluMul, tensor, AjarError, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { fmtShape } from '../tensor/shape.js';
-import { ConfigReader, checkTokenInput } from './config.js';
+import { ConfigReader, checkTokenInput, extraLayersNote } from './config.js';
 import type { CausalLM, ForwardOptions } from './types.js';
 
 /** The three config.json dialects this file reads. */
@@ -324,7 +324,8 @@ export class LlamaForCausalLM implements CausalLM {
     const extra = [...source.keys()].filter((k) => !expected.has(k) && !IGNORED.test(k) && !tiedHead(k));
     if (extra.length > 0) {
       throw new AjarError('bad_weights', `${label}: unexpected tensors for ${this.architecture}: ${extra.slice(0, 5).join(', ')}` +
-        `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''} (is config.json's architecture right?)`);
+        `${extra.length > 5 ? ` and ${extra.length - 5} more` : ''}`
+        + `${extraLayersNote(extra, 'num_hidden_layers', this.cfg.num_hidden_layers)} (is config.json's architecture right?)`);
     }
     this.module.checkStateDict(source, label, (n) => n, (n) => this.shapeFields(n));
     const storedHead = this.cfg.tie_word_embeddings ? source.shapeOf('lm_head.weight') : undefined;
@@ -338,11 +339,12 @@ export class LlamaForCausalLM implements CausalLM {
   /** The config.json fields, with their values, that set a parameter's shape. */
   private shapeFields(name: string): string {
     const { vocab_size: V, hidden_size: C, intermediate_size: I, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: hs } = this.cfg;
+    const layer = /\.layers\.\d+\./.test(name) ? `, num_hidden_layers ${this.cfg.num_hidden_layers}` : '';
     if (/embed_tokens|lm_head/.test(name)) return `vocab_size ${V}, hidden_size ${C}`;
-    if (/q_proj|o_proj/.test(name)) return `num_attention_heads ${H} x head_dim ${hs}, hidden_size ${C}`;
-    if (/k_proj|v_proj/.test(name)) return `num_key_value_heads ${Hkv} x head_dim ${hs}, hidden_size ${C}`;
-    if (/mlp\./.test(name)) return `intermediate_size ${I}, hidden_size ${C}`;
-    return `hidden_size ${C}`;
+    if (/q_proj|o_proj/.test(name)) return `num_attention_heads ${H} x head_dim ${hs}, hidden_size ${C}${layer}`;
+    if (/k_proj|v_proj/.test(name)) return `num_key_value_heads ${Hkv} x head_dim ${hs}, hidden_size ${C}${layer}`;
+    if (/mlp\./.test(name)) return `intermediate_size ${I}, hidden_size ${C}${layer}`;
+    return `hidden_size ${C}${layer}`;
   }
 
   loadWeights(weights: Weights, label: string): void {

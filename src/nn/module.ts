@@ -143,11 +143,11 @@ export class Module {
       const key = resolve(name);
       if (key === null) continue;
       const stored = source.shapeOf(key);
+      const why = fields ? ` (${fields(name)})` : '';
       if (stored === undefined) {
-        throw new AjarError('bad_weights', `${label}: tensor '${key}' is missing from the weights`);
+        throw new AjarError('bad_weights', `${label}: tensor '${key}' is missing from the weights; the config implies ${fmtShape(shape)}${why}`);
       }
       if (!shapeEq(stored, shape)) {
-        const why = fields ? ` (${fields(name)})` : '';
         throw new AjarError('bad_weights',
           `${label}: tensor '${key}' has shape ${fmtShape(stored)}, the config implies ${fmtShape(shape)}${why}`);
       }

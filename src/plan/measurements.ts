@@ -3,6 +3,7 @@
 // an AjarError('bad_scenario') naming the scenario field that pointed at the file, and the file.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { readRegularJson } from '../io/safe-read.js';
 import { AjarError } from '../tensor/errors.js';
 
 /** Days in the model's month: a year is 12 equal months of 365/12 days (= 730 hours). */
@@ -109,7 +110,7 @@ export function describeRun(metricsPath: string): string {
   const adapterConfig = join(dir, 'adapter_config.json');
   if (existsSync(adapterConfig)) {
     try {
-      const c = JSON.parse(readFileSync(adapterConfig, 'utf8')) as Record<string, unknown>;
+      const c = readRegularJson(adapterConfig, { code: 'bad_adapter', kind: 'config', root: dir }) as Record<string, unknown>;
       const targets = Array.isArray(c.target_modules) ? c.target_modules.join(', ') : String(c.target_modules);
       return `a LoRA adapter run (r ${String(c.r)} on ${targets})`;
     } catch {

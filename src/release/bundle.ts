@@ -3,8 +3,9 @@
 // derived key) covers every field. Only ciphertext is ever written; opening decrypts in memory and refuses a wrong
 // key, a missing file or any changed byte before a model is built.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { entryExists, readRegularFile, readRegularText, sha256OfRegularFile } from '../io/safe-read.js';
 import type { CausalLM } from '../models/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { contentHashOfFiles, isPlainFileName, readModelFiles, sha256Hex, sortByBytes, Staging, writeNewFile } from './files.js';
@@ -179,12 +180,8 @@ function isHex(v: unknown, bytes: number): v is string {
 export function readManifest(bundle: string): BundleManifest {
   if (!existsSync(bundle) || !statSync(bundle).isDirectory()) throw bundleError(bundle, 'no such folder');
   const path = join(bundle, MANIFEST);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw bundleError(bundle, `${MANIFEST} is missing; this is not a closed bundle, or it is incomplete`);
-  }
+  if (!entryExists(path)) throw bundleError(bundle, `${MANIFEST} is missing; this is not a closed bundle, or it is incomplete`);
+  const text = readRegularText(path, { code: 'bad_bundle', kind: 'index', root: bundle });
   let m: unknown;
   try {
     m = JSON.parse(text);
@@ -222,6 +219,12 @@ function checkEntries(bundle: string, files: BundleFileEntry[], content: BundleC
   if (!seen.has(REQUIRED_FILE[content])) throw bundleError(bundle, `${MANIFEST} lists no ${REQUIRED_FILE[content]}`);
 }
 
+/** A sealed file is read no further than the size its manifest entry states (plus the tag), when it states one. */
+function sealedLimit(f: BundleFileEntry): { maxBytes?: number; limitOf?: string } {
+  if (!Number.isSafeInteger(f.size) || f.size < 0) return {};
+  return { maxBytes: f.size + TAG_BYTES, limitOf: `this file (${MANIFEST} says ${f.size} bytes plus the ${TAG_BYTES}-byte tag)` };
+}
+
 export interface OpenedBundle {
   manifest: BundleManifest;
   /** Decrypted model files by name: held in memory only. */
@@ -251,13 +254,14 @@ export function openBundle(bundle: string, secret: Uint8Array, expect: BundleCon
         : 'holds a whole model, not a LoRA adapter: serve it as a model bundle (ajar serve --bundle)');
     }
     checkEntries(bundle, manifest.files, content);
-    const missing = manifest.files.filter((f) => !existsSync(join(bundle, f.path))).map((f) => f.path);
+    const missing = manifest.files.filter((f) => !entryExists(join(bundle, f.path))).map((f) => f.path);
     if (missing.length > 0) {
       throw bundleError(bundle, `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; copy the whole bundle folder`);
     }
     const files = new Map<string, Uint8Array>();
     for (const f of manifest.files) {
-      const sealed = readFileSync(join(bundle, f.path));
+      // NOTE: read no more than the manifest's size; a longer file is refused before it fills memory.
+      const sealed = readRegularFile(join(bundle, f.path), { code: 'bad_bundle', kind: 'whole', root: bundle, ...sealedLimit(f) });
       if (sealed.length !== f.size + TAG_BYTES) {
         throw bundleError(bundle, `${f.path} was altered: it has ${sealed.length} bytes, the manifest says ${f.size + TAG_BYTES}`);
       }
@@ -326,8 +330,19 @@ export function checkBundle(bundle: string, secret?: Uint8Array): BundleCheck {
       continue;
     }
     listed.add(path);
-    if (!existsSync(join(bundle, path))) problems.push(`${path}: missing`);
-    else if (sha256Hex(readFileSync(join(bundle, path))) !== f.ciphertext_sha256) problems.push(`${path}: changed (SHA-256 differs)`);
+    if (!entryExists(join(bundle, path))) {
+      problems.push(`${path}: missing`);
+      continue;
+    }
+    let hash: string;
+    try {
+      hash = sha256OfRegularFile(join(bundle, path), { code: 'bad_bundle', kind: 'weights', root: bundle, ...sealedLimit(f) });
+    } catch (e) {
+      if (!(e instanceof AjarError)) throw e;
+      problems.push(`${path}: ${e.message}`); // a FIFO, a link out of the bundle, longer than the manifest says
+      continue;
+    }
+    if (hash !== f.ciphertext_sha256) problems.push(`${path}: changed (SHA-256 differs)`);
   }
   for (const name of readdirSync(bundle)) {
     if (!listed.has(name)) problems.push(`${name}: not listed in ${MANIFEST}`);

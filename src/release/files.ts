@@ -2,11 +2,12 @@
 // hash, SHA-256 helpers, and the staging folder every release is written into before one rename publishes it.
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  closeSync, constants as fsConstants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync,
+  closeSync, constants as fsConstants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync,
   renameSync, rmdirSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { syncDir } from '../io/atomic.js';
+import { entryExists, readRegularFile, readRegularJson } from '../io/safe-read.js';
 import { AjarError } from '../tensor/errors.js';
 
 /**
@@ -46,12 +47,7 @@ export function isPlainFileName(name: string): boolean {
 /** The shard names listed by model.safetensors.index.json, sorted; refuses names that leave the folder. */
 function shardNames(dir: string): string[] {
   const path = join(dir, INDEX);
-  let index: unknown;
-  try {
-    index = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new AjarError('bad_weights', `${path} cannot be read as JSON (${describe(e)})`);
-  }
+  const index = readRegularJson(path, { code: 'bad_weights', kind: 'index', root: dir });
   const map = (index as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== 'object' || map === null) throw new AjarError('bad_weights', `${path}: weight_map must be an object`);
   const names = new Set<string>();
@@ -69,10 +65,10 @@ export function modelFiles(dir: string): string[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new AjarError('model_not_found', `model folder ${dir} does not exist`);
   }
-  const names = new Set<string>(MODEL_FILE_NAMES.filter((n) => isFile(join(dir, n))));
+  const names = new Set<string>(MODEL_FILE_NAMES.filter((n) => entryExists(join(dir, n))));
   if (names.has(INDEX) && !names.has('model.safetensors')) {
     for (const shard of shardNames(dir)) {
-      if (!isFile(join(dir, shard))) {
+      if (!entryExists(join(dir, shard))) {
         throw new AjarError('bad_weights', `${join(dir, INDEX)} lists ${shard}, but ${join(dir, shard)} does not exist`);
       }
       names.add(shard);
@@ -87,14 +83,6 @@ export function modelFiles(dir: string): string[] {
 
 export function sortByBytes(names: string[]): string[] {
   return [...names].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
-}
-
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** sha256sum's text format, one line per file: "<64 hex>  <name>\n", in the order given. */
@@ -115,11 +103,7 @@ export function contentHashOfFiles(files: ReadonlyMap<string, Uint8Array>): stri
 export function readModelFiles(dir: string): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const name of modelFiles(dir)) {
-    try {
-      out.set(name, readFileSync(join(dir, name)));
-    } catch (e) {
-      throw new AjarError('model_not_found', `cannot read ${join(dir, name)} (${describe(e)})`);
-    }
+    out.set(name, readRegularFile(join(dir, name), { code: 'model_not_found', kind: 'whole', root: dir }));
   }
   return out;
 }

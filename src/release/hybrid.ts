@@ -1,8 +1,9 @@
 // `ajar release hybrid`: the base model as an open release (OUT/base, exactly as `release open` writes it) and a
 // LoRA adapter as an encrypted bundle (OUT/adapter, as `release closed` seals a model), with a README saying what
 // is where; and loadAdapterBundle, which decrypts such an adapter in memory and attaches it to a loaded base.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { entryExists, readRegularFile } from '../io/safe-read.js';
 import { parseSafetensors } from '../io/safetensors.js';
 import {
   ADAPTER_CONFIG, ADAPTER_HEAD, ADAPTER_WEIGHTS, applyAdapter, loadPretrained, parseAdapterConfig, type AnyModel, type LoraSet,
@@ -27,7 +28,8 @@ export function readAdapterFiles(dir: string): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
   for (const name of ADAPTER_FILE_NAMES) {
     const path = join(dir, name);
-    if (existsSync(path)) files.set(name, readFileSync(path));
+    const kind = name === ADAPTER_WEIGHTS ? 'whole' : 'config';
+    if (entryExists(path)) files.set(name, readRegularFile(path, { code: 'bad_adapter', kind, root: dir }));
   }
   for (const need of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) {
     if (!files.has(need)) throw new AjarError('bad_adapter', `${dir} has no ${need}; pass a PEFT LoRA adapter folder (ajar train --lora writes one)`);

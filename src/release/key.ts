@@ -1,7 +1,8 @@
 // Bundle keys: the secret (a key file's bytes or AJAR_BUNDLE_KEY), its public key id, and the keys a bundle
 // derives from it: scrypt(secret, bundle salt) -> HKDF-SHA256 -> an AES-256-GCM key and, separately, an HMAC key.
 import { createHmac, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
-import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
+import { readRegularFile } from '../io/safe-read.js';
 import { AjarError } from '../tensor/errors.js';
 
 /** The shortest secret accepted, in bytes: 32 (`ajar release key` writes 64 hex characters, 256 random bits). */
@@ -53,12 +54,8 @@ function checkLength(bytes: Buffer, source: string): void {
 export function readSecret(keyFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Secret {
   const warnings: string[] = [];
   if (keyFile !== undefined) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(keyFile);
-    } catch (e) {
-      throw new AjarError('bad_flag', `cannot read --key-file ${keyFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
+    // NOTE: the user named the file, so no folder bounds it; a FIFO or device is still refused, not waited on.
+    let bytes = readRegularFile(keyFile, { code: 'bad_flag', kind: 'config' });
     // NOTE: one trailing newline only (editors and `echo` add one); other bytes are the key as written.
     if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) {
       bytes = bytes.subarray(0, bytes.length - (bytes.length > 1 && bytes[bytes.length - 2] === 0x0d ? 2 : 1));

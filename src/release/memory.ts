@@ -5,6 +5,7 @@ import { parseSafetensors, type WeightTensor } from '../io/safetensors.js';
 import { CHAR_TOKENIZER_CLASS, CharTokenizer, Gpt2BpeTokenizer, parseMergesTxt, tokenizerFromJson, type Tokenizer } from '../io/tokenizer/index.js';
 import { chatTemplateFromConfig, isRecord, specialTokensFromConfig } from '../io/tokenizer/files.js';
 import { asCausalLM, buildModel, type AnyModel, type CausalLM } from '../models/index.js';
+import { buildShapesOnly } from '../nn/index.js';
 import { AjarError } from '../tensor/errors.js';
 
 export interface InMemoryModel<M extends AnyModel = AnyModel> {
@@ -100,8 +101,11 @@ export function chatTemplateFromFiles(files: ReadonlyMap<string, Uint8Array>, la
 export function modelFromFiles(files: ReadonlyMap<string, Uint8Array>, label: string): InMemoryModel {
   const config = json(files, 'config.json', label, 'bad_config');
   if (!isRecord(config)) throw new AjarError('bad_config', `${label}/config.json must hold a JSON object`);
+  const weights = weightsFromFiles(files, label);
+  // NOTE: as loadPretrained does, the config is checked against the weights' shapes before the model is allocated.
+  buildShapesOnly(() => buildModel(config, `${label}/config.json`)).checkWeights(weights, `${label}/model.safetensors`);
   const model = buildModel(config, `${label}/config.json`);
-  model.loadWeights(weightsFromFiles(files, label), `${label}/model.safetensors`);
+  model.loadWeights(weights, `${label}/model.safetensors`);
   model.module.eval();
   const tokenizer = tokenizerFromFiles(files, label);
   return { model, tokenizer, chatTemplate: chatTemplateFromFiles(files, label) };

@@ -3,7 +3,8 @@
 // SHA256SUMS over every file. Written into a staging folder and published with one rename.
 import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isRecord } from '../io/tokenizer/files.js';
+import { entryExists, readRegularFile } from '../io/safe-read.js';
+import { isRecord, readJsonFile } from '../io/tokenizer/files.js';
 import { loadPretrained, saveModelFolder } from '../models/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { renderCard } from './card.js';
@@ -60,15 +61,10 @@ function readCardFile(path: string): string {
 /** The chat template of the source folder, carried over: chat_template.jinja, and tokenizer_config.json's key. */
 function carryChatTemplate(modelDir: string, staging: Staging): void {
   const jinja = join(modelDir, 'chat_template.jinja');
-  if (existsSync(jinja)) writeNewFile(staging.path('chat_template.jinja'), readFileSync(jinja));
+  if (entryExists(jinja)) writeNewFile(staging.path('chat_template.jinja'), readRegularFile(jinja, { code: 'bad_tokenizer', kind: 'tokenizer', root: modelDir }));
   const srcConfig = join(modelDir, 'tokenizer_config.json');
-  if (!existsSync(srcConfig)) return;
-  let src: unknown;
-  try {
-    src = JSON.parse(readFileSync(srcConfig, 'utf8'));
-  } catch {
-    return; // loadPretrained already read it; a template-less config is fine
-  }
+  if (!entryExists(srcConfig)) return;
+  const src = readJsonFile(srcConfig); // loadPretrained read it already, through the same checks
   if (!isRecord(src) || src.chat_template === undefined || src.chat_template === null) return;
   const outPath = staging.path('tokenizer_config.json');
   const written = JSON.parse(readFileSync(outPath, 'utf8')) as Record<string, unknown>;

@@ -1,7 +1,8 @@
 // Release records: one JSON line per release in <model>/ajar_releases.jsonl (what, when, where, the model's
 // content hash, the licence or the key id), and reading them back for `ajar release list`.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readRegularText } from '../io/safe-read.js';
 import { AjarError } from '../tensor/errors.js';
 import { contentHash } from './files.js';
 
@@ -41,7 +42,7 @@ export function appendReleaseRecord(modelDir: string, record: ReleaseRecord): st
 export function readReleaseRecords(modelDir: string): ReleaseRecord[] {
   const path = join(modelDir, RELEASES_FILE);
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n');
+  const lines = readRegularText(path, { code: 'bad_records', kind: 'index', root: modelDir }).split('\n');
   const out: ReleaseRecord[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;

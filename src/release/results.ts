@@ -1,8 +1,9 @@
 // The evaluation results a model folder carries (ajar_results.json, written by `ajar train` and `ajar eval
 // --record`) and its training arguments (training_args.json): read with clear errors, appended atomically.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readRegularJson } from '../io/safe-read.js';
 import { AjarError } from '../tensor/errors.js';
 
 export const RESULTS_FILE = 'ajar_results.json';
@@ -24,17 +25,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function readJson(path: string, code: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new AjarError(code, `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new AjarError(code, `${path} is not valid JSON (${(e as Error).message})`);
-  }
+  return readRegularJson(path, { code, kind: 'index', root: dirname(path) });
 }
 
 /** The records of dir/ajar_results.json; [] when the file does not exist. */

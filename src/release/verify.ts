@@ -1,10 +1,11 @@
 // `ajar verify DIR`: an open release against its SHA256SUMS (every listed file present and unchanged, nothing
 // unlisted), or a closed bundle against its manifest (and, with the key, its MAC and every GCM tag).
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { entryExists, readRegularText, sha256OfRegularFile } from '../io/safe-read.js';
 import { AjarError } from '../tensor/errors.js';
 import { checkBundle, MANIFEST } from './bundle.js';
-import { isPlainFileName, sha256Hex } from './files.js';
+import { isPlainFileName } from './files.js';
 import { SUMS_FILE } from './open.js';
 
 export interface VerifyResult {
@@ -23,7 +24,7 @@ function verifySums(dir: string): VerifyResult {
   const problems: string[] = [];
   const listed = new Set<string>([SUMS_FILE]);
   let checked = 0;
-  const lines = readFileSync(join(dir, SUMS_FILE), 'utf8').split('\n');
+  const lines = readRegularText(join(dir, SUMS_FILE), { code: 'bad_release', kind: 'index', root: dir }).split('\n');
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
     const m = SUM_LINE.exec(line.replace(/\r$/, ''));
@@ -35,11 +36,19 @@ function verifySums(dir: string): VerifyResult {
     listed.add(name);
     const path = join(dir, name);
     checked++;
-    if (!existsSync(path) || !statSync(path).isFile()) {
+    if (!entryExists(path)) {
       problems.push(`${name}: missing`);
       return;
     }
-    if (sha256Hex(readFileSync(path)) !== want.toLowerCase()) problems.push(`${name}: changed (SHA-256 differs from ${SUMS_FILE})`);
+    let got: string;
+    try {
+      got = sha256OfRegularFile(path, { code: 'bad_release', kind: 'weights', root: dir });
+    } catch (e) {
+      if (!(e instanceof AjarError)) throw e;
+      problems.push(`${name}: ${e.message}`); // a FIFO, a device, a link out of the folder
+      return;
+    }
+    if (got !== want.toLowerCase()) problems.push(`${name}: changed (SHA-256 differs from ${SUMS_FILE})`);
   });
   for (const name of readdirSync(dir).sort()) {
     if (!listed.has(name)) problems.push(`${name}: not listed in ${SUMS_FILE}`);
@@ -50,8 +59,8 @@ function verifySums(dir: string): VerifyResult {
 /** Check a release folder or bundle; `secret` authenticates a bundle. A folder that is neither is an error. */
 export function verifyRelease(dir: string, secret?: Uint8Array): VerifyResult {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new AjarError('not_found', `${dir} is not a folder`);
-  if (existsSync(join(dir, SUMS_FILE))) return verifySums(dir);
-  if (existsSync(join(dir, MANIFEST))) return { kind: 'bundle', ...checkBundle(dir, secret) };
+  if (entryExists(join(dir, SUMS_FILE))) return verifySums(dir);
+  if (entryExists(join(dir, MANIFEST))) return { kind: 'bundle', ...checkBundle(dir, secret) };
   throw new AjarError('not_a_release', `${dir} has neither ${SUMS_FILE} (an open release) nor ${MANIFEST} (a closed bundle); `
     + "nothing to verify (make one with 'ajar release open' or 'ajar release closed')");
 }

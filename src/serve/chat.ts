@@ -1,9 +1,9 @@
 // Chat prompts: a model folder's Jinja chat template (chat_template.jinja, or tokenizer_config.json's
 // chat_template) rendered with @huggingface/jinja, else a documented plain-text fallback for base models.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
-import { chatTemplateFromConfig, readJsonIfExists } from '../io/tokenizer/files.js';
+import { entryExists } from '../io/safe-read.js';
+import { chatTemplateFromConfig, readJsonIfExists, readTextFile } from '../io/tokenizer/files.js';
 import { AjarError } from '../tensor/errors.js';
 import { ServeError } from './errors.js';
 
@@ -26,7 +26,7 @@ export interface ChatPrompt {
  */
 export function loadChatTemplate(dir: string): string | undefined {
   const jinjaPath = join(dir, 'chat_template.jinja');
-  if (existsSync(jinjaPath)) return readFileSync(jinjaPath, 'utf8');
+  if (entryExists(jinjaPath)) return readTextFile(jinjaPath);
   const configPath = join(dir, 'tokenizer_config.json');
   return chatTemplateFromConfig(readJsonIfExists(configPath), configPath);
 }

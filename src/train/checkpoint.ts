@@ -1,8 +1,9 @@
 // Training checkpoints: everything needed to continue a run exactly (model, optimizer state, RNG states, step,
 // data position, best validation loss), written into a fresh folder that replaces the previous one by rename,
 // so a kill at any moment leaves one complete checkpoint (`checkpoint/` or, mid-swap, `checkpoint.old/`).
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { readRegularJson } from '../io/safe-read.js';
 import { readSafetensors, writeSafetensors, type WeightTensor } from '../io/safetensors.js';
 import { replaceDir, writeFileAtomic } from '../io/atomic.js';
 import { AjarError } from '../tensor/errors.js';
@@ -53,9 +54,9 @@ export function loadCheckpoint(outDir: string): Checkpoint | null {
     const dir = join(outDir, name);
     if (!existsSync(join(dir, 'state.json'))) continue;
     try {
-      const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as TrainerState;
-      const model = readSafetensors(join(dir, 'model.safetensors')).tensors;
-      const optFile = readSafetensors(join(dir, 'optimizer.safetensors'));
+      const state = readRegularJson(join(dir, 'state.json'), { code: 'bad_checkpoint', kind: 'config', root: dir }) as TrainerState;
+      const model = readSafetensors(join(dir, 'model.safetensors'), dir).tensors;
+      const optFile = readSafetensors(join(dir, 'optimizer.safetensors'), dir);
       const nParams = Number(optFile.metadata.params);
       const buffers: Float32Array[][] = [];
       for (let i = 0; i < nParams; i++) {

@@ -10,6 +10,7 @@ import {
 import { classificationReport, regressionReport, type ClassificationReport, type RegressionReport } from '../eval/index.js';
 import { CharTokenizer, loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readRegularJson } from '../io/safe-read.js';
 import { buildModel, loadPretrained, type AnyModel } from '../models/index.js';
 import {
   AjarError, crossEntropy, mseLoss, mul, noGrad, reshape, Rng, tensor, type Tensor,
@@ -119,7 +120,8 @@ export class Trainer {
     // initialisation, then training batches and evaluation batches, in nanoGPT's order.
     this.rng = new Rng(c.seed);
     if (fromCheckpoint) {
-      this.model = buildModel(JSON.parse(readFileSync(join(this.outDir, 'checkpoint', 'config.json'), 'utf8')) as Record<string, unknown>);
+      const dir = join(this.outDir, 'checkpoint');
+      this.model = buildModel(readRegularJson(join(dir, 'config.json'), { code: 'bad_checkpoint', kind: 'config', root: dir }) as Record<string, unknown>);
     } else {
       this.model = this.buildModelFor(pretrained?.model ?? null);
     }

@@ -109,7 +109,7 @@ describe('folder and config errors', () => {
   test('config.json that is a folder', () => {
     const dir = folder();
     mkdirSync(join(dir, 'config.json'));
-    fails(() => readConfig(dir), 'bad_config', [dir, 'no config.json']);
+    fails(() => readConfig(dir), 'bad_config', [dir, 'config.json is a folder, not a regular file']);
   });
 
   test('malformed config.json includes the JSON parse message', () => {

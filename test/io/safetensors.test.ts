@@ -261,7 +261,7 @@ describe('rejections name the file and the problem', () => {
   test('readSafetensors: missing file or a folder', () => {
     const missing = join(tmpRoot, 'nope.safetensors');
     assert.throws(() => readSafetensors(missing), (e: unknown) =>
-      e instanceof AjarError && e.code === 'bad_weights' && e.message === `${missing}: no such file`);
+      e instanceof AjarError && e.code === 'bad_weights' && e.message === `${missing} does not exist`);
     assert.throws(() => readSafetensors(tmpRoot), (e: unknown) =>
       e instanceof AjarError && e.code === 'bad_weights' && e.message.includes(tmpRoot) && /not a regular file/.test(e.message));
     const short = join(tmpRoot, 'short.safetensors');

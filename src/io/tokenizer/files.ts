@@ -1,18 +1,18 @@
 // File helpers for tokenizer folders: atomic writes (io/atomic.ts), JSON reading that names the file on failure,
 // JSON objects written in a fixed key order, and the special-token fields of tokenizer_config.json.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AjarError } from '../../tensor/errors.js';
 import { writeFileAtomic } from '../atomic.js';
+import { entryExists, oneLine, readRegularText } from '../safe-read.js';
 
 export { writeFileAtomic };
 
+/**
+ * A tokenizer file of a model folder as text: a regular file whose real path stays inside its folder (a hub
+ * snapshot's: inside the repo's cache folder), at most READ_LIMITS.tokenizer bytes; else AjarError('bad_tokenizer').
+ */
 export function readTextFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new AjarError('bad_tokenizer', `cannot read ${path}: ${(e as Error).message}`);
-  }
+  return readRegularText(path, { code: 'bad_tokenizer', kind: 'tokenizer', root: dirname(path) });
 }
 
 export function readJsonFile(path: string): unknown {
@@ -20,14 +20,15 @@ export function readJsonFile(path: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new AjarError('bad_tokenizer', `${path} is not valid JSON (${(e as Error).message}); re-download or re-save the tokenizer`);
+    throw new AjarError('bad_tokenizer', oneLine(`${path} is not valid JSON (${(e as Error).message}); re-download or re-save the tokenizer`));
   }
 }
 
-/** Reads path as JSON if it exists; null when it does not. */
+/** Reads path as JSON if anything is there (a FIFO or device is refused, not skipped); null when nothing is. */
 export function readJsonIfExists(path: string): unknown {
-  return existsSync(path) ? readJsonFile(path) : null;
+  return entryExists(path) ? readJsonFile(path) : null;
 }
+
 
 /**
  * tokenizer_config.json's chat_template: a string, or a list of {name, template} whose "default" (else the

@@ -2,6 +2,7 @@
 // tokenizer_class "AjarCharTokenizer" -> char; else tokenizer.json (GPT-2's own setup -> gpt2-bpe, any other BPE
 // pipeline -> HfBpeTokenizer); else vocab.json + merges.txt -> GPT-2 BPE.
 import { existsSync, statSync } from 'node:fs';
+import { entryExists } from '../safe-read.js';
 import { join } from 'node:path';
 import { AjarError } from '../../tensor/errors.js';
 import { ENDOFTEXT, Gpt2BpeTokenizer, gpt2PipelineProblem, parseMergesTxt } from './bpe.js';
@@ -46,7 +47,7 @@ export function loadTokenizer(dir: string): Tokenizer {
   const tokenizerClass = isRecord(config) && typeof config.tokenizer_class === 'string' ? config.tokenizer_class : null;
 
   if (tokenizerClass === CHAR_TOKENIZER_CLASS) {
-    if (!existsSync(join(dir, 'vocab.json'))) {
+    if (!entryExists(join(dir, 'vocab.json'))) {
       throw new AjarError('bad_tokenizer', `${configPath} names ${CHAR_TOKENIZER_CLASS} but ${join(dir, 'vocab.json')} is missing`);
     }
     return CharTokenizer.load(dir);
@@ -56,20 +57,20 @@ export function loadTokenizer(dir: string): Tokenizer {
   const map = readJsonIfExists(mapPath);
 
   const tokenizerJsonPath = join(dir, 'tokenizer.json');
-  if (existsSync(tokenizerJsonPath)) {
+  if (entryExists(tokenizerJsonPath)) {
     return tokenizerFromJson(readJsonFile(tokenizerJsonPath), tokenizerJsonPath, config, configPath, map, mapPath);
   }
   const vocabPath = join(dir, 'vocab.json');
   const mergesPath = join(dir, 'merges.txt');
-  if (existsSync(vocabPath) && existsSync(mergesPath)) {
+  if (entryExists(vocabPath) && entryExists(mergesPath)) {
     const specials = specialTokensFromConfig(config, configPath, map, mapPath);
     const merges = parseMergesTxt(readTextFile(mergesPath), mergesPath);
     return Gpt2BpeTokenizer.fromVocabAndMerges(readJsonFile(vocabPath) as Record<string, number>, merges, { ...specials, source: vocabPath });
   }
 
-  const found = [configPath, tokenizerJsonPath, vocabPath, mergesPath, join(dir, 'tokenizer.model')].filter((p) => existsSync(p));
+  const found = [configPath, tokenizerJsonPath, vocabPath, mergesPath, join(dir, 'tokenizer.model')].filter((p) => entryExists(p));
   const classNote = tokenizerClass !== null ? `; tokenizer_config.json names tokenizer_class ${JSON.stringify(tokenizerClass)}` : '';
-  if (existsSync(join(dir, 'tokenizer.model')) && !existsSync(tokenizerJsonPath)) {
+  if (entryExists(join(dir, 'tokenizer.model')) && !entryExists(tokenizerJsonPath)) {
     throw new AjarError('bad_tokenizer',
       `${dir} has a SentencePiece tokenizer.model but no tokenizer.json; ajar reads tokenizer.json only. Write one with transformers: `
       + `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)${classNote}`);
