@@ -1,9 +1,10 @@
 // ajar serve: load model folders (or closed bundles, decrypted in memory) and serve them over an OpenAI-compatible
 // HTTP API until SIGINT/SIGTERM. Closed mode (the default) admits only API keys from the store; open mode admits
 // anyone, limited per address.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { basename, resolve } from 'node:path';
+import { readRegularText } from '../io/safe-read.js';
 import { KEY_ENV, loadAdapterBundle, loadBundledModel, readSecret } from '../release/index.js';
 import {
   buildServer, DEFAULT_LIMITS, defaultDbSpec, journalOwner, keyStatus, listenMetrics, modelSpecFromFolder, openStore,
@@ -82,15 +83,9 @@ export function parseAdapterArg(arg: string): AdapterSpec {
   return { id, dir: rest };
 }
 
-/** A token from a file named by a flag: trimmed, not empty; warns when others may read the file. */
+/** A token from a file named by a flag: a regular file of at most 4 KiB, trimmed, not empty; warns when others may read it. */
 function tokenFile(flag: string, file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new AjarError('bad_flag', `ajar serve: cannot read --${flag} ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  const token = text.trim();
+  const token = readRegularText(file, { code: 'bad_flag', kind: 'config', maxBytes: 4096, limitOf: 'a token file' }).trim();
   if (token === '') throw new AjarError('bad_flag', `ajar serve: --${flag} ${file} is empty`);
   if (process.platform !== 'win32' && (statSync(file).mode & 0o077) !== 0) {
     console.error(`ajar serve: warning: ${file} is readable by other users; chmod 600 it`);
