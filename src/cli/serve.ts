@@ -10,6 +10,7 @@ import {
   buildServer, DEFAULT_LIMITS, defaultDbSpec, journalOwner, keyStatus, listenMetrics, modelSpecFromFolder, openStore,
   reconcileJournal, type AdapterSpec, type ModelSpec,
 } from '../serve/index.js';
+import type { RedisLimiter } from '../serve/redis-limiter.js';
 import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, str } from './args.js';
 import { selectBackend } from './common.js';
@@ -24,7 +25,7 @@ const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=D
                   [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
                   [--keep-alive-timeout S] [--headers-timeout S] [--receive-timeout S]
                   [--max-connections N] [--max-connections-per-ip N] [--shutdown-grace S]
-                  [--metrics-token-file F] [--metrics-listen HOST:PORT]
+                  [--metrics-token-file F] [--metrics-listen HOST:PORT] [--redis URL] [--redis-fail closed|open]
                   [--log-level info|warn|error|silent] [--backend js|wasm]
 
 Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
@@ -59,7 +60,9 @@ and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs
   a second signal cuts them at once. Every usage record is written before exit either way.
 --metrics-token-file: GET /metrics needs "Authorization: Bearer <token>" from this file (at least 16 characters);
   without it and without --metrics-listen, /metrics answers only clients on this machine (loopback).
---metrics-listen: serve /metrics on its own HOST:PORT (e.g. 127.0.0.1:9464) instead of the API's port.`;
+--metrics-listen: serve /metrics on its own HOST:PORT (e.g. 127.0.0.1:9464) instead of the API's port.
+--redis: redis://HOST:PORT: requests and tokens per minute shared by every replica using it (else per process).
+--redis-fail: when Redis stops answering, closed (default: 503 limiter_unavailable) or open (per-process limits).`;
 
 function modelArg(arg: string): { id?: string; dir: string } {
   const eq = arg.indexOf('=');
@@ -112,6 +115,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'keep-alive-timeout': { type: 'string' }, 'headers-timeout': { type: 'string' }, 'receive-timeout': { type: 'string' },
     'max-connections': { type: 'string' }, 'max-connections-per-ip': { type: 'string' }, 'shutdown-grace': { type: 'string' },
     'metrics-token-file': { type: 'string' }, 'metrics-listen': { type: 'string' },
+    redis: { type: 'string' }, 'redis-fail': { type: 'string' },
   });
   if (bool(p, 'help')) {
     console.log(HELP);
@@ -169,6 +173,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const metricsListen = str(p, 'metrics-listen');
   const metricsAddr = metricsListen === undefined ? undefined : hostPort(metricsListen);
+  const redisUrl = str(p, 'redis');
+  const failMode = str(p, 'redis-fail') ?? 'closed';
+  if (failMode !== 'closed' && failMode !== 'open') {
+    throw new AjarError('bad_flag', `ajar serve: --redis-fail must be closed or open, got '${failMode}'`);
+  }
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new AjarError('bad_flag', `ajar serve: --redis '${redisUrl}' is not a redis:// URL (e.g. redis://127.0.0.1:6379)`);
+  }
   const dbSpec = str(p, 'db') ?? defaultDbSpec();
 
   selectBackend(str(p, 'backend'));
@@ -200,7 +212,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
   }
   for (const a of adapters) console.error(`ajar serve: loading adapter ${a.id} from ${a.dir}${a.attach ? ' (decrypting in memory)' : ''}`);
+  const limiter = redisUrl === undefined ? undefined : await connectRedis(redisUrl, failMode);
   const store = await openStore(dbSpec);
+  if (limiter === undefined && !dbSpec.startsWith('sqlite:')) {
+    console.error('ajar serve: requests and tokens per minute are limited per process (quotas are shared through --db); '
+      + 'give --redis to share the limits between replicas');
+  }
   const owner = journalOwner();
   const reconciled = await reconcileJournal(store, owner, Date.now());
   if (reconciled > 0) {
@@ -211,7 +228,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     try {
       app = buildServer({
-        models, adapters, store, mode, limits, adminToken: token, trustProxy, journalOwner: owner,
+        models, adapters, store, mode, limits, adminToken: token, trustProxy, journalOwner: owner, limiter,
         metricsAccess: metricsAddr !== undefined ? 'off' : metricsToken !== undefined ? 'token' : 'loopback',
         metricsToken,
         logger: logLevel === 'silent' ? false : { level: logLevel, redact: ['req.headers.authorization'] },
@@ -227,6 +244,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } catch (e) {
     await app?.close();
     await store.close();
+    await limiter?.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       const where = metricsAddr !== undefined && app?.server.listening ? `${metricsListen} (--metrics-listen)` : `${host}:${port}`;
@@ -271,9 +289,27 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const report = await control.shutdown(graceMs);
   metricsServer?.close();
   await store.close();
+  await limiter?.close();
   console.error(`ajar serve: stopped (${report.inFlight} generation(s) in flight at the signal, ${report.cut} cut short`
     + `${report.unrecorded > 0 ? `, ${report.unrecorded} left in the usage journal` : ''})`);
   return 0;
+}
+
+async function connectRedis(url: string, failMode: 'closed' | 'open'): Promise<RedisLimiter> {
+  // NOTE: the Redis client loads only when --redis asks for it.
+  const { RedisLimiter } = await import('../serve/redis-limiter.js');
+  const limiter = new RedisLimiter(url, {
+    failMode, onFallback: (message) => console.error(`ajar serve: warning: ${message}`),
+  });
+  try {
+    await limiter.ready();
+  } catch (e) {
+    await limiter.close();
+    throw new AjarError('bad_flag', `ajar serve: cannot reach Redis at ${url.replace(/\/\/[^@/]*@/, '//***@')} `
+      + `(${(e as Error).message}); start it or leave out --redis`);
+  }
+  console.error(`ajar serve: rate limits shared through Redis (fail ${failMode})`);
+  return limiter;
 }
 
 function hostPort(arg: string): { host: string; port: number } {

@@ -18,7 +18,7 @@ import {
   type ServeMode, type ServeTokenizer,
 } from './context.js';
 import { ERROR_CATALOG, errorBody, ServeError, toServeError } from './errors.js';
-import { RateLimiter } from './limits.js';
+import { RateLimiter, type Limiter } from './limits.js';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
 import { journalOwner } from './journal.js';
 import { ServerControl, watchRevocations } from './lifecycle.js';
@@ -78,6 +78,8 @@ export interface ServerOptions {
    */
   metricsAccess?: 'loopback' | 'token' | 'off';
   metricsToken?: string;
+  /** Requests and tokens per minute: shared by replicas (RedisLimiter), else this process's memory. */
+  limiter?: Limiter;
 }
 
 declare module 'fastify' {
@@ -201,7 +203,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     store: opts.store,
     mode: opts.mode ?? 'closed',
     limits,
-    limiter: new RateLimiter(clock),
+    limiter: opts.limiter ?? new RateLimiter(clock),
     // NOTE: adapters share their base's queue, so only bases report one.
     metrics: new ServerMetrics(() => [...models.values()].filter((m) => m.parent === null).map((m) => ({
       model: m.id, waiting: m.queue.waiting, running: m.queue.running,

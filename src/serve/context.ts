@@ -8,7 +8,7 @@ import type { AuditBuffer, AuthFailureLimiter } from './abuse.js';
 import type { AdapterHost, ServedAdapter } from './adapters.js';
 import type { ChatFormat } from './chat.js';
 import type { ConnectionLimits } from './connections.js';
-import type { CallerLimits, RateLimiter } from './limits.js';
+import type { CallerLimits, Limiter } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Cut } from './generation.js';
 import type { GenerationQueue } from './queue.js';
@@ -53,7 +53,7 @@ export interface ServerContext {
   store: Store;
   mode: ServeMode;
   limits: ResolvedLimits;
-  limiter: RateLimiter;
+  limiter: Limiter;
   metrics: ServerMetrics;
   clock: () => number;
   adminTokenHash: Buffer | null;

@@ -58,6 +58,7 @@ export const ERROR_CATALOG = {
   internal_error: { status: 500, type: 'server_error', message: 'internal server error' },
   queue_full: { status: 503, type: 'server_error', message: 'the model\'s request queue is full; retry later' },
   queue_timeout: { status: 503, type: 'server_error', message: 'the request timed out waiting in the model\'s queue; retry later' },
+  limiter_unavailable: { status: 503, type: 'server_error', message: 'the shared rate limiter cannot be reached; retry shortly' },
   server_busy: { status: 503, type: 'server_error', message: 'the server holds as many connections as it may; retry later' },
   server_closing: { status: 503, type: 'server_error', message: 'the server is shutting down' },
   request_timeout: { status: 504, type: 'server_error', message: 'the request took longer than the server\'s timeout' },

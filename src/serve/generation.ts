@@ -150,6 +150,7 @@ interface Admission {
  */
 async function admit(ctx: ServerContext, req: FastifyRequest, caller: Caller, promptTokens: number, maxTokens: number,
   param: string): Promise<Admission> {
+  // The quota first (the store), then the request and its tokens per minute together (the limiter).
   let releaseQuota = async (): Promise<void> => {};
   const key = caller.key;
   if (key && key.quotaTokens !== null && key.quotaPeriod !== null) {
@@ -172,11 +173,11 @@ async function admit(ctx: ServerContext, req: FastifyRequest, caller: Caller, pr
     releaseQuota = () => ctx.store.releaseQuota(requestId);
   }
   try {
-    const r = ctx.limiter.reserveTokens(caller.id, caller.limits, promptTokens + maxTokens, param);
+    const r = await ctx.limiter.take(caller.id, caller.limits, { requests: 1, tokens: promptTokens + maxTokens, param });
     return {
       maxTokens,
       settle: async (used: number) => {
-        r.settle(used);
+        await r.settle(used);
         await releaseQuota();
       },
     };
@@ -203,10 +204,19 @@ export async function handleGeneration(ctx: ServerContext, kind: GenerationKind,
   reply: FastifyReply): Promise<unknown> {
   const st = req.ajar;
   const caller = st.caller!;
-  const p = prepare(ctx, caller, kind, req.body);
-  st.model = p.served.id;
-  st.user = p.sampling.user;
-  const budget = completionBudget(p, kind);
+  let p: Prepared;
+  let budget: number;
+  try {
+    p = prepare(ctx, caller, kind, req.body);
+    st.model = p.served.id;
+    st.user = p.sampling.user;
+    budget = completionBudget(p, kind);
+  } catch (e) {
+    // NOTE: an invalid request still counts as a request per minute (its own error is the answer, not a 429).
+    await ctx.limiter.take(caller.id, caller.limits, { requests: 1, tokens: 0 }).catch(() => undefined);
+    setLimitHeaders(ctx, reply, caller);
+    throw e;
+  }
   const admission = await admit(ctx, req, caller, p.promptIds.length, budget, p.sampling.maxTokensParam);
   setLimitHeaders(ctx, reply, caller);
   try {

@@ -10,6 +10,8 @@ export type { ConnectionLimits } from './connections.js';
 export { journalOwner, reconcileJournal } from './journal.js';
 export { listenMetrics, ServerControl } from './lifecycle.js';
 export { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
+export { RateLimiter } from './limits.js';
+export type { Limiter } from './limits.js';
 export type { ShutdownReport } from './lifecycle.js';
 export { ChatFormat, fallbackChatText, FALLBACK_STOPS, loadChatTemplate } from './chat.js';
 export type { ChatMessage, ChatPrompt } from './chat.js';

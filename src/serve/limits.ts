@@ -79,12 +79,65 @@ interface CallerState {
 /** The tokens a request reserved; settle() returns what it did not use. */
 export interface TokenReservation {
   reserved: number;
-  settle(used: number): void;
+  settle(used: number): Promise<void>;
+}
+
+/** What one check takes: requests (1, or 0) and tokens (prompt + max_tokens for a generation). */
+export interface LimitCost {
+  requests: number;
+  tokens: number;
+  /** The request field that sets the token count, for request_too_large. */
+  param?: string;
+}
+
+/** Requests and tokens per minute per caller: in this process (RateLimiter) or shared by replicas (RedisLimiter). */
+export interface Limiter {
+  /** Whether every replica sees the same buckets. */
+  readonly shared: boolean;
+  take(caller: string, limits: CallerLimits, cost: LimitCost): Promise<TokenReservation>;
+  /** The six x-ratelimit-* headers, from the caller's last known state. */
+  headers(caller: string, limits: CallerLimits): Record<string, string>;
+  close(): Promise<void>;
+}
+
+export function checkSize(limits: CallerLimits, cost: LimitCost): void {
+  if (cost.tokens > limits.tpm) {
+    const param = cost.param ?? 'max_tokens';
+    throw new ServeError('request_too_large',
+      `this request may use ${cost.tokens} tokens (prompt plus ${param}) but the limit is ${limits.tpm} tokens per minute; `
+      + `lower ${param}`, { param, retryAfter: 60 });
+  }
+}
+
+export function requestsExceeded(limits: CallerLimits, waitMs: number): ServeError {
+  return new ServeError('requests_per_minute_exceeded',
+    `rate limit reached: ${limits.rpm} requests per minute; retry in ${formatReset(waitMs)}`,
+    { retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) });
+}
+
+export function tokensExceeded(limits: CallerLimits, need: number, waitMs: number): ServeError {
+  return new ServeError('tokens_per_minute_exceeded',
+    `rate limit reached: ${limits.tpm} tokens per minute, this request may use ${need}; retry in ${formatReset(waitMs)}`,
+    { retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) });
+}
+
+/** The six headers from bucket levels (what is left, and ms until each is full again). */
+export function limitHeaders(limits: CallerLimits, left: { requests: number; tokens: number },
+  resetMs: { requests: number; tokens: number }): Record<string, string> {
+  return {
+    'x-ratelimit-limit-requests': String(limits.rpm),
+    'x-ratelimit-remaining-requests': String(Math.floor(left.requests)),
+    'x-ratelimit-reset-requests': formatReset(resetMs.requests),
+    'x-ratelimit-limit-tokens': String(limits.tpm),
+    'x-ratelimit-remaining-tokens': String(Math.floor(left.tokens)),
+    'x-ratelimit-reset-tokens': formatReset(resetMs.tokens),
+  };
 }
 
 const PRUNE_AT = 10_000;
 
-export class RateLimiter {
+export class RateLimiter implements Limiter {
+  readonly shared = false;
   private readonly callers = new Map<string, CallerState>();
 
   constructor(private readonly clock: () => number) {}
@@ -107,58 +160,39 @@ export class RateLimiter {
     }
   }
 
-  /** Count one request, or throw 429 requests_per_minute_exceeded with Retry-After. */
-  takeRequest(caller: string, limits: CallerLimits): void {
-    const now = this.clock();
-    const s = this.state(caller, limits);
-    if (!s.requests.tryTake(1, now)) {
-      const wait = s.requests.waitMs(1, now);
-      throw new ServeError('requests_per_minute_exceeded',
-        `rate limit reached: ${limits.rpm} requests per minute; retry in ${formatReset(wait)}`,
-        { retryAfter: Math.max(1, Math.ceil(wait / 1000)) });
-    }
-  }
-
   /**
-   * Reserve `need` tokens (prompt + the most the completion may use) from the per-minute bucket, or throw 429:
-   * request_too_large when need exceeds the whole limit (waiting cannot help), else tokens_per_minute_exceeded.
+   * Take `cost.requests` requests and `cost.tokens` tokens together, or neither: 429 request_too_large when the
+   * tokens exceed the whole limit (waiting cannot help), requests_per_minute_exceeded or tokens_per_minute_exceeded
+   * otherwise. The reservation's settle() gives back the tokens not used.
    */
-  reserveTokens(caller: string, limits: CallerLimits, need: number, param: string): TokenReservation {
+  async take(caller: string, limits: CallerLimits, cost: LimitCost): Promise<TokenReservation> {
     const now = this.clock();
     const s = this.state(caller, limits);
-    if (need > limits.tpm) {
-      throw new ServeError('request_too_large',
-        `this request may use ${need} tokens (prompt plus ${param}) but the limit is ${limits.tpm} tokens per minute; `
-        + `lower ${param}`, { param, retryAfter: 60 });
-    }
-    if (!s.tokens.tryTake(need, now)) {
-      const wait = s.tokens.waitMs(need, now);
-      throw new ServeError('tokens_per_minute_exceeded',
-        `rate limit reached: ${limits.tpm} tokens per minute, this request may use ${need}; retry in ${formatReset(wait)}`,
-        { retryAfter: Math.max(1, Math.ceil(wait / 1000)) });
-    }
+    checkSize(limits, cost);
+    const needR = cost.requests;
+    const needT = cost.tokens;
+    if (s.requests.available(now) + 1e-9 < needR) throw requestsExceeded(limits, s.requests.waitMs(needR, now));
+    if (s.tokens.available(now) + 1e-9 < needT) throw tokensExceeded(limits, needT, s.tokens.waitMs(needT, now));
+    s.requests.tryTake(needR, now);
+    s.tokens.tryTake(needT, now);
     let settled = false;
     return {
-      reserved: need,
-      settle: (used: number) => {
+      reserved: needT,
+      settle: async (used: number) => {
         if (settled) return;
         settled = true;
-        if (used < need) s.tokens.give(need - used, this.clock());
+        if (used < needT) s.tokens.give(needT - used, this.clock());
       },
     };
   }
+
+  async close(): Promise<void> {}
 
   /** The six x-ratelimit-* headers OpenAI sends. */
   headers(caller: string, limits: CallerLimits): Record<string, string> {
     const now = this.clock();
     const s = this.state(caller, limits);
-    return {
-      'x-ratelimit-limit-requests': String(limits.rpm),
-      'x-ratelimit-remaining-requests': String(Math.floor(s.requests.available(now))),
-      'x-ratelimit-reset-requests': formatReset(s.requests.resetMs(now)),
-      'x-ratelimit-limit-tokens': String(limits.tpm),
-      'x-ratelimit-remaining-tokens': String(Math.floor(s.tokens.available(now))),
-      'x-ratelimit-reset-tokens': formatReset(s.tokens.resetMs(now)),
-    };
+    return limitHeaders(limits, { requests: s.requests.available(now), tokens: s.tokens.available(now) },
+      { requests: s.requests.resetMs(now), tokens: s.tokens.resetMs(now) });
   }
 }

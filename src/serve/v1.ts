@@ -18,11 +18,15 @@ async function identify(ctx: ServerContext, req: FastifyRequest): Promise<Caller
   };
 }
 
+/** Generation routes take their request and tokens together, once the body is read (generation.ts). */
+const GENERATION_ROUTES = new Set(['/v1/completions', '/v1/chat/completions']);
+
 async function gate(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const caller = await identify(ctx, req);
   req.ajar.caller = caller;
+  if (GENERATION_ROUTES.has(req.routeOptions.url ?? '')) return;
   try {
-    ctx.limiter.takeRequest(caller.id, caller.limits);
+    await ctx.limiter.take(caller.id, caller.limits, { requests: 1, tokens: 0 });
   } finally {
     setLimitHeaders(ctx, reply, caller);
   }
