@@ -54,10 +54,14 @@ export interface Live {
   exited: Promise<number | string>;
 }
 
-/** `ajar serve --model slow=DIR --db sqlite:DB --port 0 ...args`, resolved once it listens. */
-export async function startServe(modelDir: string, dbPath: string, args: string[] = []): Promise<Live> {
-  const proc = spawn(process.execPath, [join(repoRoot, 'bin/ajar.js'), 'serve', '--model', `${SLOW_ID}=${modelDir}`,
-    '--db', `sqlite:${dbPath}`, '--port', '0', '--log-level', 'silent', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `ajar serve --model slow=DIR --db sqlite:DB --port 0 --log-level silent ...args`, resolved once it listens. */
+export function startServe(modelDir: string, dbPath: string, args: string[] = []): Promise<Live> {
+  return spawnServe(['--model', `${SLOW_ID}=${modelDir}`, '--db', `sqlite:${dbPath}`, '--port', '0', '--log-level', 'silent', ...args]);
+}
+
+/** `ajar serve ...args`, resolved once it prints where it listens. */
+export async function spawnServe(args: string[]): Promise<Live> {
+  const proc = spawn(process.execPath, [join(repoRoot, 'bin/ajar.js'), 'serve', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stdout!.resume();
   const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));

@@ -6,22 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { RedisLimiter } from '../../src/serve/redis-limiter.js';
 import { bearer, harness, MODEL_ID, type Harness } from './helpers.js';
+import { REDIS_URL, redisMissing } from './services.js';
 
-const REDIS_URL = process.env.AJAR_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-
-async function reachable(): Promise<string | false> {
-  const probe = new RedisLimiter(REDIS_URL, { prefix: 'ajar-probe' });
-  try {
-    await probe.ready(2_000);
-    return false;
-  } catch (e) {
-    return `Redis at ${REDIS_URL} does not answer (${(e as Error).message}); set AJAR_TEST_REDIS`;
-  } finally {
-    await probe.close();
-  }
-}
-
-const skip = await reachable();
+const skip = await redisMissing();
 const code = (r: { json: () => unknown }): string => (r.json() as { error: { code: string } }).error.code;
 
 describe('serve: limits shared through Redis', { skip }, () => {

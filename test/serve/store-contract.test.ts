@@ -6,33 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { openStore, type Store, type UsageRecord } from '../../src/serve/index.js';
-
-const PG_URL = process.env.AJAR_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** A fresh schema for this run, or why PostgreSQL cannot be used. */
-async function pgSchema(): Promise<{ url: string; drop: () => Promise<void> } | string> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3_000 });
-  try {
-    await client.connect();
-  } catch (e) {
-    return `PostgreSQL at ${PG_URL} does not answer (${(e as Error).message}); set AJAR_TEST_POSTGRES`;
-  }
-  const schema = `ajar_test_${randomBytes(6).toString('hex')}`;
-  await client.query(`CREATE SCHEMA ${schema}`);
-  await client.end();
-  const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  return {
-    url,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA ${schema} CASCADE`);
-      await c.end();
-    },
-  };
-}
+import { pgSchema } from './services.js';
 
 const pgTarget = await pgSchema();
 const tmp = mkdtempSync(join(tmpdir(), 'ajar-contract-'));
