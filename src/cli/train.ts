@@ -9,7 +9,7 @@ import { printJson, selectBackend } from './common.js';
 import { fmtDuration } from './progress.js';
 import { hubIdOf, modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [--json] [--backend js|wasm]
+const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [-o, --out DIR] [--json] [--backend js|wasm]
 
 Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder (--init-from DIR, or ORG/NAME[@REV]
 from the hub, pulled when not cached), evaluates it every eval-interval steps, checkpoints, and saves the
@@ -46,6 +46,12 @@ function parseTrainArgs(argv: string[]): TrainArgs {
     if (!a.startsWith('--')) {
       if (a === '-h') {
         out.help = true;
+        continue;
+      }
+      if (a === '-o') {
+        // NOTE: the one short alias of a config key (-o as --out, as other commands take it).
+        if (i + 1 >= argv.length) throw new AjarError('bad_flag', 'ajar train: -o needs a value (the output folder)');
+        out.overrides.out = argv[++i];
         continue;
       }
       if (out.file) throw new AjarError('bad_flag', `ajar train: one config file at most (got '${out.file}' and '${a}')`);
