@@ -10,6 +10,7 @@ import { AjarError } from '../tensor/errors.js';
 import { bool, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
 import { hubIdOf, modelDirArg } from './pull.js';
+import { closest } from './suggest.js';
 
 const HELP = `usage: ajar release open   --model DIR --out DIR --license ID [--name NAME] [--card FILE] [--author NAME]
                          [--license-file FILE] [--license-name NAME] [--dataset HUB_ID ...] [--language CODE ...]
@@ -194,7 +195,9 @@ export async function releaseCommand(argv: string[]): Promise<number> {
   }
   const run = SUBCOMMANDS[sub];
   if (run === undefined) {
-    throw new AjarError('bad_flag', `ajar release: unknown subcommand '${sub}' (open, closed, hybrid, list, key; see 'ajar release --help')`);
+    const guess = closest(sub, Object.keys(SUBCOMMANDS));
+    throw new AjarError('bad_flag', `ajar release: unknown subcommand '${sub}'${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}; `
+      + "open, closed, hybrid, list or key (see 'ajar release --help')");
   }
   return run(rest);
 }

@@ -53,6 +53,8 @@ describe('ajar top level', () => {
   it('a mistyped command gets a suggestion', () => {
     assert.match(oneLineError(['genrate']), /unknown command 'genrate' \(did you mean 'generate'\?\)/);
     assert.doesNotMatch(oneLineError(['frobnicate']), /did you mean/);
+    assert.match(oneLineError(['release', 'opne']), /unknown subcommand 'opne' \(did you mean 'open'\?\)/);
+    assert.match(oneLineError(['keys', 'rotat']), /did you mean 'rotate'\?/);
   });
 });
 

@@ -71,7 +71,11 @@ test('tornado.svg: inputs in words from the field docs, and no two texts overlap
   assert.equal(fieldLabel('hardware.usd_per_hour'), 'Rental price of one serving machine');
   assert.equal(fieldLabel('demand.growth_per_month'), 'Compound growth of demand');
   assert.equal(fieldLabel('fixed_costs.open.engineering_usd_per_month'), 'Engineering salaries and contractors (open)');
-  const p = plan();
+  // The example scenario's chart (the one in examples/plan/report) and the balanced test scenario's.
+  for (const p of [buildPlan(loadScenario(join(ROOT, 'examples/plan/scenario.yaml'))), plan()]) assertTornadoReadable(p);
+});
+
+function assertTornadoReadable(p: ReturnType<typeof plan>): void {
   const svg = tornadoSvg(p);
   const moved = p.sensitivity.rows.filter((r) => r.swing > 0).slice(0, 12);
   for (const r of moved) {
@@ -95,7 +99,7 @@ test('tornado.svg: inputs in words from the field docs, and no two texts overlap
       assert.ok(!overlap, `"${a.text}" overlaps "${b.text}"`);
     }
   }
-});
+}
 
 test('the recommendation\'s heading states how many inputs are assumptions', () => {
   const base = plan();
