@@ -10,12 +10,13 @@ import { printJson, readTextFile, selectBackend } from './common.js';
 import { Progress } from './progress.js';
 import { modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar eval --model DIR|ORG/NAME[@REV] --data FILE [--adapter DIR] [--block-size N] [--record] [--json]
+const HELP = `usage: ajar eval -m, --model DIR|ORG/NAME[@REV] --data FILE [--adapter DIR] [--block-size N] [--record] [--json]
                  [--backend js|wasm]
 
 Tokenises FILE with the model's tokenizer, splits the ids into consecutive windows of at most the
 model's context (or N) tokens, predicts every token after the first of each window and reports the
-mean loss in nats per predicted token, the perplexity and the number of predicted tokens.
+mean loss in nats per predicted token, the perplexity, the number of predicted tokens and the top-1 accuracy
+(the share of tokens the model ranks first); --json prints {"loss", "perplexity", "tokens", "accuracy"}.
 For a classifier (GPT2ForSequenceClassification), FILE holds {"text","label"} records (JSONL or CSV) and
 the report is accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix; a regressor
 reports MSE and MAE. --json prints one object in every case.
@@ -67,7 +68,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     console.error(`ajar eval: recorded in ${path}`);
   }
   if (json) {
-    printJson({ loss: result.loss, perplexity: result.perplexity, tokens: result.tokens });
+    printJson({ loss: result.loss, perplexity: result.perplexity, tokens: result.tokens, accuracy: result.accuracy });
   } else {
     console.log(`loss ${result.loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(3)}  tokens ${result.tokens}  accuracy ${(100 * result.accuracy).toFixed(2)}%`);
   }

@@ -8,6 +8,7 @@ import {
 import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, requireStr, str } from './args.js';
 import { printJson } from './common.js';
+import { closest } from './suggest.js';
 
 const HELP = `usage: ajar keys create --name N [--rpm R] [--tpm T] [--quota-tokens Q [--quota-period day|month]]
                         [--expires DATE] [--models a,b] [--db sqlite:PATH|postgres://...] [--json]
@@ -120,5 +121,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
     if (!json) console.log('The old key is refused from now on.');
     return 0;
   }
-  throw new AjarError('bad_flag', `ajar keys: unknown subcommand '${sub}' (create, list, revoke, rotate)`);
+  const guess = closest(sub, ['create', 'list', 'revoke', 'rotate']);
+  throw new AjarError('bad_flag', `ajar keys: unknown subcommand '${sub}'${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}; `
+    + 'create, list, revoke or rotate');
 }

@@ -1,6 +1,10 @@
 // ajar's CLI dispatcher: argv -> one command module. Commands hold no logic beyond flags and printing.
 // Every AjarError becomes one line on stderr and exit code 2; anything else is a bug and says so.
+// git's conventions: bare `ajar` and `ajar help` list the commands, `ajar help CMD` is `ajar CMD --help`,
+// `ajar --version`, and a mistyped command gets a "did you mean".
+import { readFileSync } from 'node:fs';
 import { isAjarError } from '../tensor/errors.js';
+import { closest } from './suggest.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -39,25 +43,51 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `usage: ajar <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'ajar <command> --help' for its flags.`;
+  return `usage: ajar <command> [flags]\n       ajar --version\n\ncommands:\n${lines.join('\n')}\n\n`
+    + "Short flags wherever the long one exists: -m --model, -p --prompt, -n --max-new-tokens, -t --temperature, -o --out.\n"
+    + "Run 'ajar help <command>' (or 'ajar <command> --help') for its flags.";
+}
+
+/** "ajar 0.1.0 (backend wasm)": package.json's version and the backend a command would use here. */
+async function versionLine(): Promise<string> {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const { defaultBackendName } = await import('../backends/select.js');
+  return `ajar ${pkg.version} (backend ${process.env.AJAR_BACKEND ?? defaultBackendName()})`;
+}
+
+function unknownCommand(name: string): string {
+  const guess = closest(name, Object.keys(commands));
+  return `ajar: unknown command '${name}'${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}; `
+    + "run 'ajar help' for the list";
+}
+
+/** One line: a message's own lines joined, and the command's prefix said once. */
+function oneLine(name: string, message: string): string {
+  const text = message.replace(/^ajar [a-z]+: /, '').split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
+  return `ajar ${name}: ${text}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  let [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(await versionLine());
+    return 0;
+  }
+  if (name === 'help' && rest.length > 0) [name, rest] = [rest[0], ['--help']];
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   const cmd = commands[name];
   if (!cmd) {
-    console.error(`ajar: unknown command '${name}'. Commands: ${Object.keys(commands).join(', ')}`);
+    console.error(unknownCommand(name));
     return 2;
   }
   try {
     return await (await cmd.load())(rest);
   } catch (e) {
     if (isAjarError(e)) {
-      console.error(`ajar ${name}: ${e.message.replace(/^ajar [a-z]+: /, '')}`);
+      console.error(oneLine(name, e.message));
       return 2;
     }
     const msg = e instanceof Error ? e.message : String(e);

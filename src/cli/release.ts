@@ -10,10 +10,11 @@ import { AjarError } from '../tensor/errors.js';
 import { bool, parseFlags, requireStr, str } from './args.js';
 import { printJson, selectBackend } from './common.js';
 import { hubIdOf, modelDirArg } from './pull.js';
+import { closest } from './suggest.js';
 
 const HELP = `usage: ajar release open   --model DIR --out DIR --license ID [--name NAME] [--card FILE] [--author NAME]
-                         [--license-file FILE] [--license-name NAME] [--dataset HUB_ID ...] [--base-model HUB_ID]
-                         [--no-eval] [--json]
+                         [--license-file FILE] [--license-name NAME] [--dataset HUB_ID ...] [--language CODE ...]
+                         [--base-model HUB_ID] [--no-eval] [--json]
        ajar release closed --model DIR --out BUNDLE [--key-file FILE] [--name NAME] [--json]
        ajar release hybrid --model BASE --adapter DIR --out DIR --license ID [--key-file FILE] [open's flags] [--json]
        ajar release list   --model DIR [--json]
@@ -24,7 +25,10 @@ open: a folder Hugging Face transformers loads with from_pretrained: config.json
   LICENSE and SHA256SUMS. --license: ${LICENSE_IDS.join(', ')}. apache-2.0, mit and cc-by-4.0 texts are bundled;
   openrail-m and other need --license-file with the text. MIT needs --author (the copyright holder).
   Refused: an unknown licence, a model without evaluation results (run 'ajar eval --record', or pass --no-eval),
-  and an --out that exists and is not empty.
+  and an --out that exists and is not empty. --name (default: --out's folder name) names the model in the card.
+  --dataset: Hub dataset ids; the results in the card's model-index name the first (without one they appear in
+  the card's table only, as the Hub requires a dataset id there). --language: ISO 639-1 codes (en, fr, ...).
+  --base-model: default the hub model 'ajar train --init-from ORG/NAME' started from.
 closed: every model file encrypted with AES-256-GCM under a key derived from the secret in --key-file (or
   ${KEY_ENV}), at least ${MIN_SECRET_BYTES} bytes; serve it with 'ajar serve --bundle BUNDLE --key-file FILE'.
 hybrid: the base model in the open (OUT/base, exactly as 'release open' writes it; same flags) and the LoRA
@@ -39,8 +43,8 @@ async function openCommand(argv: string[]): Promise<number> {
   const p = parseFlags('release', argv, {
     model: { type: 'string' }, out: { type: 'string' }, license: { type: 'string' }, name: { type: 'string' },
     card: { type: 'string' }, author: { type: 'string' }, 'license-file': { type: 'string' }, 'license-name': { type: 'string' },
-    dataset: { type: 'string', multiple: true }, 'base-model': { type: 'string' }, 'no-eval': { type: 'boolean' },
-    json: { type: 'boolean' }, backend: { type: 'string' },
+    dataset: { type: 'string', multiple: true }, language: { type: 'string', multiple: true }, 'base-model': { type: 'string' },
+    'no-eval': { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' },
   });
   const modelArg = requireStr('release', p, 'model');
   const modelDir = await modelDirArg(modelArg, 'release');
@@ -50,13 +54,15 @@ async function openCommand(argv: string[]): Promise<number> {
   selectBackend(str(p, 'backend'));
   const result = releaseOpen({
     modelDir, out, license,
-    name: str(p, 'name') ?? hubIdOf(modelArg, modelDir)?.split('/')[1] ?? basename(resolve(modelDir)),
+    // NOTE: the card is named after the release (its folder), not after the folder it was made from.
+    name: str(p, 'name') ?? basename(resolve(out)),
     cardFile: str(p, 'card'),
     licenseFile: str(p, 'license-file'),
     licenseName: str(p, 'license-name'),
     // NOTE: the copyright holder is --author, else an explicit --name (never the folder's name).
     author: str(p, 'author') ?? str(p, 'name'),
     datasets: (p.values.dataset as string[] | undefined) ?? [],
+    languages: (p.values.language as string[] | undefined) ?? [],
     baseModel: str(p, 'base-model'),
     noEval: bool(p, 'no-eval'),
     log: json ? undefined : (line) => console.error(`ajar release: ${line}`),
@@ -189,7 +195,9 @@ export async function releaseCommand(argv: string[]): Promise<number> {
   }
   const run = SUBCOMMANDS[sub];
   if (run === undefined) {
-    throw new AjarError('bad_flag', `ajar release: unknown subcommand '${sub}' (open, closed, hybrid, list, key; see 'ajar release --help')`);
+    const guess = closest(sub, Object.keys(SUBCOMMANDS));
+    throw new AjarError('bad_flag', `ajar release: unknown subcommand '${sub}'${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}; `
+      + "open, closed, hybrid, list or key (see 'ajar release --help')");
   }
   return run(rest);
 }

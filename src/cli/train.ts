@@ -9,7 +9,7 @@ import { printJson, selectBackend } from './common.js';
 import { fmtDuration } from './progress.js';
 import { hubIdOf, modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [--json] [--backend js|wasm]
+const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [-o, --out DIR] [--json] [--backend js|wasm]
 
 Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder (--init-from DIR, or ORG/NAME[@REV]
 from the hub, pulled when not cached), evaluates it every eval-interval steps, checkpoints, and saves the
@@ -20,13 +20,21 @@ Values on the command line override the file, which overrides the preset.
 --seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
 batches, evaluation batches and dropout masks that nanoGPT's train.py gets with the same seed.
 --json prints {"out_dir", "iters", "train_loss", "val_loss", "best_val_loss", "seconds", "tokens_per_s"}
-(the losses are the last evaluation's estimates); every logged value is in OUT/metrics.jsonl.
+(the losses are the last evaluation's estimates; tokens_per_s counts the optimizer steps' time, evaluation left
+out); every logged value is in OUT/metrics.jsonl. The progress ETA appears after a few steps.
 
 presets:
 ${Object.entries(PRESETS).map(([n, p]) => `  ${n.padEnd(18)} ${p.about}`).join('\n')}
 
 keys (defaults in parentheses):
 ${CONFIG_KEYS.map((k) => `  --${k.replace(/_/g, '-')} (${JSON.stringify(DEFAULTS[k])})`).join('\n')}`;
+
+/** The training bar: [#####---------------]. */
+function stepBar(step: number, maxIters: number): string {
+  const width = 20;
+  const filled = Math.round((width * step) / Math.max(1, maxIters));
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+}
 
 const BOOLEAN_KEYS = new Set(CONFIG_KEYS.filter((k) => typeof DEFAULTS[k] === 'boolean').map((k) => k.replace(/_/g, '-')));
 
@@ -46,6 +54,12 @@ function parseTrainArgs(argv: string[]): TrainArgs {
     if (!a.startsWith('--')) {
       if (a === '-h') {
         out.help = true;
+        continue;
+      }
+      if (a === '-o') {
+        // NOTE: the one short alias of a config key (-o as --out, as other commands take it).
+        if (i + 1 >= argv.length) throw new AjarError('bad_flag', 'ajar train: -o needs a value (the output folder)');
+        out.overrides.out = argv[++i];
         continue;
       }
       if (out.file) throw new AjarError('bad_flag', `ajar train: one config file at most (got '${out.file}' and '${a}')`);
@@ -136,16 +150,18 @@ export async function trainCommand(argv: string[]): Promise<number> {
     shouldStop: () => stop,
     ...(baseModelId ? { baseModelId } : {}),
     progress: (p) => {
-      const eta = p.step > 0 ? ((p.maxIters - p.step) * p.elapsedS) / Math.max(1, p.step) : NaN;
+      // NOTE: the ETA is the trainer's: step time averaged without evaluations, '--:--' for the first few steps.
       const line = `step ${p.step}/${p.maxIters} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ` +
-        `${Math.round(p.tokensPerS)} tok/s ETA ${fmtDuration(eta)}`;
+        `${Math.round(p.tokensPerS)} tok/s ETA ${fmtDuration(p.etaS)}`;
       if (tty) {
-        const width = 20;
-        const filled = Math.round((width * p.step) / Math.max(1, p.maxIters));
-        process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${line}\x1b[K`);
+        process.stderr.write(`\r${stepBar(p.step, p.maxIters)} ${line}\x1b[K`);
       } else if (p.step % cfg.log_interval === 0 || p.step === p.maxIters) {
         process.stderr.write(`${line}\n`);
       }
+    },
+    evaluating: (step) => {
+      // The bar would otherwise stand still for the whole evaluation.
+      if (tty) process.stderr.write(`\r${stepBar(step, cfg.max_iters)} step ${step}/${cfg.max_iters} evaluating (${cfg.eval_iters} batches of train and val data)...\x1b[K`);
     },
   });
   try {

@@ -1,5 +1,6 @@
-// Autoregressive generation with a KV cache: the prompt is run once, then one token per step.
-// Tokens stream out of an async generator as they are produced; stop strings are held back until decided.
+// Autoregressive generation with a KV cache: the prompt is run once, then one token per step; past the context the
+// model sees the last contextLength tokens (nanoGPT's crop). Tokens stream out of an async generator as they are
+// produced; stop strings are held back until decided.
 import type { CausalLM } from '../models/types.js';
 import { AjarError, noGrad, Rng, type Tensor } from '../tensor/index.js';
 import { sampleToken, type SamplingOptions } from './sampling.js';
@@ -18,13 +19,18 @@ export interface GenerateOptions extends SamplingOptions {
   stopAtEos?: boolean; // default true
   signal?: AbortSignal; // aborting ends generation after the current token
   /**
-   * When the context is full, keep going on the last contextLength tokens (nanoGPT's sample.py crop; each
-   * further token recomputes the window). Default false: generation ends with finishReason 'length'.
+   * Past the context, keep going on the last contextLength tokens (nanoGPT's sample.py crop; a prompt longer than
+   * the context is cropped the same way). Default true. False: generation ends with finishReason 'context' when
+   * the context is full, and a prompt longer than the context is an error.
    */
   slidingWindow?: boolean;
 }
 
-export type FinishReason = 'stop' | 'length' | 'eos' | 'abort';
+/**
+ * Why generation ended: 'length' after maxNewTokens, 'stop' at a stop string, 'eos' at end-of-text, 'context'
+ * when the context is full and slidingWindow is off, 'abort' when the signal fired.
+ */
+export type FinishReason = 'stop' | 'length' | 'eos' | 'context' | 'abort';
 
 export interface GenerationChunk {
   /** The token just produced; null for the final flush of held-back text. */
@@ -112,7 +118,8 @@ export async function* generateStream(model: CausalLM, tok: TokenSource, promptI
   const maxNew = opts.maxNewTokens ?? 64;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new AjarError('bad_input', `max new tokens must be an integer >= 0, got ${maxNew}`);
   if (promptIds.length === 0) throw new AjarError('bad_input', 'the prompt is empty: give at least one token');
-  if (promptIds.length > model.contextLength) {
+  const sliding = opts.slidingWindow ?? true;
+  if (promptIds.length > model.contextLength && !sliding) {
     throw new AjarError('context_length_exceeded',
       `the prompt has ${promptIds.length} tokens but the model's context is ${model.contextLength}`);
   }
@@ -131,7 +138,7 @@ export async function* generateStream(model: CausalLM, tok: TokenSource, promptI
   const ids: number[] = [];
   let finishReason: FinishReason = 'length';
   try {
-    let row = noGrad(() => lastRow(model.forward(Int32Array.from(promptIds), 1, { cache })));
+    let row = noGrad(() => lastRow(model.forward(Int32Array.from(promptIds.slice(-model.contextLength)), 1, { cache })));
     for (let step = 0; step < maxNew; step++) {
       if (opts.signal?.aborted) {
         finishReason = 'abort';
@@ -151,13 +158,15 @@ export async function* generateStream(model: CausalLM, tok: TokenSource, promptI
         break;
       }
       if (step === maxNew - 1) break;
-      if (context.length >= model.contextLength && !opts.slidingWindow) {
-        finishReason = 'length';
+      if (context.length >= model.contextLength && !sliding) {
+        finishReason = 'context';
         break;
       }
       // Let the event loop breathe (a server notices aborts and other requests between tokens).
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (context.length >= model.contextLength) {
+      if (context.length > model.contextLength) {
+        // NOTE: a cache cannot slide: GPT-2's learned positions (and RoPE's rotations) of every cached key would
+        // shift by one. Each token past the context recomputes the window from a fresh cache, as nanoGPT does.
         cache = model.newCache();
         const window = Int32Array.from(context.slice(-model.contextLength));
         row = noGrad(() => lastRow(model.forward(window, 1, { cache })));
@@ -181,4 +190,28 @@ export async function generate(model: CausalLM, tok: TokenSource, promptIds: rea
     const r = await it.next();
     if (r.done) return r.value;
   }
+}
+
+/** What an empty prompt starts from: a tokenizer's BOS token, or (no BOS) the first token of a newline. */
+export interface StartTokens {
+  readonly bosTokenId: number | null;
+  encode(text: string): number[];
+}
+
+/**
+ * The prompt ids of an empty prompt: [BOS] as the server reads an empty prompt (the start of a document); a model
+ * without BOS (nanoGPT's character models) starts from "\n", as nanoGPT's sample.py does. Error when neither exists.
+ */
+export function emptyPromptIds(tok: StartTokens): number[] {
+  if (tok.bosTokenId !== null) return [tok.bosTokenId];
+  let newline: number[] = [];
+  try {
+    newline = tok.encode('\n');
+  } catch {
+    // a vocabulary without "\n": the error below says what to do
+  }
+  if (newline.length === 0) {
+    throw new AjarError('bad_input', 'the prompt is empty and this tokenizer has no BOS token or "\\n" to start from: give a prompt');
+  }
+  return newline.slice(0, 1);
 }

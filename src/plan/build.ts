@@ -39,3 +39,18 @@ export function buildPlan(loaded: LoadedScenario): Plan {
 export function inputsBySource(plan: Plan, source: Provenance['source']): [string, Provenance][] {
   return Object.entries(plan.provenance).filter(([, p]) => p.source === source);
 }
+
+/**
+ * What the recommendation rests on, said in its heading rather than in a footer: how many inputs are assumptions
+ * (marked ASSUMPTION in the scenario, or left at a code default), e.g. "resting on 43 inputs marked ASSUMPTION: check
+ * them before acting on it". Empty when none are.
+ */
+export function assumptionNote(plan: Plan): string {
+  const marked = inputsBySource(plan, 'assumption').length;
+  const defaults = inputsBySource(plan, 'default').length;
+  if (marked + defaults === 0) return '';
+  const inputs = (n: number): string => `${n} input${n === 1 ? '' : 's'}`;
+  const parts = [marked > 0 ? `${inputs(marked)} marked ASSUMPTION` : '',
+    defaults > 0 ? `${marked > 0 ? defaults : inputs(defaults)} left at a default` : ''].filter((x) => x !== '');
+  return `resting on ${parts.join(' and ')}: check them before acting on it`;
+}

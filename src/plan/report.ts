@@ -5,11 +5,11 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } f
 import { basename, dirname, join, resolve } from 'node:path';
 import { replaceDir } from '../io/atomic.js';
 import { AjarError } from '../tensor/errors.js';
-import { inputsBySource, type Plan } from './build.js';
+import { assumptionNote, inputsBySource, type Plan } from './build.js';
 import { FACTOR_LABELS, flipText } from './explain.js';
 import { compact, fieldValue, money, pct, sig } from './format.js';
 import { monthlyRate } from './model.js';
-import { FACTORS, leafFields } from './schema.js';
+import { fieldAt, FACTORS, leafFields } from './schema.js';
 import { getNumber, variableParams } from './sensitivity.js';
 import { STRATEGIES, type Provenance, type Strategy } from './types.js';
 
@@ -107,20 +107,38 @@ export function cashSvg(plan: Plan): string {
   return o.join('\n') + '\n';
 }
 
+/**
+ * A scenario field in words for a chart, from its schema doc: the doc up to its first ';', ' (' or ': ', and for
+ * the per-strategy fixed costs the strategy named ("engineering salaries and contractors (open)").
+ */
+export function fieldLabel(path: string): string {
+  const field = fieldAt(path);
+  if (field === undefined) return path;
+  let text = field.doc.split(/;| \(|: /)[0].trim().replace(/ attributable to this strategy$/, '');
+  const parts = path.split('.');
+  if (parts[0] === 'fixed_costs' && parts.length === 3) text = `${text} (${parts[1]})`;
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 /** Horizontal bars: the recommended strategy's NPV with each input at -delta (upper half) and +delta (lower half). */
 export function tornadoSvg(plan: Plan, maxRows = 12): string {
   const sens = plan.sensitivity;
   const rows = sens.rows.filter((r) => r.swing > 0).slice(0, maxRows);
-  // NOTE: SVG cannot measure text, so the label column is sized from the longest name at ~7px a character
-  // (12px sans-serif), generously, so no label is clipped.
-  const longest = Math.max(10, ...rows.map((r) => r.field.length + 2));
+  const labels = rows.map((r) => fieldLabel(r.field));
+  // NOTE: SVG cannot measure text, so the label column is sized from the longest label at ~7px a character
+  // (12px sans-serif), generously, so no label is clipped. The plot area starts VALUE_ROOM px right of the label
+  // column: a bar that reaches the axis's low end writes its value to its left, which would otherwise run into
+  // the row's label.
+  const longest = Math.max(10, ...labels.map((l) => l.length + 2));
+  const VALUE_ROOM = 70;
   const L = 24 + Math.ceil(longest * 7), R = 90, T = 92, B = 52, rowH = 30;
-  const W = L + 560;
+  const P = L + VALUE_ROOM; // left edge of the plot area
+  const W = P + 560;
   const Hgt = T + B + Math.max(1, rows.length) * rowH;
   const values = [sens.base_npv, ...rows.flatMap((r) => [r.npv_low, r.npv_high])];
   const xt = niceTicks(Math.min(...values), Math.max(...values), 5);
   const x0 = xt[0], x1 = xt[xt.length - 1];
-  const px = (v: number): number => L + ((W - L - R) * (v - x0)) / (x1 - x0);
+  const px = (v: number): number => P + ((W - P - R) * (v - x0)) / (x1 - x0);
   const low = '#56B4E9', high = '#E69F00';
   const d = pct(sens.delta);
 
@@ -139,13 +157,13 @@ export function tornadoSvg(plan: Plan, maxRows = 12): string {
     o.push(`<line x1="${fmt(px(t))}" y1="${T - 6}" x2="${fmt(px(t))}" y2="${Hgt - B}" stroke="#e3e3e3"/>`);
     o.push(`<text x="${fmt(px(t))}" y="${Hgt - B + 18}" font-size="12" text-anchor="middle" fill="#333">${esc(money(t))}</text>`);
   }
-  o.push(`<text x="${fmt((L + W - R) / 2)}" y="${Hgt - 12}" font-size="13" text-anchor="middle" fill="#333">` +
+  o.push(`<text x="${fmt((P + W - R) / 2)}" y="${Hgt - 12}" font-size="13" text-anchor="middle" fill="#333">` +
     `NPV of ${sens.strategy} (USD)</text>`);
   rows.forEach((r, i) => {
     const y = T + i * rowH;
     const flips = r.winner_low !== sens.strategy || r.winner_high !== sens.strategy ? ' *' : '';
     o.push(`<text x="${L - 10}" y="${y + rowH / 2 + 4}" font-size="12" text-anchor="end" fill="#222">` +
-      `${esc(r.field + flips)}</text>`);
+      `${esc(labels[i] + flips)}</text>`);
     const bar = (v: number, yy: number, color: string): void => {
       const a = Math.min(px(v), px(sens.base_npv));
       const w = Math.max(1, Math.abs(px(v) - px(sens.base_npv)));
@@ -158,7 +176,7 @@ export function tornadoSvg(plan: Plan, maxRows = 12): string {
     bar(r.npv_high, y + rowH / 2, high);
   });
   if (rows.length === 0) {
-    o.push(`<text x="${L}" y="${T + 18}" font-size="13" fill="#555">No input moves the NPV.</text>`);
+    o.push(`<text x="${P}" y="${T + 18}" font-size="13" fill="#555">No input moves the NPV.</text>`);
   }
   o.push(`<line x1="${fmt(px(sens.base_npv))}" y1="${T - 6}" x2="${fmt(px(sens.base_npv))}" y2="${Hgt - B}" ` +
     `stroke="#222" stroke-width="1.5"/>`);
@@ -191,7 +209,8 @@ export function reportMarkdown(plan: Plan, opts: ReportOptions = {}): string {
   const o: string[] = [];
   const strat = (k: Strategy): string => (k === rec.strategy ? `**${k}** (recommended)` : k);
   o.push(`# ajar plan: ${s.name}`, '');
-  o.push(`**Recommendation:** ${rec.text}`, '');
+  const caveat = assumptionNote(plan);
+  o.push(`**Recommendation${caveat !== '' ? ` (${caveat})` : ''}:** ${rec.text}`, '');
   o.push(`Horizon ${H} months; discount rate ${pct(s.discount_rate_annual)}/year ` +
     `(${pct(monthlyRate(s.discount_rate_annual))}/month); hardware cost of serving: ` +
     `${money(plan.compute_cost_per_1m_usd)} per 1M generated tokens. Formulas and units: docs/plan.md.`, '');

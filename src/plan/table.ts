@@ -1,6 +1,6 @@
 // The plan as terminal text: a metrics table with one column per strategy, the scorecard, the explained
 // recommendation and the largest sensitivities. ANSI colour only when the caller says so (a TTY).
-import { inputsBySource, type Plan } from './build.js';
+import { assumptionNote, inputsBySource, type Plan } from './build.js';
 import { FACTOR_LABELS } from './explain.js';
 import { fieldValue, money, pct, sig } from './format.js';
 import { monthlyRate } from './model.js';
@@ -75,7 +75,9 @@ export function renderTable(plan: Plan, opts: TableOptions): string {
   }
   out.push(paint(DIM, `${' '.repeat(labelW)}* recommended`));
   out.push('');
-  out.push(wrap(`${paint(GREEN + BOLD, 'Recommendation:')} ${plan.recommendation.text}`, opts.width));
+  const caveat = assumptionNote(plan);
+  const heading = `Recommendation${caveat !== '' ? ` (${caveat})` : ''}:`;
+  out.push(wrap(`${paint(GREEN + BOLD, heading)} ${plan.recommendation.text}`, opts.width));
   out.push('');
 
   const sens = plan.sensitivity;

@@ -1,5 +1,5 @@
 // The model card (README.md) of an open release: YAML front matter as the Hub's model card metadata spec writes
-// it (license, library_name, tags, datasets, metrics, base_model, pipeline_tag, model-index) and a body with the
+// it (language, license, library_name, tags, datasets, metrics, base_model, pipeline_tag, model-index) and a body with the
 // model's details, how to load it, training details, evaluation results, intended use and limitations.
 // Spec: https://github.com/huggingface/hub-docs/blob/main/modelcard.md
 import { basename } from 'node:path';
@@ -33,8 +33,10 @@ export interface CardInput {
   license: ResolvedLicense;
   results: ResultRecord[];
   trainingArgs: Record<string, unknown> | null;
-  /** Hub dataset ids (--dataset). */
+  /** Hub dataset ids (--dataset); model-index's results name the first. */
   datasets: string[];
+  /** ISO 639-1 language codes (--language). */
+  languages?: string[];
   /** Hub id of the base model (--base-model). */
   baseModel?: string;
   /** The publisher's own card (--card): front matter merged over ours (licence keys excepted), body under the title. */
@@ -85,10 +87,26 @@ export function datasetLabel(dataset: string): string {
   return `${basename(m[1])}${m[2] ?? ''}`;
 }
 
-function datasetType(dataset: string): string {
-  const file = basename(/^(.*?)( \(held-out [^)]*\))?$/.exec(dataset)![1]);
-  const slug = file.toLowerCase().replace(/\.[a-z0-9]+$/, '').replace(/[^a-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '');
-  return slug === '' ? 'local' : slug;
+/**
+ * The Hub id of a model folder in huggingface_hub's cache (.../models--ORG--NAME/snapshots/REV), as `ajar train
+ * --init-from ORG/NAME` records it; undefined for any other path.
+ */
+export function hubIdOfCachePath(path: unknown): string | undefined {
+  if (typeof path !== 'string') return undefined;
+  const m = /(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/]/.exec(path);
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
+/**
+ * model-index's dataset of a record: `type` is a Hub dataset id (the spec's required field), the first --dataset;
+ * `name` says which file it was measured on, `split` "validation" for data held out from training.
+ * NOTE: without a Hub id a result has no valid dataset entry, so it is left out of model-index (transformers'
+ * Trainer drops such results too, "to avoid the model card being rejected") and shown only in the card's table.
+ */
+function indexDataset(rec: ResultRecord, hubIds: string[]): Record<string, string> | null {
+  if (hubIds.length === 0) return null;
+  const heldOut = / \(held-out [^)]*\)$/.test(rec.dataset) || rec.source === 'ajar train';
+  return { name: datasetLabel(rec.dataset), type: hubIds[0], ...(heldOut ? { split: 'validation' } : {}) };
 }
 
 /** Split a Markdown file into its YAML front matter (an object) and body. */
@@ -117,20 +135,19 @@ export function cardMetadata(input: CardInput): Record<string, unknown> {
   const tags = ['ajar', String(model.config.model_type ?? model.architecture).toLowerCase(), task];
   if (model.tokenizerKind === 'char') tags.push('character-level');
   const metricTypes = [...new Set(results.flatMap((r) => indexMetrics(r).map((m) => m.type)))];
-  const meta: Record<string, unknown> = { ...input.license.metadata, library_name: 'transformers', tags };
+  const meta: Record<string, unknown> = {};
+  if ((input.languages ?? []).length > 0) meta.language = input.languages;
+  Object.assign(meta, input.license.metadata, { library_name: 'transformers', tags });
   if (input.datasets.length > 0) meta.datasets = input.datasets;
   if (metricTypes.length > 0) meta.metrics = metricTypes;
   if (input.baseModel !== undefined) meta.base_model = input.baseModel;
   meta.pipeline_tag = task;
-  const withMetrics = results.map((r) => ({ r, metrics: indexMetrics(r) })).filter((x) => x.metrics.length > 0);
-  if (withMetrics.length > 0) {
+  const indexed = results.map((r) => ({ r, metrics: indexMetrics(r), dataset: indexDataset(r, input.datasets) }))
+    .filter((x) => x.metrics.length > 0 && x.dataset !== null);
+  if (indexed.length > 0) {
     meta['model-index'] = [{
       name: input.name,
-      results: withMetrics.map(({ r, metrics }) => ({
-        task: hubTask(r.task),
-        dataset: { name: datasetLabel(r.dataset), type: datasetType(r.dataset) },
-        metrics,
-      })),
+      results: indexed.map(({ r, metrics, dataset }) => ({ task: hubTask(r.task), dataset, metrics })),
     }];
   }
   return meta;
@@ -145,28 +162,32 @@ function millions(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n);
 }
 
+/** max_new_tokens for the card's example: `wanted`, or what fits after a prompt of `prompt` tokens. */
+function newTokens(model: CardModelInfo, wanted: number, prompt: number): number {
+  return Math.max(1, Math.min(wanted, model.contextLength - prompt));
+}
+
 function usageSection(input: CardInput): string[] {
   const { model } = input;
   const cls = model.task === 'causal-lm' ? 'AutoModelForCausalLM' : 'AutoModelForSequenceClassification';
   const lines = ['## How to use', ''];
   if (model.tokenizerKind === 'char') {
     lines.push(
-      'transformers loads the weights and config of this model, but **not its tokenizer**: it is ajar\'s character-level',
-      'tokenizer (`tokenizer_class` `AjarCharTokenizer` in `tokenizer_config.json`), which transformers does not know,',
-      'so `AutoTokenizer.from_pretrained` fails on this folder. `vocab.json` maps each character to its id; encode by',
-      'looking up every character, decode by the reverse map:',
+      'The tokenizer is character-level: one token per character of the training text (`tokenizer.json`: a WordLevel',
+      'model over the characters, each character split off on its own; `vocab.json` holds the same map). It has no',
+      'special tokens (no BOS, EOS or padding), so `special_tokens_map.json` is `{}`; start generation from any text,',
+      'e.g. a newline, as nanoGPT\'s `sample.py` does.',
       '',
       '```python',
-      'import json, torch',
-      `from transformers import ${cls}`,
+      `from transformers import AutoTokenizer, ${cls}`,
       '',
+      'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")',
       `model = ${cls}.from_pretrained("path/to/this/folder")`,
-      'vocab = json.load(open("path/to/this/folder/vocab.json", encoding="utf-8"))',
-      'inverse = {i: c for c, i in vocab.items()}',
-      'ids = torch.tensor([[vocab[c] for c in "To be"]])',
+      'ids = tokenizer("To be", return_tensors="pt").input_ids',
     );
     if (model.task === 'causal-lm') {
-      lines.push('out = model.generate(ids, max_new_tokens=50, do_sample=False)', 'print("".join(inverse[i] for i in out[0].tolist()))');
+      // NOTE: prompt + new tokens stay within the context (GPT-2's learned positions end there).
+      lines.push(`print(tokenizer.decode(model.generate(ids, max_new_tokens=${newTokens(model, 50, 5)}, do_sample=True)[0]))`);
     }
     lines.push('```');
   } else {
@@ -180,7 +201,7 @@ function usageSection(input: CardInput): string[] {
     if (model.task === 'causal-lm') {
       lines.push(
         'ids = tokenizer("Once upon a time", return_tensors="pt").input_ids',
-        'print(tokenizer.decode(model.generate(ids, max_new_tokens=40, do_sample=False)[0]))',
+        `print(tokenizer.decode(model.generate(ids, max_new_tokens=${newTokens(model, 40, 8)}, do_sample=False)[0]))`,
       );
     }
     lines.push('```');

@@ -5,9 +5,11 @@ import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'nod
 import { join, resolve } from 'node:path';
 import { entryExists, readRegularFile } from '../io/safe-read.js';
 import { isRecord, readJsonFile } from '../io/tokenizer/files.js';
+import { CharTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { loadPretrained, saveModelFolder } from '../models/index.js';
+import type { AnyModel } from '../models/types.js';
 import { AjarError } from '../tensor/errors.js';
-import { renderCard } from './card.js';
+import { hubIdOfCachePath, renderCard } from './card.js';
 import { contentHash, sha256Hex, sortByBytes, Staging, sumsText, writeNewFile } from './files.js';
 import { resolveLicense } from './licenses.js';
 import { appendReleaseRecord } from './records.js';
@@ -27,8 +29,10 @@ export interface OpenReleaseOptions {
   licenseName?: string;
   /** Copyright holder (MIT needs one; Apache-2.0's appendix line is filled when given). */
   author?: string;
-  /** Hub dataset ids for the card's `datasets`. */
+  /** Hub dataset ids for the card's `datasets`; the first is the one model-index's results name. */
   datasets?: string[];
+  /** ISO 639-1 codes of the languages the model handles, for the card's `language`. */
+  languages?: string[];
   /** Hub id of the model this one was fine-tuned from. */
   baseModel?: string;
   /** Release without evaluation results (the card says so). */
@@ -72,6 +76,32 @@ function carryChatTemplate(modelDir: string, staging: Staging): void {
   writeReplace(outPath, `${JSON.stringify(written, null, 2)}\n`);
 }
 
+/**
+ * transformers' AutoTokenizer cannot load ajar's own char tokenizer class: a character-level release carries the
+ * same vocabulary as tokenizer.json (WordLevel, one token per character) read by PreTrainedTokenizerFast.
+ * NOTE: clean_up_tokenization_spaces false, or transformers' decode would drop the space before "." and ",".
+ */
+function writeHubCharTokenizer(staging: Staging, tokenizer: CharTokenizer, contextLength: number): void {
+  writeNewFile(staging.path('tokenizer.json'), `${JSON.stringify(tokenizer.toTokenizerJson(), null, 2)}\n`);
+  const config = { tokenizer_class: 'PreTrainedTokenizerFast', clean_up_tokenization_spaces: false, model_max_length: contextLength };
+  writeReplace(staging.path('tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/**
+ * generation_config.json as transformers reads it: the special token ids the model has, and sampling (ajar generate's
+ * default) up to the context length. NOTE: transformers' defaults are greedy and max_length 20, which a
+ * character-level model spends on 20 characters and GPT-2's learned positions cannot go past n_positions anyway.
+ */
+export function generationConfig(model: AnyModel, tokenizer: Tokenizer): Record<string, unknown> {
+  const gen: Record<string, unknown> = {};
+  if (tokenizer.bosTokenId !== null) gen.bos_token_id = tokenizer.bosTokenId;
+  if (tokenizer.eosTokenId !== null) gen.eos_token_id = tokenizer.eosTokenId;
+  if (typeof model.config.pad_token_id === 'number') gen.pad_token_id = model.config.pad_token_id;
+  gen.do_sample = true;
+  gen.max_length = model.contextLength;
+  return gen;
+}
+
 /** Replace a staged file: a new file, then a rename over the old one. */
 function writeReplace(path: string, text: string): void {
   const tmp = `${path}.new`;
@@ -88,6 +118,11 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
     licenseFile: opts.licenseFile, licenseName: opts.licenseName, author: opts.author, year: now.getUTCFullYear(),
   });
   const userCard = opts.cardFile !== undefined ? readCardFile(opts.cardFile) : undefined;
+  for (const code of opts.languages ?? []) {
+    if (!/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(code)) {
+      throw new AjarError('bad_flag', `--language ${JSON.stringify(code)} is not a language code: give ISO 639-1 codes such as en or fr`);
+    }
+  }
   const results = readResults(opts.modelDir).filter(hasMetrics);
   if (results.length === 0 && !opts.noEval) {
     throw new AjarError('no_eval_results', `${opts.modelDir} has no evaluation results (${RESULTS_FILE} from 'ajar train' or `
@@ -102,6 +137,11 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
     const modelSha = contentHash(opts.modelDir);
     log('writing config.json, model.safetensors, tokenizer and generation config');
     saveModelFolder(staging.dir, model, tokenizer);
+    if (tokenizer instanceof CharTokenizer) writeHubCharTokenizer(staging, tokenizer, model.contextLength);
+    if (model.task === 'causal-lm') {
+      writeReplace(staging.path('generation_config.json'), `${JSON.stringify(generationConfig(model, tokenizer), null, 2)}\n`);
+    }
+    // NOTE: {} only for a tokenizer with no special token at all (a character vocabulary); the others write theirs.
     if (!existsSync(staging.path('special_tokens_map.json'))) writeNewFile(staging.path('special_tokens_map.json'), '{}\n');
     carryChatTemplate(opts.modelDir, staging);
     writeNewFile(staging.path('LICENSE'), license.text);
@@ -112,7 +152,8 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
         architecture: model.architecture, task: model.task, config: model.config, parameters: model.module.numParameters(),
         contextLength: model.contextLength, vocabSize: model.vocabSize, tokenizerKind: tokenizer.kind,
       },
-      license, results, trainingArgs, datasets: opts.datasets ?? [], baseModel: opts.baseModel, userCard, date: now,
+      license, results, trainingArgs, datasets: opts.datasets ?? [], languages: opts.languages ?? [],
+      baseModel: opts.baseModel ?? hubIdOfCachePath(trainingArgs?.init_from), userCard, date: now,
     });
     writeNewFile(staging.path('README.md'), card);
     const files = sortByBytes(readdirSync(staging.dir)).map((name) => {

@@ -19,13 +19,21 @@ import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.
 import type { TrainConfig } from './config.js';
 import { AdamW, SGD, clipGradNorm, decayGroups, type Optimizer } from './optim.js';
 import { checkpointHoldsModel, createTrainMode, type TrainMode } from './mode.js';
+import { EtaEstimator, evaluationsLeft } from './eta.js';
 import { lrAt } from './schedule.js';
 
 export interface TrainEvents {
   /** A plain log line (also for non-TTY progress). */
   log?(line: string): void;
-  /** Called after every optimizer step. */
-  progress?(p: { step: number; maxIters: number; loss: number; lr: number; tokensPerS: number; elapsedS: number }): void;
+  /**
+   * Called after every optimizer step. tokensPerS counts training time only (evaluation left out); etaS is the time
+   * left (steps at their moving-average time plus the evaluations to come), NaN for the first few steps.
+   */
+  progress?(p: { step: number; maxIters: number; loss: number; lr: number; tokensPerS: number; elapsedS: number; etaS: number }): void;
+  /** An evaluation (eval_iters batches of train and of val data) starts at `step`; progress resumes after it. */
+  evaluating?(step: number): void;
+  /** Milliseconds of a monotonic clock; default performance.now (tests pass a fake one). */
+  clock?(): number;
   /** Tokenising, loading and other set-up work. */
   status?(line: string): void;
   /** When it returns true the loop saves a checkpoint and stops after the current step. */
@@ -42,6 +50,7 @@ export interface TrainSummary {
   val_loss: number | null;
   best_val_loss: number | null;
   seconds: number;
+  /** Training tokens per second of the optimizer steps' own time (evaluation and checkpoints left out). */
   tokens_per_s: number;
   stopped_early: boolean;
   task: string;
@@ -424,12 +433,17 @@ export class Trainer {
     const c = this.cfg;
     mkdirSync(this.outDir, { recursive: true });
     if (!c.resume) rmSync(join(this.outDir, 'metrics.jsonl'), { force: true });
-    const start = Date.now();
-    const elapsed = (): number => this.elapsedBefore + (Date.now() - start) / 1000;
+    const clock = (): number => this.events.clock?.() ?? performance.now();
+    const start = clock();
+    const elapsed = (): number => this.elapsedBefore + (clock() - start) / 1000;
+    const eta = new EtaEstimator();
     const schedule = { lr: c.lr, warmupIters: c.warmup_iters, decayIters: c.lr_decay_iters!, minLr: c.min_lr!, decay: c.decay_lr };
     const params = this.optimizer.groups.flatMap((g) => g.params);
+    // NOTE: throughput counts the optimizer steps' own time; evaluation and checkpoints are left out, or every
+    // evaluation would read as a slowdown of training.
     let windowTokens = 0;
-    let windowStart = Date.now();
+    let windowMs = 0;
+    let trainMs = 0;
     let tokensPerS = 0;
     let stoppedEarly = false;
     let savedBest = false;
@@ -447,8 +461,11 @@ export class Trainer {
       // not trained on; example data has its own order.
       const first = this.streamBatcher ? this.nextTrainBatch() : null;
       if (it % c.eval_interval === 0 || lastIter) {
+        this.events.evaluating?.(it);
+        const evalStart = clock();
         const trainLoss = this.evaluate('train');
         const valLoss = this.evaluate('val');
+        eta.recordEval((clock() - evalStart) / 1000);
         this.lastValLoss = valLoss;
         const improved = this.bestVal === null || valLoss < this.bestVal;
         if (improved) {
@@ -469,6 +486,7 @@ export class Trainer {
       if (lastIter) break;
       // One optimizer step: grad_accum micro-batches.
       const lr = lrAt(schedule, it);
+      const stepStart = clock();
       this.optimizer.lr = lr;
       this.optimizer.zeroGrad();
       let lossSum = 0;
@@ -488,18 +506,24 @@ export class Trainer {
       if (c.grad_clip > 0) clipGradNorm(params, c.grad_clip);
       this.optimizer.step();
       this.step++;
-      const now = Date.now();
-      if (now - windowStart > 1000) {
-        tokensPerS = (windowTokens * 1000) / (now - windowStart);
-        windowTokens = 0;
-        windowStart = now;
-      } else if (tokensPerS === 0) {
-        tokensPerS = (windowTokens * 1000) / Math.max(1, now - windowStart);
+      const stepMs = clock() - stepStart;
+      windowMs += stepMs;
+      trainMs += stepMs;
+      eta.recordStep(stepMs / 1000);
+      if (windowMs > 1000 || tokensPerS === 0) {
+        tokensPerS = (windowTokens * 1000) / Math.max(1e-3, windowMs);
+        if (windowMs > 1000) {
+          windowTokens = 0;
+          windowMs = 0;
+        }
       }
       if (this.step % c.log_interval === 0 || this.step === c.max_iters) {
         this.appendMetrics({ step: this.step, train_loss: loss, lr, tokens_per_s: tokensPerS, elapsed_s: elapsed() });
       }
-      this.events.progress?.({ step: this.step, maxIters: c.max_iters, loss, lr, tokensPerS, elapsedS: elapsed() });
+      this.events.progress?.({
+        step: this.step, maxIters: c.max_iters, loss, lr, tokensPerS, elapsedS: elapsed(),
+        etaS: eta.eta(c.max_iters - this.step, evaluationsLeft(this.step, c.max_iters, c.eval_interval)),
+      });
       // Let signal handlers (Ctrl-C) run between steps.
       await new Promise<void>((r) => setImmediate(r));
       if (this.events.shouldStop?.()) {
@@ -522,7 +546,7 @@ export class Trainer {
       val_loss: this.lastValLoss,
       best_val_loss: this.bestVal,
       seconds,
-      tokens_per_s: seconds > 0 ? (this.tokensSeen - startTokens) / Math.max(1e-9, seconds - this.elapsedBefore) : 0,
+      tokens_per_s: trainMs > 0 ? ((this.tokensSeen - startTokens) * 1000) / trainMs : 0,
       stopped_early: stoppedEarly,
       task: this.task,
       metrics: this.savedMetrics(),

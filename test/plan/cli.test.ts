@@ -38,7 +38,7 @@ test('ajar plan SCENARIO prints the table and exits 0, without colour when not a
   assert.match(text, /^ajar plan: test scenario/);
   assert.match(text, /NPV\s+-?\$[\d.]+k?\s+-?\$[\d.]+k?\s+-?\$[\d.]+k?/);
   assert.match(text, /break-even month/);
-  assert.match(text, /Recommendation: (open|closed|hybrid) \(combined score/);
+  assert.match(text, /Recommendation \(resting on \d+ inputs left at a default: check them before acting on it\): (open|closed|hybrid)\s+\(combined\s+score/);
   assert.doesNotMatch(text, /\x1b\[/);
   // With colour (a TTY), the winner is bold.
   const tty = capture(true);

@@ -9,6 +9,7 @@ import {
   buildPlan, cashSvg, getNumber, leafFields, loadScenario, niceTicks, renderReport, tornadoSvg, variableParams,
   withNumber, writeReport,
 } from '../../src/plan/index.js';
+import { fieldLabel } from '../../src/plan/report.js';
 import { isAjarError } from '../../src/tensor/errors.js';
 import { balancedScenario, tempDir } from './fixtures.js';
 
@@ -63,7 +64,50 @@ test('tornado.svg: two bars per input that moves the NPV, names escaped', () => 
   assert.match(svg, /R&amp;D &lt;beta&gt;/);
   const moved = p.sensitivity.rows.filter((r) => r.swing > 0).slice(0, 12);
   assert.equal(svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="12"/g)?.length, 2 * moved.length);
-  assert.ok(svg.includes(`>${moved[0].field}`));
+  assert.ok(svg.includes(`>${fieldLabel(moved[0].field)}`));
+});
+
+test('tornado.svg: inputs in words from the field docs, and no two texts overlap', () => {
+  assert.equal(fieldLabel('hardware.usd_per_hour'), 'Rental price of one serving machine');
+  assert.equal(fieldLabel('demand.growth_per_month'), 'Compound growth of demand');
+  assert.equal(fieldLabel('fixed_costs.open.engineering_usd_per_month'), 'Engineering salaries and contractors (open)');
+  // The example scenario's chart (the one in examples/plan/report) and the balanced test scenario's.
+  for (const p of [buildPlan(loadScenario(join(ROOT, 'examples/plan/scenario.yaml'))), plan()]) assertTornadoReadable(p);
+});
+
+function assertTornadoReadable(p: ReturnType<typeof plan>): void {
+  const svg = tornadoSvg(p);
+  const moved = p.sensitivity.rows.filter((r) => r.swing > 0).slice(0, 12);
+  for (const r of moved) {
+    assert.ok(!svg.includes(`>${r.field}`), `raw key ${r.field} shown`);
+    assert.ok(svg.includes(`>${fieldLabel(r.field)}`), `label of ${r.field} missing`);
+  }
+  // Boxes of every text at the widths the chart assumes (~0.58 em a character of sans-serif), then pairwise overlap.
+  const boxes = [...svg.matchAll(/<text x="([\d.-]+)" y="([\d.-]+)" font-size="(\d+)"(?: font-weight="bold")?(?: text-anchor="(start|middle|end)")?[^>]*>([^<]*)<\/text>/g)]
+    .map((m) => {
+      const [x, y, size] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      const text = m[5].replace(/&[a-z]+;/g, '&');
+      const w = text.length * size * 0.58;
+      const left = m[4] === 'end' ? x - w : m[4] === 'middle' ? x - w / 2 : x;
+      return { text, left, right: left + w, top: y - size * 0.8, bottom: y + size * 0.2 };
+    });
+  assert.ok(boxes.length > 3 * moved.length, 'every label and value text parsed');
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i], b = boxes[j];
+      const overlap = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+      assert.ok(!overlap, `"${a.text}" overlaps "${b.text}"`);
+    }
+  }
+}
+
+test('the recommendation\'s heading states how many inputs are assumptions', () => {
+  const base = plan();
+  const provenance = Object.fromEntries(['demand.growth_per_month', 'pricing.input_per_1m_usd', 'hardware.usd_per_hour']
+    .map((k) => [k, { source: 'assumption' as const }]));
+  const md = renderReport({ ...base, provenance }, {})['report.md'];
+  assert.match(md, /^\*\*Recommendation \(resting on 3 inputs marked ASSUMPTION: check them before acting on it\):\*\* /m);
+  assert.match(renderReport(base, {})['report.md'], /^\*\*Recommendation:\*\* /m, 'no caveat without assumptions');
 });
 
 test('report.md links both charts and holds the recommendation, scorecard, flips and inputs', () => {

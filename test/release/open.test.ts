@@ -29,7 +29,7 @@ const CHATML = '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}
 
 interface ModelIndex {
   name: string;
-  results: Array<{ task: { type: string }; dataset: { name: string; type: string }; metrics: Array<{ type: string; value: number }> }>;
+  results: Array<{ task: { type: string }; dataset: { name: string; type: string; split?: string }; metrics: Array<{ type: string; value: number }> }>;
 }
 
 function frontMatter(dir: string): Record<string, unknown> {
@@ -76,7 +76,8 @@ describe('ajar release open: gpt2-tiny', () => {
     assert.deepEqual(config.architectures, ['GPT2LMHeadModel']);
     assert.equal(config.model_type, 'gpt2');
     assert.equal(config.torch_dtype, 'float32');
-    assert.deepEqual(JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8')), { bos_token_id: 50256, eos_token_id: 50256 });
+    assert.deepEqual(JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8')),
+      { bos_token_id: 50256, eos_token_id: 50256, do_sample: true, max_length: 128 });
   });
 
   it('carries BPE tokenizer files that give the same ids, and the chat template', () => {
@@ -194,7 +195,7 @@ describe('ajar release open: a char model trained and evaluated by ajar', () => 
     const r = runCli(['release', 'open', '--model', model, '--out', out, '--license', 'mit', '--author', 'A. Person',
       '--dataset', 'karpathy/tiny_shakespeare', '--base-model', 'openai-community/gpt2']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /released .*: 9 files, licence mit, 2 evaluation result\(s\) in the card/);
+    assert.match(r.stdout, /released .*: 10 files, licence mit, 2 evaluation result\(s\) in the card/);
   });
 
   it('ajar eval --record appends a record of the same shape as ajar train', () => {
@@ -218,10 +219,11 @@ describe('ajar release open: a char model trained and evaluated by ajar', () => 
     assert.deepEqual(meta.metrics, ['loss', 'perplexity', 'accuracy']);
     const index = meta['model-index'] as ModelIndex[];
     assert.equal(index.length, 1);
-    assert.equal(index[0].name, 'model');
+    assert.equal(index[0].name, 'release', 'named after the release, not the folder it came from');
     const [train, ev] = index[0].results;
     assert.deepEqual(train.task, { type: 'text-generation', name: 'Text Generation' });
-    assert.deepEqual(train.dataset, { name: 'text.txt (held-out 0.1)', type: 'text' });
+    assert.deepEqual(train.dataset, { name: 'text.txt (held-out 0.1)', type: 'karpathy/tiny_shakespeare', split: 'validation' });
+    assert.deepEqual(ev.dataset, { name: 'text.txt', type: 'karpathy/tiny_shakespeare' });
     const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.abs(b);
     assert.deepEqual(train.metrics.map((m) => m.type), ['loss', 'perplexity']);
     assert.ok(close(train.metrics[0].value, results[0].metrics.val_loss!));
@@ -231,16 +233,17 @@ describe('ajar release open: a char model trained and evaluated by ajar', () => 
     assert.ok(close(ev.metrics[2].value, results[1].metrics.accuracy!));
   });
 
-  it('says transformers loads the weights but not the char tokenizer, and gives training details', () => {
+  it('loads the char tokenizer with AutoTokenizer, and gives training details', () => {
     const card = readFileSync(join(out, 'README.md'), 'utf8');
-    assert.match(card, /transformers loads the weights and config of this model, but \*\*not its tokenizer\*\*/);
-    assert.match(card, /AjarCharTokenizer/);
+    assert.match(card, /AutoTokenizer\.from_pretrained/);
+    assert.match(card, /no\s+special tokens/);
+    assert.match(card, /max_new_tokens=11,/, 'prompt + new tokens within the 16-token context');
     assert.match(card, /\| steps \| 10 \|/);
     assert.match(card, /\| training data \| text\.txt \|/);
     assert.match(card, /\| text\.txt \| loss \(nats per token\) \| \d+\.\d{4} \| ajar eval \|/);
     assert.ok(!card.includes(dir), 'no local path in the card');
     const tc = JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
-    assert.equal(tc.tokenizer_class, 'AjarCharTokenizer');
+    assert.equal(tc.tokenizer_class, 'PreTrainedTokenizerFast');
     assert.ok(readFileSync(join(out, 'LICENSE'), 'utf8').includes(`Copyright (c) ${new Date().getUTCFullYear()} A. Person`));
   });
 

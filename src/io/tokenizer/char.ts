@@ -8,6 +8,9 @@ import type { SaveOptions, Tokenizer } from './types.js';
 
 export const CHAR_TOKENIZER_CLASS = 'AjarCharTokenizer';
 
+/** tokenizer.json's pre-tokenizer pattern: one match per code point, newlines included (Oniguruma, JS and Python alike). */
+const CHAR_SPLIT_REGEX = '[\\s\\S]';
+
 const utf8 = new TextEncoder();
 
 function describeChar(ch: string): string {
@@ -60,6 +63,36 @@ export class CharTokenizer implements Tokenizer {
       chars[id] = ch;
     }
     return new CharTokenizer(chars as string[]);
+  }
+
+  /**
+   * The same tokenizer as a Hugging Face tokenizer.json, which tokenizers (Rust, Python, JS) and transformers'
+   * PreTrainedTokenizerFast load: a WordLevel model over the characters, a pre-tokenizer that isolates every code
+   * point (Split on the regex [\s\S]) and the Fuse decoder, which joins tokens without the space WordLevel's default
+   * decoding puts between them. No special tokens: the vocabulary is the training text's characters.
+   * NOTE: unk_token names a token outside the vocabulary, so an unknown character is an error there, as it is here.
+   */
+  toTokenizerJson(): Record<string, unknown> {
+    return {
+      version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null,
+      pre_tokenizer: { type: 'Split', pattern: { Regex: CHAR_SPLIT_REGEX }, behavior: 'Isolated', invert: false },
+      post_processor: null,
+      decoder: { type: 'Fuse' },
+      model: { type: 'WordLevel', vocab: Object.fromEntries(this.chars.map((ch, id) => [ch, id])), unk_token: '<unk>' },
+    };
+  }
+
+  /** From a tokenizer.json written by toTokenizerJson (a WordLevel model whose tokens are single characters). */
+  static fromTokenizerJson(json: Record<string, unknown>, source: string): CharTokenizer {
+    const model = json.model;
+    const pre = json.pre_tokenizer;
+    const isolatesChars = isRecord(pre) && pre.type === 'Split' && isRecord(pre.pattern) && pre.pattern.Regex === CHAR_SPLIT_REGEX
+      && pre.behavior === 'Isolated';
+    if (!isRecord(model) || !isolatesChars || (Array.isArray(json.added_tokens) && json.added_tokens.length > 0)) {
+      throw new AjarError('bad_tokenizer', `${source}: a WordLevel tokenizer.json is read only as a character-level one `
+        + `(pre_tokenizer Split on ${JSON.stringify(CHAR_SPLIT_REGEX)}, isolated; no added tokens), as 'ajar release open' writes it`);
+    }
+    return CharTokenizer.fromVocab(model.vocab, `${source} (model.vocab)`);
   }
 
   /** Reads dir/vocab.json. */

@@ -1,6 +1,6 @@
 // loadTokenizer(dir): the tokenizer of a model folder, chosen from its files: tokenizer_config.json's
-// tokenizer_class "AjarCharTokenizer" -> char; else tokenizer.json (GPT-2's own setup -> gpt2-bpe, any other BPE
-// pipeline -> HfBpeTokenizer); else vocab.json + merges.txt -> GPT-2 BPE.
+// tokenizer_class "AjarCharTokenizer" -> char; else tokenizer.json (GPT-2's own setup -> gpt2-bpe, a character-level
+// WordLevel as releases write it -> char, any other BPE pipeline -> HfBpeTokenizer); else vocab.json + merges.txt -> GPT-2 BPE.
 import { existsSync, statSync } from 'node:fs';
 import { entryExists } from '../safe-read.js';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ function isGpt2TokenizerJson(json: unknown): boolean {
  * fills in special tokens the config does not name. Paths are for error messages only.
  */
 export function tokenizerFromJson(json: unknown, source: string, config: unknown, configPath: string, map: unknown, mapPath: string): Tokenizer {
+  if (isRecord(json) && isRecord(json.model) && json.model.type === 'WordLevel') return CharTokenizer.fromTokenizerJson(json, source);
   const specials = specialTokensFromConfig(config, configPath, map, mapPath);
   if (isGpt2TokenizerJson(json)) return Gpt2BpeTokenizer.fromTokenizerJson(json, { ...specials, source });
   return HfBpeTokenizer.fromTokenizerJson(json, {

@@ -6,7 +6,7 @@ Prints {"loss", "tokens"} for ajar eval's windowing (consecutive windows of BLOC
 n_positions; every token after the first of a window predicted; mean cross-entropy in nats).
 
 Nothing here comes from ajar: the text is tokenised with the release's own files by independent code (a
-character-level release, tokenizer_class AjarCharTokenizer, by looking each character up in vocab.json; a GPT-2
+character-level release, tokenizer_class AjarCharTokenizer or a WordLevel tokenizer.json, by looking each character up in vocab.json; a GPT-2
 BPE release by OpenAI's reference encoder, ../gpt2-vocab/gpt2_encoder_ref.py, over the release's vocab.json and
 merges.txt), and the model is GPT2LMHeadModel as transformers computes it, from config.json and model.safetensors
 (../train/reload_trained.py, plain torch and a hand-written safetensors reader). Debian's python3-torch 1.13,
@@ -29,13 +29,22 @@ from reload_trained import read_safetensors, windowed_loss  # noqa: E402
 LLAMA_FAMILY = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"}
 
 
+def is_char_tokenizer_json(release_dir):
+    """A release's character-level tokenizer.json (a WordLevel model, as `ajar release open` writes it since issue 15)."""
+    path = os.path.join(release_dir, "tokenizer.json")
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)["model"]["type"] == "WordLevel"
+
+
 def tokenize(release_dir, text):
     """Token ids of text under the release's tokenizer, without ajar."""
     with open(os.path.join(release_dir, "tokenizer_config.json"), encoding="utf-8") as f:
         tok_config = json.load(f)
     with open(os.path.join(release_dir, "vocab.json"), encoding="utf-8") as f:
         vocab = json.load(f)
-    if tok_config.get("tokenizer_class") == "AjarCharTokenizer":
+    if tok_config.get("tokenizer_class") == "AjarCharTokenizer" or is_char_tokenizer_json(release_dir):
         return [vocab[c] for c in text]
     from gpt2_encoder_ref import Encoder  # needs python3-regex
 
