@@ -3,7 +3,7 @@
 // into an empty project, `npx ajar train --preset shakespeare-char` then `npx ajar generate` run from that project.
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -95,7 +95,7 @@ describe('package: the npm tarball', () => {
     assert.deepEqual(targets.filter((t) => !/^(https:\/\/|#)/.test(t)), []);
   });
 
-  it('installs into an empty project, where npx ajar trains the shakespeare-char preset and generates', () => {
+  it('installs into an empty project, where npx ajar trains the shakespeare-char and sentiment presets and generates', () => {
     const project = join(tmp, 'project');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), '{ "name": "consumer", "private": true }\n');
@@ -105,14 +105,15 @@ describe('package: the npm tarball', () => {
     if (install.code === 0) {
       assert.doesNotMatch(install.out, /EBADENGINE/, 'every dependency supports this Node');
     } else {
-      // No registry and no cached metadata: link the checkout's dependencies beside the unpacked package instead.
+      // No registry and no cached metadata: the unpacked package, with the checkout's dependencies linked beside it.
+      // NOTE: copied, not linked: Node resolves a module's imports from its real path.
       console.log(`# npm install failed offline (${install.out.split('\n')[0]}); linking the checkout's node_modules`);
       mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
-      symlinkSync(pkg, join(project, 'node_modules', 'ajar'), 'dir');
+      cpSync(pkg, join(project, 'node_modules', 'ajar'), { recursive: true });
       for (const dep of readdirSync(join(repoRoot, 'node_modules')).filter((d) => d !== '.bin' && d !== 'ajar')) {
         symlinkSync(join(repoRoot, 'node_modules', dep), join(project, 'node_modules', dep), 'dir');
       }
-      symlinkSync(join(pkg, 'bin', 'ajar.js'), join(project, 'node_modules', '.bin', 'ajar'));
+      symlinkSync('../ajar/bin/ajar.js', join(project, 'node_modules', '.bin', 'ajar'));
     }
     const env = { ...process.env, AJAR_HOME: join(tmp, 'home') };
     const train = run(NPX, ['--no', 'ajar', 'train', '--preset', 'shakespeare-char', '--max-iters', '3', '--eval-interval', '3',
@@ -123,6 +124,10 @@ describe('package: the npm tarball', () => {
     assert.equal(resolve(project, summary.out_dir), join(project, 'out', 'shakespeare-char'));
     // After 3 steps the loss is still near a uniform guess over the 65 characters: ln 65 = 4.17.
     assert.ok(Math.abs(summary.val_loss - Math.log(65)) < 0.2, `val loss ${summary.val_loss}`);
+    const sentiment = run(NPX, ['--no', 'ajar', 'train', '--preset', 'sentiment', '--max-iters', '2', '--eval-interval', '2',
+      '--eval-iters', '1', '--json'], { cwd: project, env });
+    assert.equal(sentiment.code, 0, sentiment.out);
+    assert.equal((JSON.parse(sentiment.stdout.trim().split('\n').at(-1)!) as { iters: number }).iters, 2);
     const gen = run(NPX, ['--no', 'ajar', 'generate', '--model', 'out/shakespeare-char', '--prompt', 'ROMEO:', '--max-new-tokens', '20',
       '--seed', '1', '--json'], { cwd: project, env });
     assert.equal(gen.code, 0, gen.out);
