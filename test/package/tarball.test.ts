@@ -101,7 +101,8 @@ describe('package: the npm tarball', () => {
     writeFileSync(join(project, 'package.json'), '{ "name": "consumer", "private": true }\n');
     // NOTE: dependencies come from npm's cache where it has them; --ignore-scripts skips better-sqlite3's native build
     // (minutes, and a download): training and generation must not need it.
-    const install = run(NPM, ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', tgz], { cwd: project });
+    const install = run(NPM, ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund',
+      '--fetch-retries', '0', '--fetch-timeout', '15000', tgz], { cwd: project });
     if (install.code === 0) {
       assert.doesNotMatch(install.out, /EBADENGINE/, 'every dependency supports this Node');
     } else {
