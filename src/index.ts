@@ -1,5 +1,5 @@
-// ajar's library entry: the tensor engine, models, tokenizers, training, evaluation, generation, serving,
-// releases and planning. Importing it installs the default backend (AJAR_BACKEND, else wasm where WebAssembly
+// ajar's library entry: the tensor engine, models, tokenizers, training, evaluation, generation and releases; it
+// loads no HTTP server and no database (those are 'ajar/serve', see docs/serving.md). Importing it installs the default backend (AJAR_BACKEND, else wasm where WebAssembly
 // SIMD exists, else js) unless one is already set; call selectBackend('js' | 'wasm') to choose.
 import { selectBackend } from './backends/select.js';
 import { hasBackend } from './tensor/backend.js';
@@ -26,5 +26,4 @@ export { Trainer, type TrainSummary } from './train/trainer.js';
 export { DEFAULTS as TRAIN_DEFAULTS, PRESETS, applyOverrides, validateConfig, type TrainConfig } from './train/config.js';
 export { AdamW, SGD, clipGradNorm, decayGroups } from './train/optim.js';
 export { lrAt } from './train/schedule.js';
-export { buildServer } from './serve/index.js';
 export { releaseOpen, sealBundle, releaseHybrid, loadBundledModel, loadAdapterBundle, verifyRelease } from './release/index.js';

@@ -22,8 +22,11 @@ const HELP = `usage: ajar release open   --model DIR --out DIR --license ID [--n
 
 open: a folder Hugging Face transformers loads with from_pretrained: config.json, model.safetensors, tokenizer
   files, generation_config.json, a README.md model card (front matter with the recorded evaluation results),
-  LICENSE and SHA256SUMS. --license: ${LICENSE_IDS.join(', ')}. apache-2.0, mit and cc-by-4.0 texts are bundled;
-  openrail-m and other need --license-file with the text. MIT needs --author (the copyright holder).
+  LICENSE and SHA256SUMS. --license: any SPDX id (https://spdx.org/licenses/), openrail-m or other. The texts of
+  ${LICENSE_IDS.length - 2} common licences are bundled (apache-2.0, mit, cc-by-4.0, cc-by-sa-4.0, gpl-3.0, ...: see
+  docs/release.md); LICENSE links any other SPDX licence's text unless --license-file gives it; openrail-m and
+  other need --license-file.
+  MIT needs --author (the copyright holder).
   Refused: an unknown licence, a model without evaluation results (run 'ajar eval --record', or pass --no-eval),
   and an --out that exists and is not empty. --name (default: --out's folder name) names the model in the card.
   --dataset: Hub dataset ids; the results in the card's model-index name the first (without one they appear in

@@ -7,7 +7,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { entryExists, oneLine, readRegularJson, readRegularText } from '../io/safe-read.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../io/safetensors.js';
 import { Conv1D, Linear, LoraAdapter, declaredShape, type Module } from '../nn/index.js';
-import { AjarError, tensor, uniformFill, type Rng, type Tensor } from '../tensor/index.js';
+import { AjarError, tensor, type Rng, type Tensor } from '../tensor/index.js';
+import { uniformFill } from '../tensor/random.js';
 import { fmtShape } from '../tensor/shape.js';
 import type { AnyModel } from './types.js';
 

@@ -5,8 +5,9 @@ import {
   Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, asTensorSource, causalAttention, type TensorSource, type Weights,
 } from '../nn/index.js';
 import {
-  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, discardNormal, getBackend, normalFill, type Rng, type Tensor,
+  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, getBackend, type Rng, type Tensor,
 } from '../tensor/index.js';
+import { discardNormal, normalFill } from '../tensor/random.js';
 import { CONFIG_MAXIMA, ConfigReader, checkTokenInput, extraLayersNote } from './config.js';
 import type { CausalLM, ForwardOptions, SequenceClassifier } from './types.js';
 

@@ -4,8 +4,9 @@
 // (q/k/v biases) are the same network with other config defaults, as modeling_mistral.py / modeling_qwen2.py.
 import { KVCache, Embedding, Linear, Module, ModuleList, RMSNorm, asTensorSource, type Weights } from '../nn/index.js';
 import {
-  add, dropout, groupedCausalAttention, matmul, normalFill, rope, siluMul, tensor, AjarError, type Rng, type Tensor,
+  add, dropout, groupedCausalAttention, matmul, rope, siluMul, tensor, AjarError, type Rng, type Tensor,
 } from '../tensor/index.js';
+import { normalFill } from '../tensor/random.js';
 import { fmtShape } from '../tensor/shape.js';
 import { ConfigReader, checkTokenInput, extraLayersNote } from './config.js';
 import type { CausalLM, ForwardOptions } from './types.js';

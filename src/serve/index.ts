@@ -26,7 +26,8 @@ export { dataDir, defaultDbSpec, openStore, parseDbSpec } from './store.js';
 export type {
   AuditEntry, AuditFilter, JournalEntry, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
 } from './store.js';
-export { SqliteStore } from './sqlite-store.js';
+// NOTE: SqliteStore's class is reached through openStore(), which loads the native better-sqlite3 only when called.
+export type { SqliteStore } from './sqlite-store.js';
 export { isoTime, parseDate, periodEnd, periodStart } from './time.js';
 export type { QuotaPeriod } from './time.js';
 export { csv, formatAudit, formatKeys, formatUsage, REPORT_FORMATS, textTable } from './report.js';

@@ -225,7 +225,12 @@ export class SqliteStore implements Store {
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (e) {
       if (e instanceof AjarError) throw e;
-      throw new AjarError('bad_db', `cannot open the database ${path}: ${(e as Error).message}`);
+      const message = (e as Error).message.split('\n')[0];
+      if (/bindings file|\.node\b|NODE_MODULE_VERSION/.test(message)) {
+        throw new AjarError('sqlite_unavailable', `the SQLite store's native module (better-sqlite3) did not build at install (${message}); `
+          + 'rebuild it with: npm rebuild better-sqlite3');
+      }
+      throw new AjarError('bad_db', `cannot open the database ${path}: ${message}`);
     }
     return new SqliteStore(db);
   }

@@ -175,6 +175,14 @@ export async function openStore(spec: string = defaultDbSpec()): Promise<Store> 
     const { PgStore } = await import('./pg-store.js');
     return PgStore.open(parsed.url);
   }
-  const { SqliteStore } = await import('./sqlite-store.js');
-  return SqliteStore.open(parsed.path);
+  // NOTE: better-sqlite3 is an optional dependency (a native module): loaded here, on first use, so that a failed
+  // native build leaves the rest of ajar, and 'ajar/serve' with another Store, working.
+  let sqlite: typeof import('./sqlite-store.js');
+  try {
+    sqlite = await import('./sqlite-store.js');
+  } catch (e) {
+    throw new AjarError('sqlite_unavailable', `the SQLite store needs the better-sqlite3 package, which is not installed `
+      + `(${(e as Error).message.split('\n')[0]}); install it with: npm install better-sqlite3`);
+  }
+  return sqlite.SqliteStore.open(parsed.path);
 }

@@ -1,6 +1,7 @@
 // The training configuration: every key with its default, the presets, and parsing of YAML/JSON files and
 // --key value overrides into one validated TrainConfig. Keys are spelled as on the command line
 // (`max-iters`); files may use `max_iters` or `max-iters`.
+import { fileURLToPath } from 'node:url';
 import { AjarError } from '../tensor/errors.js';
 
 export interface TrainConfig {
@@ -116,12 +117,21 @@ export const DEFAULTS: TrainConfig = {
   sample_tokens: 200,
 };
 
-/** Presets: named partial configs, applied before the file and the command line. */
+/**
+ * A data set that ships in the package's examples/data/, as an absolute path.
+ * NOTE: resolved from this file (dist/src/train/config.js -> the package root), not from the current folder, so
+ * `npx ajar train --preset shakespeare-char` works from any folder of a project that installed ajar.
+ */
+export function shippedDataPath(rel: string): string {
+  return fileURLToPath(new URL(`../../../examples/data/${rel}`, import.meta.url));
+}
+
+/** Presets: named partial configs, applied before the file and the command line. Their data ships with ajar. */
 export const PRESETS: Record<string, { about: string; config: Partial<TrainConfig> }> = {
   'shakespeare-char': {
     about: "nanoGPT's CPU recipe: character-level Tiny Shakespeare, 4 layers, 4 heads, width 128, block 64, batch 12, 2000 iterations",
     config: {
-      data: 'examples/data/tinyshakespeare.txt',
+      data: shippedDataPath('tinyshakespeare.txt'),
       tokenizer: 'char',
       n_layer: 4,
       n_head: 4,
@@ -149,8 +159,8 @@ export const PRESETS: Record<string, { about: string; config: Partial<TrainConfi
   'sentiment': {
     about: 'a small GPT-2 classifier from scratch on the synthetic review set in examples/data/sentiment',
     config: {
-      data: 'examples/data/sentiment/train.jsonl',
-      val_data: 'examples/data/sentiment/val.jsonl',
+      data: shippedDataPath('sentiment/train.jsonl'),
+      val_data: shippedDataPath('sentiment/val.jsonl'),
       task: 'classification',
       tokenizer: 'char',
       n_layer: 2,

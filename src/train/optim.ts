@@ -1,6 +1,7 @@
 // Optimizers with PyTorch's exact update order (torch.optim.AdamW / SGD in 1.13), gradient clipping by
 // global norm, and state that is allocated once and can be saved and restored for --resume.
-import { adamwUpdate, getBackend, sumSquares, type Tensor } from '../tensor/index.js';
+import { getBackend, type Tensor } from '../tensor/index.js';
+import { adamwUpdate, sumSquares } from '../tensor/optim-math.js';
 
 export interface ParamGroup {
   params: Tensor[];

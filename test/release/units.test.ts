@@ -40,10 +40,12 @@ describe('release: model-index metrics', () => {
     assert.throws(() => splitFrontMatter('---\na: 1\n', 'card.md'), /no closing '---' line/);
   });
 
-  it('knows licence ids case-insensitively and lists them on a miss', () => {
+  it('knows licence ids case-insensitively, SPDX spellings included, and refuses a non-SPDX id', () => {
     assert.equal(normalizeLicenseId('Apache-2.0'), 'apache-2.0');
     assert.equal(normalizeLicenseId('OpenRAIL-M'), 'openrail-m');
-    assert.throws(() => normalizeLicenseId('wtfpl'), (e: unknown) => e instanceof AjarError && e.code === 'unknown_license');
+    assert.equal(normalizeLicenseId('GPL-3.0-only'), 'gpl-3.0');
+    assert.equal(normalizeLicenseId('WTFPL'), 'wtfpl');
+    assert.throws(() => normalizeLicenseId('apache-3.0'), (e: unknown) => e instanceof AjarError && e.code === 'unknown_license');
   });
 });
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../../src/cli/main.js';
-import { SqliteStore, type UsageRecord } from '../../src/serve/index.js';
+import type { UsageRecord } from '../../src/serve/index.js';
+import { SqliteStore } from '../../src/serve/sqlite-store.js';
 import { storeBytes } from './helpers.js';
 
 interface Run {

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { SqliteStore, type ModelSpec } from '../../src/serve/index.js';
+import type { ModelSpec } from '../../src/serve/index.js';
+import { SqliteStore } from '../../src/serve/sqlite-store.js';
 import { ADMIN_TOKEN, bearer, harness, type Harness } from './helpers.js';
 import { openStream, SLOW_ID, slowModel, until } from './live.js';
 

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import {
-  buildServer, createApiKey, modelSpecFromFolder, SqliteStore, type ModelSpec, type NewKeySpec, type ServerOptions,
+  buildServer, createApiKey, modelSpecFromFolder, type ModelSpec, type NewKeySpec, type ServerOptions,
 } from '../../src/serve/index.js';
+import { SqliteStore } from '../../src/serve/sqlite-store.js';
 import { useReferenceBackend } from '../helpers/backends.js';
 import { goldenPath } from '../helpers/golden.js';
 

@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqliteStore, type UsageRecord } from '../../src/serve/index.js';
+import type { UsageRecord } from '../../src/serve/index.js';
+import { SqliteStore } from '../../src/serve/sqlite-store.js';
 import { makeKey, openStream, sleep, slowModelFolder, startServe, until } from './live.js';
 
 let dir: string;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { SqliteStore } from '../../src/serve/index.js';
+import { SqliteStore } from '../../src/serve/sqlite-store.js';
 import { makeKey, SLOW_ID, slowModelFolder, startServe, type Live } from './live.js';
 
 let dir: string;

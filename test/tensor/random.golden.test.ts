@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GPT2LMHeadModel } from '../../src/models/gpt2.js';
-import { discardNormal, dropout, normalFill, ones, Rng, uniformFill } from '../../src/tensor/index.js';
+import { dropout, ones, Rng } from '../../src/tensor/index.js';
+import { discardNormal, normalFill, uniformFill } from '../../src/tensor/random.js';
 import { useReferenceBackend } from '../helpers/backends.js';
 import { readGoldenJson } from '../helpers/golden.js';
 
