@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeKey, openStream, sleep, slowModelFolder, startServe, until, type Live } from './live.js';
+import { makeKey, openStream, sleep, slowModelFolder, startServe, until, type Live, type LiveStream } from './live.js';
 
 let dir: string;
 let modelDir: string;
@@ -81,15 +81,15 @@ describe('serve: floods', () => {
     const fakes = Array.from({ length: 50 }, (_, i) => `ajar_sk_${i.toString(16).padStart(16, '0')}_${'z'.repeat(43)}`);
     try {
       live = await startServe(modelDir, db, ['--log-level', 'info']);
-      const rate = async (flood: boolean): Promise<number> => {
-        const s = await openStream(live!.url, key, 'Flood', 1000);
-        await until(() => s.tokens() >= 20, 20_000, 'twenty tokens');
+      // NOTE: windows alternate, quiet then flooded, on one stream each pair, and the pairs' median ratio counts, so
+      // that other work on the machine moves both sides of a pair alike.
+      const window = async (s: LiveStream, flood: boolean): Promise<number> => {
         const n0 = s.tokens();
         const t0 = performance.now();
         let sent = 0;
         let answered = 0;
         const agent = new Agent({ keepAlive: true, maxSockets: 16, localAddress: '127.0.0.3' });
-        // NOTE: paced by the clock, not by the timer's ticks, so a loaded machine still sends 300 a second.
+        // Paced by the clock, not by the timer's ticks, so a loaded machine still sends 300 a second.
         const timer = flood ? setInterval(() => {
           const due = Math.floor(((performance.now() - t0) / 1000) * 300);
           while (sent < due) {
@@ -105,21 +105,31 @@ describe('serve: floods', () => {
             req.end();
           }
         }, 5) : undefined;
-        await sleep(2_500);
-        const r = (s.tokens() - n0) / ((performance.now() - t0) / 1000);
+        await sleep(1_200);
+        const seconds = (performance.now() - t0) / 1000;
+        const r = (s.tokens() - n0) / seconds;
         clearInterval(timer);
         agent.destroy();
-        await s.done.catch(() => '');
         if (flood) {
-          assert.ok(sent >= 700 && answered >= 600, `the flood was sent and answered (${answered} of ${sent})`);
-          t.diagnostic(`flood: ${sent} bad-key requests in 2.5 s (${(sent / 2.5).toFixed(0)}/s), ${answered} answered`);
+          assert.ok(sent / seconds >= 280 && answered >= 0.8 * sent, `the flood was sent and answered (${answered} of ${sent} in ${seconds.toFixed(2)} s)`);
+          floods.push(sent / seconds);
         }
         return r;
       };
-      const quiet = await rate(false);
-      const loud = await rate(true);
-      assert.ok(loud >= 0.8 * quiet, `token rate ${loud.toFixed(1)}/s under the flood against ${quiet.toFixed(1)}/s without`);
-      t.diagnostic(`stream: ${quiet.toFixed(1)} tokens/s alone, ${loud.toFixed(1)} under the flood (${(100 * loud / quiet).toFixed(0)}%)`);
+      const floods: number[] = [];
+      const pairs: Array<[number, number]> = [];
+      for (let i = 0; i < 3; i++) {
+        const s = await openStream(live.url, key, 'Flood', 1000);
+        await until(() => s.tokens() >= 20, 20_000, 'twenty tokens');
+        pairs.push([await window(s, false), await window(s, true)]);
+        await s.done.catch(() => '');
+      }
+      const ratios = pairs.map(([q, f]) => f / q).sort((x, y) => x - y);
+      const median = ratios[1];
+      assert.ok(median >= 0.8, `token rate under the flood / without, per pair: ${ratios.map((x) => x.toFixed(2)).join(', ')} `
+        + `(${pairs.map(([q, f]) => `${q.toFixed(0)}->${f.toFixed(0)}`).join(', ')} tokens/s)`);
+      t.diagnostic(`flood: ${floods.map((f) => f.toFixed(0)).join(', ')} bad-key requests/s; stream tokens/s quiet->flooded `
+        + `${pairs.map(([q, f]) => `${q.toFixed(0)}->${f.toFixed(0)}`).join(', ')}; median ratio ${(100 * median).toFixed(0)}%`);
       const log = live.stderr();
       for (const secret of [key, ...fakes]) assert.ok(!log.includes(secret), 'no key in the log');
     } finally {
