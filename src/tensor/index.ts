@@ -5,4 +5,4 @@ export * from './ops.js';
 export * from './optim-math.js';
 export * from './random.js';
 export * from './shape.js';
-export { noGrad, isGradEnabled, Tensor } from './tensor.js';
+export { noGrad, isGradEnabled, Tensor, type BackwardHooks } from './tensor.js';
