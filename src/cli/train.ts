@@ -138,7 +138,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     progress: (p) => {
       const eta = p.step > 0 ? ((p.maxIters - p.step) * p.elapsedS) / Math.max(1, p.step) : NaN;
       const line = `step ${p.step}/${p.maxIters} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ` +
-        `${Math.round(p.tokensPerS)} tok/s ETA ${fmtDuration(eta)}`;
+        `${Math.round(p.tokensPerS)} tok/s ETA ${fmtDuration(eta)}${p.epsilon !== undefined ? ` epsilon ${p.epsilon.toFixed(2)}` : ''}`;
       if (tty) {
         const width = 20;
         const filled = Math.round((width * p.step) / Math.max(1, p.maxIters));

@@ -10,7 +10,7 @@ import { renderCard } from './card.js';
 import { contentHash, sha256Hex, sortByBytes, Staging, sumsText, writeNewFile } from './files.js';
 import { resolveLicense } from './licenses.js';
 import { appendReleaseRecord } from './records.js';
-import { hasMetrics, readResults, readTrainingArgs, RESULTS_FILE } from './results.js';
+import { hasMetrics, readPrivacy, readResults, readTrainingArgs, RESULTS_FILE } from './results.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 
@@ -99,6 +99,7 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
       + 'or pass --no-eval to release it without results (the card will say so)');
   }
   const trainingArgs = readTrainingArgs(opts.modelDir);
+  const privacy = readPrivacy(opts.modelDir);
   const staging = new Staging(out, 'release');
   try {
     log(`loading ${opts.modelDir}`);
@@ -116,7 +117,7 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
         architecture: model.architecture, task: model.task, config: model.config, parameters: model.module.numParameters(),
         contextLength: model.contextLength, vocabSize: model.vocabSize, tokenizerKind: tokenizer.kind,
       },
-      license, results, trainingArgs, datasets: opts.datasets ?? [], baseModel: opts.baseModel, userCard, date: now,
+      license, results, trainingArgs, privacy, datasets: opts.datasets ?? [], baseModel: opts.baseModel, userCard, date: now,
     });
     writeNewFile(staging.path('README.md'), card);
     const files = sortByBytes(readdirSync(staging.dir)).map((name) => {
