@@ -53,6 +53,8 @@ export function poissonSample(n: number, q: number, rng: Rng): Int32Array {
  */
 export class PerExampleGrads implements BackwardHooks {
   readonly grads = new Map<Tensor, Float32Array>(); // (B, size) per parameter
+  /** Parameters whose buffer holds a contribution already (the first product is written in place, not added). */
+  private readonly touched = new Set<Tensor>();
 
   constructor(readonly params: readonly Tensor[], readonly batch: number, private readonly names: Map<Tensor, string>) {
     for (const p of params) this.grads.set(p, new Float32Array(batch * p.size));
@@ -117,14 +119,17 @@ export class PerExampleGrads implements BackwardHooks {
     const N = g.shape[g.rank - 1];
     const r = this.rowsPerExample(x.size / K);
     const B = this.batch;
-    const out = emptyBuf(B * K * N); // (B, N, K) or (B, K, N)
+    const acc = this.grads.get(w)!;
+    const first = !this.touched.has(w);
+    this.touched.add(w);
+    const out = first ? acc : emptyBuf(B * K * N); // (B, N, K) or (B, K, N)
     const be = getBackend();
     if (transposed) {
       be.matmul(g.data, x.data, out, { batch: B, M: N, K: r, N: K, transA: true, transB: false, aBatchStride: r * N, bBatchStride: r * K });
     } else {
       be.matmul(x.data, g.data, out, { batch: B, M: K, K: r, N, transA: true, transB: false, aBatchStride: r * K, bBatchStride: r * N });
     }
-    const acc = this.grads.get(w)!;
+    if (first) return;
     for (let i = 0; i < acc.length; i++) acc[i] += out[i];
     be.free?.(out);
   }
@@ -135,6 +140,7 @@ export class PerExampleGrads implements BackwardHooks {
     const rows = g.size / N;
     const r = this.rowsPerExample(rows);
     const acc = this.grads.get(p)!;
+    this.touched.add(p);
     const gd = g.data;
     for (let row = 0; row < rows; row++) {
       const base = Math.floor(row / r) * N;
@@ -147,6 +153,7 @@ export class PerExampleGrads implements BackwardHooks {
     const D = table.shape[1];
     const r = this.rowsPerExample(ids.length);
     const acc = this.grads.get(table)!;
+    this.touched.add(table);
     const gd = g.data;
     for (let row = 0; row < ids.length; row++) {
       const base = Math.floor(row / r) * table.size + ids[row] * D;

@@ -315,7 +315,7 @@ export class Trainer {
 
   private checkResumeCompatible(saved: Record<string, unknown>): void {
     const keys: (keyof TrainConfig)[] = ['arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed',
-      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora'];
+      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora', 'dp', 'dp_noise_multiplier', 'dp_target_epsilon', 'dp_delta', 'dp_max_grad_norm'];
     for (const k of keys) {
       if (saved[k] !== undefined && JSON.stringify(saved[k]) !== JSON.stringify(this.cfg[k])) {
         throw new AjarError('bad_checkpoint', `--resume: ${k.replace(/_/g, '-')} was ${JSON.stringify(saved[k])} in the checkpoint, now ${JSON.stringify(this.cfg[k])}; resume with the same settings`);
