@@ -1,5 +1,6 @@
 // DP-SGD: one step's gradient against PyTorch clipping each example's gradient on its own
-// (test/golden/dp/make_dp_step.py), and Poisson sampling's batch sizes against the binomial distribution.
+// (test/golden/dp/make_dp_step.py), for a language model and a classifier, and Poisson sampling's batch sizes
+// against the binomial distribution.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { ExampleBatch } from '../../src/data/index.js';
@@ -11,7 +12,7 @@ import { SGD, decayGroups } from '../../src/train/optim.js';
 import { forEachBackend } from '../helpers/backends.js';
 import { readGoldenJson } from '../helpers/golden.js';
 
-interface Golden {
+interface Case {
   config: Record<string, unknown>;
   weights: Record<string, { shape: number[]; data: number[] }>;
   examples: number[][];
@@ -21,12 +22,14 @@ interface Golden {
   norms: number[];
   dp_grad: Record<string, number[]>;
   after_sgd: Record<string, number[]>;
+  /** classifier: each example's label. */
+  labels?: number[];
 }
 
-const golden = readGoldenJson<Golden>('dp/dp_step.json');
+const golden = readGoldenJson<{ lm: Case; classifier: Case }>('dp/dp_step.json');
 
 /** The examples as ajar's ExampleBatcher lays them out: right-padded rows, next-token targets from the lengths. */
-function batchOf(examples: number[][]): ExampleBatch {
+function batchOf(examples: number[][], labels?: number[]): ExampleBatch {
   const B = examples.length;
   const T = Math.max(...examples.map((e) => e.length));
   const ids = new Int32Array(B * T); // (B, T), padding id 0
@@ -35,7 +38,9 @@ function batchOf(examples: number[][]): ExampleBatch {
     ids.set(e, b * T);
     attentionMask.fill(1, b * T, b * T + e.length);
   });
-  return { ids, batch: B, block: T, attentionMask, lengths: Int32Array.from(examples.map((e) => e.length)), indices: Int32Array.from(examples.keys()) };
+  const b: ExampleBatch = { ids, batch: B, block: T, attentionMask, lengths: Int32Array.from(examples.map((e) => e.length)), indices: Int32Array.from(examples.keys()) };
+  if (labels) b.labels = Int32Array.from(labels);
+  return b;
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -46,33 +51,40 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 forEachBackend('DP-SGD step', () => {
-  it('clipped, summed, divided by the expected batch size: equal to PyTorch per-example clipping within 1e-5', () => {
-    const model = buildModel(golden.config, 'dp_step.json');
-    model.loadWeights(new Map(Object.entries(golden.weights).map(([n, w]) => [n, { shape: w.shape, data: Float32Array.from(w.data) }])), 'dp_step.json');
-    model.module.train(true);
-    const named = model.module.namedParameters();
-    const params = model.module.parameters();
-    const batch = batchOf(golden.examples);
-    const r = dpGradient({
-      params, names: new Map(named.map(([n, t]) => [t, n])), batch: batch.batch,
-      loss: () => perExampleLoss(model, batch, {}).loss, maxGradNorm: golden.max_grad_norm, noiseMultiplier: 0,
-      expectedBatch: golden.expected_batch, rng: new Rng(0),
+  for (const kind of ['lm', 'classifier'] as const) {
+    it(`${kind}: clipped, summed, divided by the expected batch size: equal to PyTorch per-example clipping within 1e-5`, () => {
+      checkStep(golden[kind]);
     });
-    // The per-example norms decide the clipping: one example under C, two over it.
-    for (let e = 0; e < 3; e++) assert.ok(Math.abs(r.norms[e] - golden.norms[e]) < 1e-4 * golden.norms[e], `norm ${e}: ${r.norms[e]} vs ${golden.norms[e]}`);
-    const byName = new Map<string, Tensor>(named);
-    for (const [name, want] of Object.entries(golden.dp_grad)) {
-      const p = byName.get(name);
-      assert.ok(p?.grad, `${name} has a gradient`);
-      assert.ok(maxAbsDiff(p.grad.data, want) < 1e-5, `${name}: gradient differs by ${maxAbsDiff(p.grad.data, want)}`);
-    }
-    new SGD(decayGroups(params, 0), { lr: golden.lr, momentum: 0 }).step();
-    for (const [name, want] of Object.entries(golden.after_sgd)) {
-      const d = maxAbsDiff(byName.get(name)!.data, want);
-      assert.ok(d < 1e-5, `${name} after one SGD step differs by ${d}`);
-    }
-  });
+  }
 });
+
+function checkStep(golden: Case): void {
+  const model = buildModel(golden.config, 'dp_step.json');
+  model.loadWeights(new Map(Object.entries(golden.weights).map(([n, w]) => [n, { shape: w.shape, data: Float32Array.from(w.data) }])), 'dp_step.json');
+  model.module.train(true);
+  const named = model.module.namedParameters();
+  const params = model.module.parameters();
+  const batch = batchOf(golden.examples, golden.labels);
+  const r = dpGradient({
+    params, names: new Map(named.map(([n, t]) => [t, n])), batch: batch.batch,
+    loss: () => perExampleLoss(model, batch, {}).loss, maxGradNorm: golden.max_grad_norm, noiseMultiplier: 0,
+    expectedBatch: golden.expected_batch, rng: new Rng(0),
+  });
+  // The per-example norms decide the clipping: one example under C, two over it.
+  for (let e = 0; e < 3; e++) assert.ok(Math.abs(r.norms[e] - golden.norms[e]) < 1e-4 * golden.norms[e], `norm ${e}: ${r.norms[e]} vs ${golden.norms[e]}`);
+  const byName = new Map<string, Tensor>(named);
+  assert.equal(params.length, Object.keys(golden.dp_grad).length, 'every trained parameter has a reference gradient');
+  for (const [name, want] of Object.entries(golden.dp_grad)) {
+    const p = byName.get(name);
+    assert.ok(p?.grad, `${name} has a gradient`);
+    assert.ok(maxAbsDiff(p.grad.data, want) < 1e-5, `${name}: gradient differs by ${maxAbsDiff(p.grad.data, want)}`);
+  }
+  new SGD(decayGroups(params, 0), { lr: golden.lr, momentum: 0 }).step();
+  for (const [name, want] of Object.entries(golden.after_sgd)) {
+    const d = maxAbsDiff(byName.get(name)!.data, want);
+    assert.ok(d < 1e-5, `${name} after one SGD step differs by ${d}`);
+  }
+}
 
 it('Poisson sampling: batch sizes are binomial(N, q) in mean and variance', () => {
   // 2000 draws of Binomial(N 500, q 0.05): mean 25, variance 23.75. The sample mean's z-score and the sample

@@ -2,7 +2,9 @@
 """Writes the reference for ajar's DP-SGD step: a tiny GPT-2 (tied embeddings) with fixed random weights, three
 examples of different lengths, and each example's gradient computed on its own (one forward and backward per
 example, no batching), clipped to max_grad_norm as one flat vector (factor min(1, C / (norm + 1e-6)), Opacus's),
-summed, divided by the expected batch size (noise multiplier 0), then one SGD step.
+summed, divided by the expected batch size (noise multiplier 0), then one SGD step. Twice: the language model
+(each example's loss its mean next-token cross-entropy), and GPT2ForSequenceClassification on the same trunk (a
+bias-free `score` head on each example's last token; its loss the cross-entropy of its label).
 
 Run from the repository root with Debian's python3 (python3-torch 1.13):
 
@@ -63,8 +65,8 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
-def forward(ids):
-    """transformers' GPT2LMHeadModel in eval mode, one sequence (T,) -> logits (T, V)."""
+def hidden(ids):
+    """transformers' GPT2Model in eval mode, one sequence (T,) -> final hidden states (T, C)."""
     T = len(ids)
     x = W["transformer.wte.weight"][ids] + W["transformer.wpe.weight"][:T]
     hd = N_EMBD // N_HEAD
@@ -82,46 +84,60 @@ def forward(ids):
         m = F.layer_norm(x, (N_EMBD,), W[p + "ln_2.weight"], W[p + "ln_2.bias"], EPS)
         h = gelu_new(m @ W[p + "mlp.c_fc.weight"] + W[p + "mlp.c_fc.bias"])
         x = x + h @ W[p + "mlp.c_proj.weight"] + W[p + "mlp.c_proj.bias"]
-    x = F.layer_norm(x, (N_EMBD,), W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], EPS)
-    return x @ W["transformer.wte.weight"].t()
+    return F.layer_norm(x, (N_EMBD,), W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], EPS)
 
 
-def example_grad(ids):
-    """The gradient of one example's loss (its mean next-token cross-entropy), alone."""
-    for t in W.values():
-        t.grad = None
+def lm_loss(ids):
     ids_t = torch.tensor(ids)
-    loss = F.cross_entropy(forward(ids_t[:-1]), ids_t[1:])
-    loss.backward()
-    return {n: W[n].grad.detach().clone() for n in NAMES}
+    return F.cross_entropy(hidden(ids_t[:-1]) @ W["transformer.wte.weight"].t(), ids_t[1:])
 
 
-grads = [example_grad(ex) for ex in EXAMPLES]
-norms = [math.sqrt(sum(float(g[n].double().pow(2).sum()) for n in NAMES)) for g in grads]
-# C between the smallest norm and the others: one example keeps its gradient, two are scaled down.
-ordered = sorted(norms)
-C = (ordered[0] + ordered[1]) / 2
-factors = [min(1.0, C / (n + 1e-6)) for n in norms]
-dp_grad = {n: sum(f * g[n] for f, g in zip(factors, grads)) / EXPECTED_BATCH for n in NAMES}
-after = {n: W[n].detach() - LR * dp_grad[n] for n in NAMES}
+LABELS = [2, 0, 1]
+NUM_LABELS = 3
+
+
+def classifier_loss(k):
+    h = hidden(torch.tensor(EXAMPLES[k]))  # (T, C)
+    scores = h[-1] @ W["score.weight"].t()  # (num_labels,): nn.Linear(n_embd, num_labels, bias=False)
+    return F.cross_entropy(scores.unsqueeze(0), torch.tensor([LABELS[k]]))
 
 
 def flat(t):
     return [float(v) for v in t.detach().reshape(-1)]
 
 
-out = {
-    "config": CONFIG,
-    "weights": {n: {"shape": list(W[n].shape), "data": flat(W[n])} for n in NAMES},
-    "examples": EXAMPLES,
-    "max_grad_norm": C,
-    "expected_batch": EXPECTED_BATCH,
-    "lr": LR,
-    "norms": norms,
-    "factors": factors,
-    "dp_grad": {n: flat(dp_grad[n]) for n in NAMES},
-    "after_sgd": {n: flat(after[n]) for n in NAMES},
-}
+def dp_case(config, names, losses):
+    """Each example's gradient alone, clipped between the smallest norm and the rest, summed, one SGD step."""
+    grads = []
+    for loss_fn in losses:
+        for n in names:
+            W[n].grad = None
+        loss_fn().backward()
+        grads.append({n: W[n].grad.detach().clone() for n in names})
+    norms = [math.sqrt(sum(float(g[n].double().pow(2).sum()) for n in names)) for g in grads]
+    ordered = sorted(norms)
+    C = (ordered[0] + ordered[1]) / 2  # one example keeps its gradient, two are scaled down
+    factors = [min(1.0, C / (n + 1e-6)) for n in norms]
+    dp_grad = {n: sum(f * g[n] for f, g in zip(factors, grads)) / EXPECTED_BATCH for n in names}
+    print("norms", norms, "C", C, "factors", factors)
+    return {
+        "config": config,
+        "weights": {n: {"shape": list(W[n].shape), "data": flat(W[n])} for n in names},
+        "examples": EXAMPLES,
+        "max_grad_norm": C,
+        "expected_batch": EXPECTED_BATCH,
+        "lr": LR,
+        "norms": norms,
+        "factors": factors,
+        "dp_grad": {n: flat(dp_grad[n]) for n in names},
+        "after_sgd": {n: flat(W[n].detach() - LR * dp_grad[n]) for n in names},
+    }
+
+
+lm = dp_case(CONFIG, NAMES, [lambda ex=ex: lm_loss(ex) for ex in EXAMPLES])
+W["score.weight"] = param((NUM_LABELS, N_EMBD), 0.5)
+classifier_config = {**CONFIG, "architectures": ["GPT2ForSequenceClassification"], "num_labels": NUM_LABELS}
+classifier = dp_case(classifier_config, NAMES + ["score.weight"], [lambda k=k: classifier_loss(k) for k in range(3)])
+classifier["labels"] = LABELS
 with open(os.path.join(HERE, "dp_step.json"), "w") as f:
-    json.dump(out, f)
-print("norms", norms, "C", C, "factors", factors)
+    json.dump({"lm": lm, "classifier": classifier}, f)
