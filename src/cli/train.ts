@@ -16,6 +16,9 @@ from the hub, pulled when not cached), evaluates it every eval-interval steps, c
 model as a Hugging Face folder in --out. With --lora the --init-from base stays frozen and low-rank adapters
 train on its projections (--lora-r, --lora-alpha, --lora-dropout, --lora-targets, --use-rslora); --out is then a
 PEFT adapter folder (adapter_config.json, adapter_model.safetensors) for --adapter and 'ajar merge'.
+With --dp it trains with DP-SGD on example data (Poisson batches, per-example clipping to --dp-max-grad-norm,
+noise of --dp-noise-multiplier, or solved from --dp-target-epsilon; --dp-delta below 1/N by default) and logs
+epsilon; the run folder gets privacy.json.
 Values on the command line override the file, which overrides the preset.
 --seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
 batches, evaluation batches and dropout masks that nanoGPT's train.py gets with the same seed.

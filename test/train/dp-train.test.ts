@@ -60,11 +60,31 @@ describe('ajar train --dp', () => {
     assert.match(card, /Trained with differential privacy \(DP-SGD\): \(epsilon 7\.9\d\d, delta 0\.001\)-DP per training example/);
   });
 
+  it('--resume continues a DP run exactly: the same Poisson batches, noise, losses and epsilon', () => {
+    const common = ['--data', join(tmp, 'train.jsonl'), '--val-data', join(tmp, 'val.jsonl'), '--task', 'classification',
+      '--n-layer', '1', '--n-head', '2', '--n-embd', '16', '--block-size', '32', '--batch-size', '8', '--lr-decay-iters', '6',
+      '--warmup-iters', '0', '--eval-interval', '3', '--log-interval', '1', '--sample-tokens', '0', '--dp', '--dp-noise-multiplier', '1.2'];
+    const whole = join(tmp, 'whole');
+    const parts = join(tmp, 'parts');
+    assert.equal(runCli(['train', ...common, '--max-iters', '6', '--out', whole]).code, 0);
+    assert.equal(runCli(['train', ...common, '--max-iters', '3', '--out', parts]).code, 0);
+    const resumed = runCli(['train', ...common, '--max-iters', '6', '--out', parts, '--resume']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const steps = (dir: string): string[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n')
+      .filter((l) => l.includes('"train_loss"')).map((l) => {
+        const { step, train_loss: loss, epsilon } = JSON.parse(l) as Record<string, number>;
+        return JSON.stringify({ step, loss, epsilon });
+      });
+    assert.deepEqual(steps(parts), steps(whole));
+    assert.deepEqual(readFileSync(join(parts, 'privacy.json'), 'utf8'), readFileSync(join(whole, 'privacy.json'), 'utf8'));
+    assert.ok(readFileSync(join(parts, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))), 'the same weights');
+  });
+
   it('refuses plain text data, a missing noise setting and gradient accumulation, in one line', () => {
     const text = join(tmp, 'plain.txt');
     writeFileSync(text, 'hello world\n'.repeat(50));
     for (const [args, pattern] of [
-      [['--data', text, '--dp', '--dp-noise-multiplier', '1'], /--dp needs examples to protect: give JSONL or CSV data/],
+      [['--data', text, '--dp', '--dp-noise-multiplier', '1'], /--dp needs examples to protect: JSONL or CSV records .* is read as one token stream/],
       [['--data', join(tmp, 'train.jsonl'), '--dp'], /--dp needs exactly one of --dp-noise-multiplier S and --dp-target-epsilon E/],
       [['--data', join(tmp, 'train.jsonl'), '--dp', '--dp-noise-multiplier', '1', '--grad-accum', '2'], /grad-accum must be 1 with --dp/],
     ] as const) {
