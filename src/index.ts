@@ -26,4 +26,5 @@ export { Trainer, type TrainSummary } from './train/trainer.js';
 export { DEFAULTS as TRAIN_DEFAULTS, PRESETS, applyOverrides, validateConfig, type TrainConfig } from './train/config.js';
 export { AdamW, SGD, clipGradNorm, decayGroups } from './train/optim.js';
 export { lrAt } from './train/schedule.js';
+export { DEFAULT_ORDERS as RDP_ORDERS, computeRdp, epsilonOf, noiseMultiplierFor, privacySpent } from './train/accountant.js';
 export { releaseOpen, sealBundle, releaseHybrid, loadBundledModel, loadAdapterBundle, verifyRelease } from './release/index.js';

@@ -2,10 +2,12 @@
 // runs the same shapes): a training step of the shakespeare-char model, a GPT-2 124M training step, GPT-2
 // 124M greedy decoding with a KV cache, the GPT-2 step training only LoRA adapters (r 8) over the frozen model,
 // and the same training step and decoding for a Llama of SmolLM2-135M's shape (grouped-query attention, RoPE,
-// RMSNorm, SwiGLU).
+// RMSNorm, SwiGLU); and the shakespeare-char step under DP-SGD (per-example clipping and noise), to set
+// against the plain one.
 import { generate, generateStream } from '../generate/index.js';
 import { attachLora, buildModel, defaultLoraTargets, type CausalLM } from '../models/index.js';
-import { crossEntropy, reshape, Rng, type Tensor } from '../tensor/index.js';
+import { crossEntropy, mul, reshape, Rng, type Tensor } from '../tensor/index.js';
+import { dpGradient } from '../train/dp.js';
 import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
 
 export interface BenchResult {
@@ -67,9 +69,28 @@ function loraTraining(r: number): Trainable {
   };
 }
 
+/** How a step's gradient is formed: the batch mean with global clipping, or DP-SGD's. */
+type Form = (model: CausalLM, params: Tensor[], x: Int32Array, y: Int32Array, batch: number, block: number, rng: Rng) => void;
+
+const plainStep: Form = (model, params, x, y, batch, block) => {
+  const logits = model.forward(x, batch); // (B, T, V)
+  crossEntropy(reshape(logits, [batch * block, model.vocabSize]), y).backward();
+  clipGradNorm(params, 1.0);
+};
+
+/** DP-SGD on a batch of the expected size: per-example gradients clipped to 1, noise multiplier 1. */
+const dpStep: Form = (model, params, x, y, batch, block, rng) => {
+  const names = new Map(model.module.namedParameters().map(([n, t]) => [t, n]));
+  dpGradient({
+    params, names, batch, maxGradNorm: 1, noiseMultiplier: 1, expectedBatch: batch, rng,
+    // Each row's mean loss, summed over the rows.
+    loss: () => mul(crossEntropy(reshape(model.forward(x, batch), [batch * block, model.vocabSize]), y, { reduction: 'sum' }), 1 / block),
+  });
+};
+
 /** Median time of a full training step (forward, backward, clip, AdamW) on random tokens. */
 async function trainSteps(model: CausalLM, batch: number, block: number, steps: number, warmup: number,
-  onStep?: (i: number, ms: number) => void, trainable: Trainable = fullTraining): Promise<number[]> {
+  onStep?: (i: number, ms: number) => void, trainable: Trainable = fullTraining, form: Form = plainStep): Promise<number[]> {
   const rng = new Rng(1);
   model.initWeights(rng);
   model.module.train(true);
@@ -85,10 +106,7 @@ async function trainSteps(model: CausalLM, batch: number, block: number, steps: 
     }
     const t0 = performance.now();
     opt.zeroGrad();
-    const logits = model.forward(x, batch); // (B, T, V)
-    const loss = crossEntropy(reshape(logits, [batch * block, model.vocabSize]), y);
-    loss.backward();
-    clipGradNorm(params, 1.0);
+    form(model, params, x, y, batch, block, rng);
     opt.step();
     const ms = performance.now() - t0;
     // NOTE: yield between steps as the trainer does: the wasm heap reclaims a step's buffers in the next turn.
@@ -103,13 +121,13 @@ async function trainSteps(model: CausalLM, batch: number, block: number, steps: 
 
 /** A training-step workload: `steps` timed steps after `warmup` of a model built from `config`. */
 function trainWorkload(name: string, about: string, config: Record<string, unknown>, batch: number, block: number,
-  defaultSteps: number, warmup: number, trainable: Trainable = fullTraining): WorkloadSpec {
+  defaultSteps: number, warmup: number, trainable: Trainable = fullTraining, form: Form = plainStep): WorkloadSpec {
   return {
     name,
     about,
     async run({ steps = defaultSteps, onStep }) {
       const model = buildModel(config) as CausalLM;
-      const times = await trainSteps(model, batch, block, steps, warmup, onStep, trainable);
+      const times = await trainSteps(model, batch, block, steps, warmup, onStep, trainable, form);
       const ms = median(times);
       return { workload: name, step_ms_median: ms, tokens_per_s: (batch * block * 1000) / ms, steps };
     },
@@ -161,6 +179,8 @@ export const WORKLOADS: Record<string, WorkloadSpec> = {
     smolLM2Config(), 4, 64, 3, 1),
   'decode-llama': decodeWorkload('decode-llama', 'Llama of SmolLM2-135M\'s shape, greedy decoding with a KV cache after a 16-token prompt',
     smolLM2Config(), 32),
+  'train-baby-dp': trainWorkload('train-baby-dp', 'the train-baby step under DP-SGD: per-example gradients clipped to norm 1, noise multiplier 1',
+    gpt2Config({ vocab_size: 65, n_positions: 64, n_embd: 128, n_layer: 4, n_head: 4 }), 12, 64, 30, 3, fullTraining, dpStep),
 };
 
 export function peakRssMiB(): number {

@@ -23,6 +23,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./train.js')).trainCommand },
   tokenize: { summary: 'token ids of a text under a model\'s tokenizer',
     load: async () => (await import('./tokenize.js')).tokenizeCommand },
+  privacy: { summary: 'the DP-SGD privacy accountant: epsilon of a run, or the noise a target epsilon needs',
+    load: async () => (await import('./privacy.js')).privacyCommand },
   plan: { summary: 'compare open, closed and hybrid releases on cost, revenue and risk',
     load: async () => (await import('./plan.js')).planCommand },
   serve: { summary: 'OpenAI-compatible server: API keys, limits, metering, audit log',

@@ -16,6 +16,9 @@ from the hub, pulled when not cached), evaluates it every eval-interval steps, c
 model as a Hugging Face folder in --out. With --lora the --init-from base stays frozen and low-rank adapters
 train on its projections (--lora-r, --lora-alpha, --lora-dropout, --lora-targets, --use-rslora); --out is then a
 PEFT adapter folder (adapter_config.json, adapter_model.safetensors) for --adapter and 'ajar merge'.
+With --dp it trains with DP-SGD on example data (Poisson batches, per-example clipping to --dp-max-grad-norm,
+noise of --dp-noise-multiplier, or solved from --dp-target-epsilon; --dp-delta below 1/N by default) and logs
+epsilon; the run folder gets privacy.json.
 Values on the command line override the file, which overrides the preset.
 --seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
 batches, evaluation batches and dropout masks that nanoGPT's train.py gets with the same seed.
@@ -152,7 +155,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     progress: (p) => {
       // NOTE: the ETA is the trainer's: step time averaged without evaluations, '--:--' for the first few steps.
       const line = `step ${p.step}/${p.maxIters} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ` +
-        `${Math.round(p.tokensPerS)} tok/s ETA ${fmtDuration(p.etaS)}`;
+        `${Math.round(p.tokensPerS)} tok/s ETA ${fmtDuration(p.etaS)}${p.epsilon !== undefined ? ` epsilon ${p.epsilon.toFixed(2)}` : ''}`;
       if (tty) {
         process.stderr.write(`\r${stepBar(p.step, p.maxIters)} ${line}\x1b[K`);
       } else if (p.step % cfg.log_interval === 0 || p.step === p.maxIters) {

@@ -208,6 +208,11 @@ export class ExampleBatcher {
     }
   }
 
+  /** The batch of the given examples, in that order, without touching the state (DP-SGD's Poisson batches). */
+  batchOf(indices: Int32Array): ExampleBatch {
+    return this.makeBatch(indices);
+  }
+
   private makeBatch(indices: Int32Array): ExampleBatch {
     const examples = this.data.examples;
     const B = indices.length;

@@ -221,9 +221,11 @@ abstract class GPT2Base {
     const tr = this.module.transformer;
     const training = this.module.training && opts.rng !== undefined;
     const drop = (t: Tensor, p: number): Tensor => (training && p > 0 ? dropout(t, p, opts.rng!, true) : t);
-    const pos = new Int32Array(T);
-    for (let t = 0; t < T; t++) pos[t] = past + t;
-    let x = add(tr.wte.forward(ids, [batch, T]), tr.wpe.forward(pos, [T])); // (B, T, C)
+    // NOTE: positions are looked up per row, (B, T), not once as (T) and broadcast: the same values, but every op
+    // on a parameter then has the batch as its outermost dimension, which DP-SGD's per-example gradients need.
+    const pos = new Int32Array(batch * T);
+    for (let b = 0; b < batch; b++) for (let t = 0; t < T; t++) pos[b * T + t] = past + t;
+    let x = add(tr.wte.forward(ids, [batch, T]), tr.wpe.forward(pos, [batch, T])); // (B, T, C)
     x = drop(x, this.cfg.embd_pdrop);
     for (const block of tr.h) x = block.forward(x, opts, drop);
     return tr.ln_f.forward(x); // (B, T, C)

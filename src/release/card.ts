@@ -33,6 +33,8 @@ export interface CardInput {
   license: ResolvedLicense;
   results: ResultRecord[];
   trainingArgs: Record<string, unknown> | null;
+  /** DP-SGD's privacy record (privacy.json), carried into the front matter as `privacy:`. */
+  privacy?: Record<string, unknown> | null;
   /** Hub dataset ids (--dataset); model-index's results name the first. */
   datasets: string[];
   /** ISO 639-1 language codes (--language). */
@@ -142,6 +144,7 @@ export function cardMetadata(input: CardInput): Record<string, unknown> {
   if (metricTypes.length > 0) meta.metrics = metricTypes;
   if (input.baseModel !== undefined) meta.base_model = input.baseModel;
   meta.pipeline_tag = task;
+  if (input.privacy) meta.privacy = input.privacy;
   const indexed = results.map((r) => ({ r, metrics: indexMetrics(r), dataset: indexDataset(r, input.datasets) }))
     .filter((x) => x.metrics.length > 0 && x.dataset !== null);
   if (indexed.length > 0) {
@@ -237,6 +240,12 @@ function trainingSection(input: CardInput): string[] {
     if (key === 'val_fraction' && typeof args.val_data === 'string') continue;
     if (PATH_KEYS.has(key) && typeof v === 'string' && v !== 'scratch' && v !== 'char' && v !== 'gpt2') v = basename(v);
     lines.push(`| ${label} | ${typeof v === 'number' ? String(v) : escapeCell(String(v))} |`);
+  }
+  const p = input.privacy;
+  if (p && typeof p.epsilon === 'number' && typeof p.delta === 'number') {
+    lines.push('', `Trained with differential privacy (${String(p.mechanism)}): (epsilon ${p.epsilon.toFixed(3)}, delta ${p.delta})-DP per training example, ` +
+      `by the ${String(p.accountant).toUpperCase()} accountant over ${String(p.steps)} steps (noise multiplier ${String(p.noise_multiplier)}, ` +
+      `clipping norm ${String(p.max_grad_norm)}, sampling rate ${String(p.sample_rate)}); the \`privacy\` front matter holds the record.`);
   }
   const train = input.results.find((r) => r.source === 'ajar train' && r.iters !== null);
   if (train) lines.push('', `The run took ${fmt(train.iters!)} steps and finished on ${train.date.slice(0, 10)}.`);

@@ -13,7 +13,7 @@ import { hubIdOfCachePath, renderCard } from './card.js';
 import { contentHash, sha256Hex, sortByBytes, Staging, sumsText, writeNewFile } from './files.js';
 import { resolveLicense } from './licenses.js';
 import { appendReleaseRecord } from './records.js';
-import { hasMetrics, readResults, readTrainingArgs, RESULTS_FILE } from './results.js';
+import { hasMetrics, readPrivacy, readResults, readTrainingArgs, RESULTS_FILE } from './results.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 
@@ -130,6 +130,7 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
       + 'or pass --no-eval to release it without results (the card will say so)');
   }
   const trainingArgs = readTrainingArgs(opts.modelDir);
+  const privacy = readPrivacy(opts.modelDir);
   const staging = new Staging(out, 'release');
   try {
     log(`loading ${opts.modelDir}`);
@@ -152,7 +153,7 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
         architecture: model.architecture, task: model.task, config: model.config, parameters: model.module.numParameters(),
         contextLength: model.contextLength, vocabSize: model.vocabSize, tokenizerKind: tokenizer.kind,
       },
-      license, results, trainingArgs, datasets: opts.datasets ?? [], languages: opts.languages ?? [],
+      license, results, trainingArgs, privacy, datasets: opts.datasets ?? [], languages: opts.languages ?? [],
       baseModel: opts.baseModel ?? hubIdOfCachePath(trainingArgs?.init_from), userCard, date: now,
     });
     writeNewFile(staging.path('README.md'), card);

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readRegularJson } from '../io/safe-read.js';
 import { AjarError } from '../tensor/errors.js';
+import { PRIVACY_FILE } from '../train/dp.js';
 
 export const RESULTS_FILE = 'ajar_results.json';
 export const TRAINING_ARGS_FILE = 'training_args.json';
@@ -76,7 +77,16 @@ export function appendResult(dir: string, record: ResultRecord): string {
 
 /** dir/training_args.json as an object, or null when the model was not trained by ajar. */
 export function readTrainingArgs(dir: string): Record<string, unknown> | null {
-  const path = join(dir, TRAINING_ARGS_FILE);
+  return readOptionalObject(join(dir, TRAINING_ARGS_FILE));
+}
+
+/** dir/privacy.json (DP-SGD's record from 'ajar train --dp') as an object, or null when the model has none. */
+export function readPrivacy(dir: string): Record<string, unknown> | null {
+  return readOptionalObject(join(dir, PRIVACY_FILE));
+}
+
+/** A JSON object file, or null when it does not exist. */
+function readOptionalObject(path: string): Record<string, unknown> | null {
   if (!existsSync(path)) return null;
   const raw = readJson(path, 'bad_results');
   if (!isRecord(raw)) throw new AjarError('bad_results', `${path} must hold a JSON object`);

@@ -9,4 +9,4 @@ export * from './errors.js';
 export * from './ops.js';
 export { Rng } from './random.js';
 export { ShapeError, broadcastShapes, numel, type Shape } from './shape.js';
-export { noGrad, isGradEnabled, Tensor } from './tensor.js';
+export { noGrad, isGradEnabled, Tensor, type BackwardHooks } from './tensor.js';

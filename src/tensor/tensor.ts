@@ -13,6 +13,12 @@ export interface GradNode {
 /** A gradient rule: given the upstream gradient and the node, one gradient (or null) per input. */
 export type GradRule = (g: Tensor, out: Tensor, node: GradNode) => (Tensor | null)[];
 
+/** Observers of a backward pass (DP-SGD's per-example gradients read each recorded op's output gradient). */
+export interface BackwardHooks {
+  /** t's full gradient g, called once per recorded tensor before t's rule runs; g must not be kept or changed. */
+  onOutputGrad(t: Tensor, g: Tensor): void;
+}
+
 let gradEnabled = true;
 let gradRules: Record<string, GradRule> = {};
 
@@ -103,7 +109,7 @@ export class Tensor {
    * Reverse-mode autograd from this tensor. Without a seed the tensor must hold one value (a loss).
    * Leaf tensors with requiresGrad accumulate into .grad; the graph is released afterwards.
    */
-  backward(seed?: Tensor): void {
+  backward(seed?: Tensor, hooks?: BackwardHooks): void {
     if (!this.requiresGrad) throw new Error('backward: this tensor does not require grad (nothing to differentiate)');
     if (this.released) {
       throw new Error('backward: this graph was already released by an earlier backward (build the graph again)');
@@ -147,6 +153,8 @@ export class Tensor {
         const g = grads.get(t);
         grads.delete(t);
         if (!g) continue;
+        // The gradient of t is complete here (every user of t came before it): the hook sees it before t's rule.
+        if (hooks && t.node) hooks.onOutputGrad(t, g);
         hold(g.data, -1);
         drop(g.data);
         const node = t.node;

@@ -36,6 +36,12 @@ export interface TrainConfig {
   lora_dropout: number; // 0.0 // dropout on the adapter's input
   lora_targets: string | null; // null = per architecture: gpt2 c_attn,c_proj,c_fc; llama q,k,v,o,gate,up,down_proj
   use_rslora: boolean; // false // rank-stabilised LoRA's scaling alpha / sqrt(r)
+  // DP-SGD (train/dp.ts): Poisson batches at rate batch_size / N, per-example clipping, Gaussian noise (Opacus's semantics)
+  dp: boolean; // false
+  dp_noise_multiplier: number | null; // null = solved from dp_target_epsilon over max_iters steps // noise std / max grad norm
+  dp_target_epsilon: number | null; // null = dp_noise_multiplier is given
+  dp_delta: number | null; // null = the largest power of ten below 1/N
+  dp_max_grad_norm: number; // 1.0 // per-example clipping norm C
   // optimisation
   optimizer: 'adamw' | 'sgd'; // 'adamw'
   max_iters: number; // 2000
@@ -92,6 +98,11 @@ export const DEFAULTS: TrainConfig = {
   lora_dropout: 0,
   lora_targets: null,
   use_rslora: false,
+  dp: false,
+  dp_noise_multiplier: null,
+  dp_target_epsilon: null,
+  dp_delta: null,
+  dp_max_grad_norm: 1.0,
   optimizer: 'adamw',
   max_iters: 2000,
   batch_size: 12,
@@ -192,6 +203,8 @@ const KINDS: Record<keyof TrainConfig, Kind | string[]> = {
   n_layer: 'int', n_head: 'int', n_embd: 'int', dropout: 'number', activation: ['gelu_new', 'gelu', 'relu', 'silu', 'gelu_pytorch_tanh'], bias: 'bool', block_size: 'int',
   lora: 'bool', lora_r: 'int', lora_alpha: 'nullable-number', lora_dropout: 'number', lora_targets: 'nullable-string',
   use_rslora: 'bool',
+  dp: 'bool', dp_noise_multiplier: 'nullable-number', dp_target_epsilon: 'nullable-number', dp_delta: 'nullable-number',
+  dp_max_grad_norm: 'number',
   optimizer: ['adamw', 'sgd'], max_iters: 'int', batch_size: 'int', grad_accum: 'int', lr: 'number',
   min_lr: 'nullable-number', warmup_iters: 'int', lr_decay_iters: 'nullable-int', decay_lr: 'bool',
   beta1: 'number', beta2: 'number', weight_decay: 'number', momentum: 'number', grad_clip: 'number',
@@ -297,7 +310,21 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.lora_targets !== null && c.lora_targets.split(',').some((t) => t.trim() === '')) {
     bad(where, 'lora_targets', `must be module names separated by commas, got ${JSON.stringify(c.lora_targets)}`);
   }
+  if (c.dp) validateDp(c);
   const ckpt = c.checkpoint_interval ?? c.eval_interval;
   if (ckpt < 1) bad(where, 'checkpoint_interval', `must be at least 1, got ${ckpt}`);
   return { ...c, min_lr: minLr, lr_decay_iters: decayIters, checkpoint_interval: ckpt, lora_alpha: c.lora_alpha ?? 2 * c.lora_r };
+}
+
+/** DP-SGD's keys: one of noise multiplier and target epsilon, and what Opacus's semantics need. */
+function validateDp(c: TrainConfig): void {
+  const where = 'train config';
+  if ((c.dp_noise_multiplier === null) === (c.dp_target_epsilon === null)) {
+    throw new AjarError('bad_config', `${where}: --dp needs exactly one of --dp-noise-multiplier S and --dp-target-epsilon E`);
+  }
+  if (c.dp_noise_multiplier !== null && c.dp_noise_multiplier < 0) bad(where, 'dp_noise_multiplier', `must be >= 0, got ${c.dp_noise_multiplier}`);
+  if (c.dp_target_epsilon !== null && !(c.dp_target_epsilon > 0)) bad(where, 'dp_target_epsilon', `must be > 0, got ${c.dp_target_epsilon}`);
+  if (c.dp_delta !== null && !(c.dp_delta > 0 && c.dp_delta < 1)) bad(where, 'dp_delta', `must be in (0, 1), got ${c.dp_delta}`);
+  if (!(c.dp_max_grad_norm > 0)) bad(where, 'dp_max_grad_norm', `must be > 0, got ${c.dp_max_grad_norm}`);
+  if (c.grad_accum !== 1) bad(where, 'grad_accum', `must be 1 with --dp (each step is one Poisson-sampled batch), got ${c.grad_accum}`);
 }

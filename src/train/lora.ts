@@ -1,6 +1,7 @@
 // LoRA as a training mode: the base (--init-from) is frozen, adapters on the target layers (and a classifier's
 // score head, PEFT's modules_to_save) train, and the run folder is a PEFT adapter with a small model card.
 import { join } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 import { writeFileAtomic } from '../io/atomic.js';
 import { attachLora, defaultLoraTargets, saveAdapter, type AnyModel, type LoraSet, type LoraSpec } from '../models/index.js';
 import type { Rng, Tensor } from '../tensor/index.js';
@@ -73,6 +74,7 @@ export class LoraTraining implements TrainMode {
       'tags:',
       '- ajar',
       '- lora',
+      ...(e.privacy ? [stringifyYaml({ privacy: e.privacy }).trimEnd()] : []),
       '---',
       '',
       `# LoRA adapter for ${this.baseName}`,

@@ -14,6 +14,8 @@ export interface SavedEval {
   step: number;
   val_loss: number | null;
   metrics?: Record<string, number>;
+  /** The privacy guarantee of the saved weights (DP-SGD's record), for the card's `privacy:` front matter. */
+  privacy?: object;
 }
 
 export interface TrainMode {

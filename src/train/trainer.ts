@@ -13,11 +13,13 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { readRegularJson } from '../io/safe-read.js';
 import { buildModel, loadPretrained, type AnyModel } from '../models/index.js';
 import {
-  AjarError, crossEntropy, mseLoss, mul, noGrad, reshape, Rng, tensor, type Tensor,
+  AjarError, crossEntropy, mseLoss, noGrad, reshape, Rng, tensor, type Tensor,
 } from '../tensor/index.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { AdamW, SGD, clipGradNorm, decayGroups, type Optimizer } from './optim.js';
+import { DpSgd, PRIVACY_FILE } from './dp.js';
+import { MeanGradient, countTargets, lmTargets, perExampleLoss, type GradientMode, type TrainBatch } from './gradient.js';
 import { checkpointHoldsModel, createTrainMode, type TrainMode } from './mode.js';
 import { EtaEstimator, evaluationsLeft } from './eta.js';
 import { lrAt } from './schedule.js';
@@ -27,9 +29,10 @@ export interface TrainEvents {
   log?(line: string): void;
   /**
    * Called after every optimizer step. tokensPerS counts training time only (evaluation left out); etaS is the time
-   * left (steps at their moving-average time plus the evaluations to come), NaN for the first few steps.
+   * left (steps at their moving-average time plus the evaluations to come), NaN for the first few steps; epsilon is
+   * DP-SGD's privacy spent so far, when training with --dp.
    */
-  progress?(p: { step: number; maxIters: number; loss: number; lr: number; tokensPerS: number; elapsedS: number; etaS: number }): void;
+  progress?(p: { step: number; maxIters: number; loss: number; lr: number; tokensPerS: number; elapsedS: number; etaS: number; epsilon?: number }): void;
   /** An evaluation (eval_iters batches of train and of val data) starts at `step`; progress resumes after it. */
   evaluating?(step: number): void;
   /** Milliseconds of a monotonic clock; default performance.now (tests pass a fake one). */
@@ -72,6 +75,8 @@ export class Trainer {
   /** What trains and what is saved: the whole model, or LoRA adapters over a frozen base. */
   mode!: TrainMode;
   optimizer!: Optimizer;
+  /** How a step's gradient is formed: the mean over micro-batches, or DP-SGD's noised per-example sum. */
+  gradient!: GradientMode;
   train!: Dataset;
   val!: Dataset;
   private rng!: Rng;
@@ -146,6 +151,7 @@ export class Trainer {
     } else {
       this.exampleBatcher = new ExampleBatcher(this.train, c.batch_size, c.block_size, this.padId(), c.seed);
     }
+    this.gradient = c.dp ? this.dpGradient() : new MeanGradient(c.grad_accum);
     if (resumeCk) {
       const s = resumeCk.state;
       this.optimizer.loadStateDict(resumeCk.optimizer);
@@ -162,6 +168,26 @@ export class Trainer {
       this.log(`resumed from ${join(this.outDir, 'checkpoint')} at step ${s.step}`);
     }
     this.model.module.train(true);
+  }
+
+  /** DP-SGD over the training examples (the unit of privacy is one example: a JSONL or CSV record). */
+  private dpGradient(): DpSgd {
+    const c = this.cfg;
+    const batcher = this.exampleBatcher;
+    if (!batcher || this.train.kind !== 'examples') {
+      throw new AjarError('bad_config', `--dp needs examples to protect: JSONL or CSV records with labels, values or prompt/completion (one record is one example); ` +
+        `${this.train.source} is read as one token stream (plain text), which --dp does not split into examples yet`);
+    }
+    const settings = {
+      examples: this.train.examples.length, batchSize: c.batch_size, maxGradNorm: c.dp_max_grad_norm,
+      noiseMultiplier: c.dp_noise_multiplier, targetEpsilon: c.dp_target_epsilon, delta: c.dp_delta, plannedSteps: c.max_iters,
+    };
+    const trained = new Set(this.mode.parameters());
+    const named = [...this.model.module.namedParameters()].filter(([, t]) => trained.has(t));
+    const dp = new DpSgd(settings, this.mode.parameters(), named, (indices) => ({ ex: batcher.batchOf(indices) }), this.rng);
+    this.log(`DP-SGD: sample rate ${dp.sampleRate.toPrecision(4)}, noise multiplier ${dp.noiseMultiplier.toPrecision(4)}, ` +
+      `max grad norm ${c.dp_max_grad_norm}, delta ${dp.delta}; epsilon after ${c.max_iters} steps ${dp.epsilon(c.max_iters).toFixed(3)}`);
+    return dp;
   }
 
   private scratchTokenizer(): Tokenizer {
@@ -301,7 +327,7 @@ export class Trainer {
 
   private checkResumeCompatible(saved: Record<string, unknown>): void {
     const keys: (keyof TrainConfig)[] = ['arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed',
-      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora'];
+      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora', 'dp', 'dp_noise_multiplier', 'dp_target_epsilon', 'dp_delta', 'dp_max_grad_norm'];
     for (const k of keys) {
       if (saved[k] !== undefined && JSON.stringify(saved[k]) !== JSON.stringify(this.cfg[k])) {
         throw new AjarError('bad_checkpoint', `--resume: ${k.replace(/_/g, '-')} was ${JSON.stringify(saved[k])} in the checkpoint, now ${JSON.stringify(this.cfg[k])}; resume with the same settings`);
@@ -309,9 +335,13 @@ export class Trainer {
     }
   }
 
-  /** Loss of one batch (with the graph, for backward) and the tokens/examples it covers. */
-  private batchLoss(training: boolean, lm?: LMBatch, ex?: ExampleBatch): { loss: Tensor; tokens: number } {
+  /**
+   * Loss of one batch (with the graph, for backward) and the tokens/examples it covers: the batch mean, or with
+   * perExample (DP-SGD, example data) the sum over examples of each one's mean loss.
+   */
+  private batchLoss(training: boolean, lm?: LMBatch, ex?: ExampleBatch, perExample = false): { loss: Tensor; tokens: number } {
     const opts = training ? { rng: this.rng } : {};
+    if (perExample && ex) return perExampleLoss(this.model, ex, opts);
     if (lm) {
       if (this.model.task !== 'causal-lm') throw new Error('unreachable: stream data needs a language model');
       const logits = this.model.forward(lm.x, lm.batch, opts); // (B, T, V)
@@ -333,7 +363,7 @@ export class Trainer {
     return { loss: crossEntropy(scores, b.labels!), tokens: b.batch * b.block };
   }
 
-  private nextTrainBatch(): { lm?: LMBatch; ex?: ExampleBatch } {
+  private nextTrainBatch(): TrainBatch {
     return this.streamBatcher ? { lm: this.streamBatcher.next() } : { ex: this.exampleBatcher!.next() };
   }
 
@@ -407,7 +437,11 @@ export class Trainer {
   private saveRunFolder(dir: string): void {
     const valLoss = this.lastValLoss;
     const metrics = this.lastMetrics;
-    this.mode.save(dir, this.tokenizer, { step: this.step, val_loss: valLoss, ...(metrics ? { metrics: summarizeMetrics(metrics) } : {}) });
+    const privacy = this.gradient.privacy(this.step);
+    this.mode.save(dir, this.tokenizer, {
+      step: this.step, val_loss: valLoss, ...(metrics ? { metrics: summarizeMetrics(metrics) } : {}), ...(privacy ? { privacy } : {}),
+    });
+    if (privacy) writeFileAtomic(join(dir, PRIVACY_FILE), `${JSON.stringify(privacy, null, 2)}\n`);
   }
 
   /** Save the run; `rng` is the generator's state at the start of step this.step, before any of its draws. */
@@ -489,23 +523,22 @@ export class Trainer {
       const stepStart = clock();
       this.optimizer.lr = lr;
       this.optimizer.zeroGrad();
-      let lossSum = 0;
-      for (let micro = 0; micro < c.grad_accum; micro++) {
-        const batch = micro === 0 && first ? first : this.nextTrainBatch();
-        const { loss, tokens } = this.batchLoss(true, batch.lm, batch.ex);
-        lossSum += loss.item();
-        // Gradients accumulate in .grad across micro-batches; each is scaled so the step sees their mean.
-        (c.grad_accum > 1 ? mul(loss, 1 / c.grad_accum) : loss).backward();
-        windowTokens += tokens;
-        this.tokensSeen += tokens;
-      }
-      const loss = lossSum / c.grad_accum;
-      if (!Number.isFinite(loss)) {
+      const formed = this.gradient.formGradient({
+        first,
+        nextBatch: () => this.nextTrainBatch(),
+        loss: (batch, perExample) => this.batchLoss(true, batch.lm, batch.ex, perExample),
+      });
+      windowTokens += formed.tokens;
+      this.tokensSeen += formed.tokens;
+      // NOTE: a DP-SGD step's Poisson batch may be empty (its gradient is noise alone): its loss is NaN, not a divergence.
+      const loss = formed.loss;
+      if (!Number.isFinite(loss) && formed.tokens > 0) {
         throw new AjarError('diverged', `training diverged at step ${it} (loss ${loss}); lower --lr or check the data`);
       }
-      if (c.grad_clip > 0) clipGradNorm(params, c.grad_clip);
+      if (c.grad_clip > 0 && this.gradient.globalClip) clipGradNorm(params, c.grad_clip);
       this.optimizer.step();
       this.step++;
+      const report = this.gradient.report(this.step);
       const stepMs = clock() - stepStart;
       windowMs += stepMs;
       trainMs += stepMs;
@@ -518,11 +551,11 @@ export class Trainer {
         }
       }
       if (this.step % c.log_interval === 0 || this.step === c.max_iters) {
-        this.appendMetrics({ step: this.step, train_loss: loss, lr, tokens_per_s: tokensPerS, elapsed_s: elapsed() });
+        this.appendMetrics({ step: this.step, train_loss: Number.isFinite(loss) ? loss : null, lr, tokens_per_s: tokensPerS, elapsed_s: elapsed(), ...report });
       }
       this.events.progress?.({
         step: this.step, maxIters: c.max_iters, loss, lr, tokensPerS, elapsedS: elapsed(),
-        etaS: eta.eta(c.max_iters - this.step, evaluationsLeft(this.step, c.max_iters, c.eval_interval)),
+        etaS: eta.eta(c.max_iters - this.step, evaluationsLeft(this.step, c.max_iters, c.eval_interval)), ...report,
       });
       // Let signal handlers (Ctrl-C) run between steps.
       await new Promise<void>((r) => setImmediate(r));
@@ -571,19 +604,6 @@ export class Trainer {
     writeFileAtomic(join(this.outDir, 'ajar_results.json'), `${JSON.stringify([record], null, 2)}\n`);
     writeFileAtomic(join(this.outDir, 'training_args.json'), `${JSON.stringify(this.cfg, null, 2)}\n`);
   }
-}
-
-/** Next-token targets for plain LM examples: the next id, -100 past each row's end. */
-function lmTargets(b: ExampleBatch): Int32Array {
-  const t = new Int32Array(b.batch * b.block).fill(-100);
-  for (let r = 0; r < b.batch; r++) for (let i = 0; i < b.lengths[r] - 1; i++) t[r * b.block + i] = b.ids[r * b.block + i + 1];
-  return t;
-}
-
-function countTargets(t: Int32Array): number {
-  let n = 0;
-  for (const v of t) if (v !== -100) n++;
-  return n;
 }
 
 function summarizeMetrics(m: ClassificationReport | RegressionReport): Record<string, number> {

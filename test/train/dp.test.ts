@@ -1,0 +1,117 @@
+// DP-SGD: one step's gradient against PyTorch clipping each example's gradient on its own
+// (test/golden/dp/make_dp_step.py), for a language model and a classifier, and Poisson sampling's batch sizes
+// against the binomial distribution.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { ExampleBatch } from '../../src/data/index.js';
+import { buildModel } from '../../src/models/registry.js';
+import { Rng, type Tensor } from '../../src/tensor/index.js';
+import { dpGradient, poissonSample } from '../../src/train/dp.js';
+import { perExampleLoss } from '../../src/train/gradient.js';
+import { SGD, decayGroups } from '../../src/train/optim.js';
+import { forEachBackend } from '../helpers/backends.js';
+import { readGoldenJson } from '../helpers/golden.js';
+
+interface Case {
+  config: Record<string, unknown>;
+  weights: Record<string, { shape: number[]; data: number[] }>;
+  examples: number[][];
+  max_grad_norm: number;
+  expected_batch: number;
+  lr: number;
+  norms: number[];
+  dp_grad: Record<string, number[]>;
+  after_sgd: Record<string, number[]>;
+  /** classifier: each example's label. */
+  labels?: number[];
+}
+
+const golden = readGoldenJson<{ lm: Case; classifier: Case }>('dp/dp_step.json');
+
+/** The examples as ajar's ExampleBatcher lays them out: right-padded rows, next-token targets from the lengths. */
+function batchOf(examples: number[][], labels?: number[]): ExampleBatch {
+  const B = examples.length;
+  const T = Math.max(...examples.map((e) => e.length));
+  const ids = new Int32Array(B * T); // (B, T), padding id 0
+  const attentionMask = new Float32Array(B * T);
+  examples.forEach((e, b) => {
+    ids.set(e, b * T);
+    attentionMask.fill(1, b * T, b * T + e.length);
+  });
+  const b: ExampleBatch = { ids, batch: B, block: T, attentionMask, lengths: Int32Array.from(examples.map((e) => e.length)), indices: Int32Array.from(examples.keys()) };
+  if (labels) b.labels = Int32Array.from(labels);
+  return b;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+forEachBackend('DP-SGD step', () => {
+  for (const kind of ['lm', 'classifier'] as const) {
+    it(`${kind}: clipped, summed, divided by the expected batch size: equal to PyTorch per-example clipping within 1e-5`, () => {
+      checkStep(golden[kind]);
+    });
+  }
+});
+
+function checkStep(golden: Case): void {
+  const model = buildModel(golden.config, 'dp_step.json');
+  model.loadWeights(new Map(Object.entries(golden.weights).map(([n, w]) => [n, { shape: w.shape, data: Float32Array.from(w.data) }])), 'dp_step.json');
+  model.module.train(true);
+  const named = model.module.namedParameters();
+  const params = model.module.parameters();
+  const batch = batchOf(golden.examples, golden.labels);
+  const r = dpGradient({
+    params, names: new Map(named.map(([n, t]) => [t, n])), batch: batch.batch,
+    loss: () => perExampleLoss(model, batch, {}).loss, maxGradNorm: golden.max_grad_norm, noiseMultiplier: 0,
+    expectedBatch: golden.expected_batch, rng: new Rng(0),
+  });
+  // The per-example norms decide the clipping: one example under C, two over it.
+  for (let e = 0; e < 3; e++) assert.ok(Math.abs(r.norms[e] - golden.norms[e]) < 1e-4 * golden.norms[e], `norm ${e}: ${r.norms[e]} vs ${golden.norms[e]}`);
+  const byName = new Map<string, Tensor>(named);
+  assert.equal(params.length, Object.keys(golden.dp_grad).length, 'every trained parameter has a reference gradient');
+  for (const [name, want] of Object.entries(golden.dp_grad)) {
+    const p = byName.get(name);
+    assert.ok(p?.grad, `${name} has a gradient`);
+    assert.ok(maxAbsDiff(p.grad.data, want) < 1e-5, `${name}: gradient differs by ${maxAbsDiff(p.grad.data, want)}`);
+  }
+  new SGD(decayGroups(params, 0), { lr: golden.lr, momentum: 0 }).step();
+  for (const [name, want] of Object.entries(golden.after_sgd)) {
+    const d = maxAbsDiff(byName.get(name)!.data, want);
+    assert.ok(d < 1e-5, `${name} after one SGD step differs by ${d}`);
+  }
+}
+
+it('Poisson sampling: batch sizes are binomial(N, q) in mean and variance', () => {
+  // 2000 draws of Binomial(N 500, q 0.05): mean 25, variance 23.75. The sample mean's z-score and the sample
+  // variance's chi-square ((n - 1) s^2 / sigma^2 ~ chi2(n - 1), mean n - 1, sd sqrt(2 (n - 1))) stay within 4 sd.
+  const N = 500;
+  const q = 0.05;
+  const draws = 2000;
+  const rng = new Rng(1234);
+  const sizes: number[] = [];
+  let empty = 0;
+  for (let k = 0; k < draws; k++) {
+    const idx = poissonSample(N, q, rng);
+    for (let i = 1; i < idx.length; i++) assert.ok(idx[i] > idx[i - 1], 'indices are distinct and increasing');
+    sizes.push(idx.length);
+  }
+  const mean = sizes.reduce((a, b) => a + b, 0) / draws;
+  const s2 = sizes.reduce((a, b) => a + (b - mean) ** 2, 0) / (draws - 1);
+  const variance = N * q * (1 - q);
+  const z = (mean - N * q) / Math.sqrt(variance / draws);
+  assert.ok(Math.abs(z) < 4, `mean ${mean}: z ${z}`);
+  const chi = ((draws - 1) * s2) / variance;
+  const chiZ = (chi - (draws - 1)) / Math.sqrt(2 * (draws - 1));
+  assert.ok(Math.abs(chiZ) < 4, `variance ${s2} vs ${variance}: chi-square z ${chiZ}`);
+  // At q = 1 / N the batch is empty with probability (1 - 1/N)^N ~ e^-1: empty batches happen.
+  const r2 = new Rng(99);
+  for (let k = 0; k < 400; k++) if (poissonSample(50, 1 / 50, r2).length === 0) empty++;
+  const pEmpty = (1 - 1 / 50) ** 50;
+  const zEmpty = (empty / 400 - pEmpty) / Math.sqrt((pEmpty * (1 - pEmpty)) / 400);
+  assert.ok(Math.abs(zEmpty) < 4, `empty batches ${empty} of 400: z ${zEmpty}`);
+});
