@@ -7,7 +7,7 @@ import { modelDirArg } from './pull.js';
 import { weightLoadProgress } from './progress.js';
 
 const HELP = `usage: ajar generate --model DIR|ORG/NAME[@REV] [--adapter DIR] --prompt S [--max-new-tokens N] [--temperature T] [--top-k K]
-                     [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend js|wasm]
+                     [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]... [--json] [--backend native|wasm|js]
 
 Streams the continuation of S as it is produced. Temperature 0 means greedy. --stop may be repeated;
 generation ends before the first stop string, at end-of-text, or after N new tokens (default 64).

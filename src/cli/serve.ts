@@ -17,7 +17,7 @@ const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=D
                   [--host 127.0.0.1] [--port 8080]
                   [--db sqlite:PATH] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
                   [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
-                  [--log-level info|warn|error|silent] [--backend js|wasm]
+                  [--log-level info|warn|error|silent] [--backend native|wasm|js]
 
 Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
 and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs/serving.md.
