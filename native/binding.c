@@ -1,12 +1,13 @@
 // ajar's N-API addon: the native kernels called synchronously on Node's main thread over Float32Array views
 // (napi_get_typedarray_info: no copies; plain and shared buffers alike), the C pool doing the threading.
 // Exports: init(threads, isa?) -> { isa, threads }, matmul(a, b, out, batch, M, K, N, transA, transB,
-// aBatchStride, bBatchStride). Arguments are checked here, so a bad call throws instead of reading out of bounds.
+// aBatchStride, bBatchStride), unary(op, x, out) with op an elementwise.h code. Arguments are checked here, so a bad call throws instead of reading out of bounds.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "elementwise.h"
 #include "gemm.h"
 #include "pool.h"
 
@@ -58,6 +59,7 @@ static napi_value init(napi_env env, napi_callback_info info) {
   if (argc >= 2) napi_typeof(env, argv[1], &t);
   if (t == napi_string) CHECK(napi_get_value_string_utf8(env, argv[1], isa, sizeof isa, &isaLen));
   gemm_init(isaLen ? isa : NULL);
+  elementwise_init(gemm_isa());
   const int n = pool_init((int)threads);
   napi_value obj, vIsa, vThreads;
   CHECK(napi_create_object(env, &obj));
@@ -107,11 +109,29 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value unary_op(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t op;
+  if (argc < 3 || !get_i64(env, argv[0], &op) || op < 0 || op >= UNARY_COUNT) return fail(env, "unary: unknown op code");
+  float *x, *out;
+  size_t nx, nout;
+  if (!f32_view(env, argv[1], &x, &nx) || !f32_view(env, argv[2], &out, &nout)) {
+    return fail(env, "unary: x and out must be Float32Arrays");
+  }
+  if (nout < nx) return fail(env, "unary: out is shorter than x");
+  unary((int)op, x, out, (int64_t)nx);
+  return NULL;
+}
+
 static napi_value module_init(napi_env env, napi_value exports) {
   gemm_init(NULL);
+  elementwise_init(gemm_isa());
   napi_property_descriptor props[] = {
     { "init", NULL, init, NULL, NULL, NULL, napi_default, NULL },
     { "matmul", NULL, matmul, NULL, NULL, NULL, napi_default, NULL },
+    { "unary", NULL, unary_op, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

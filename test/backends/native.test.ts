@@ -1,5 +1,5 @@
 // The native backend's kernels against the js reference (the oracle): every transpose, batch and stride form of
-// matmul on each instruction set this CPU has, on one thread and two, over plain and wasm-memory buffers; NaN and
+// matmul and GELU on each instruction set this CPU has, on one thread and two, over plain and wasm-memory buffers; NaN and
 // infinity propagation; argument checks; and the fallback to wasm when the addon is missing.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -54,6 +54,33 @@ for (const isa of ISAS) {
         assert.equal(be.threads, threads);
         const owners: (Backend | null)[] = [null, ...(wasmAvailable() ? [getWasmBackend()] : [])];
         assertMatmulForms(be, new Rng(16), DIMS, (values, M, N) => placed(owners[(M + N) % owners.length], values));
+      });
+
+      test('GELU and its derivative match the reference, specials included', (t) => {
+        if (isa === 'generic') {
+          t.skip('the portable build leaves GELU to the base backend');
+          return;
+        }
+        const rng = new Rng(19);
+        const SPECIALS = [0, -0, NaN, Infinity, -Infinity, 1e-30, -1e-30, 80, -80, 20, -20, 0.5, -0.5, 1e20, -1e20, 88, -88];
+        for (const n of [1, 3, 17, 33, 100, 257, 40000]) {
+          const x = randoms(rng, n).map((v, i) => v * (i % 3 === 0 ? 12 : 4));
+          for (let i = 0; i < Math.min(n, SPECIALS.length); i++) x[(i * 7) % n] = SPECIALS[i];
+          for (const op of ['gelu_tanh', 'gelu_tanh_grad'] as const) {
+            const out = new Float32Array(n);
+            const want = new Float32Array(n);
+            be.unary(op, x, out);
+            jsBackend.unary(op, x, want);
+            for (let i = 0; i < n; i++) {
+              if (Number.isNaN(want[i]) || Number.isNaN(out[i])) {
+                assert.ok(Number.isNaN(out[i]) && Number.isNaN(want[i]), `${op}(${x[i]}) = ${out[i]}, expected ${want[i]}`);
+              } else {
+                // The wasm column's bound for transcendental kernels.
+                assert.ok(out[i] === want[i] || Math.abs(out[i] - want[i]) <= 1e-6 * Math.max(1, Math.abs(want[i])), `${op}(${x[i]}) = ${out[i]}, expected ${want[i]}`);
+              }
+            }
+          }
+        }
       });
 
       test('NaN and infinity propagate as in the reference', () => {
@@ -117,7 +144,7 @@ describe('native backend plumbing', { skip }, () => {
     const be = createNativeBackend({ base });
     assert.equal(be.name, 'native');
     assert.equal(be.base, base);
-    assert.equal(be.unary, base.unary);
+    assert.equal(be.binary, base.binary);
     assert.equal(be.alloc, base.alloc);
     assert.equal(be.fused, base.fused);
   });

@@ -1,19 +1,23 @@
 // The native backend: C kernels (native/, built by node-gyp at install into build/Release/ajar_native.node) for
-// the products, over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
+// the products and GELU, over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
 // The addon is loaded lazily; when it is missing or fails to load, nativeAvailable() is false and says why.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { jsBackend } from '../js/index.js';
 import { defaultThreads, getWasmBackend, wasmAvailable } from '../wasm/index.js';
-import type { Backend, MatmulArgs } from '../../tensor/backend.js';
+import type { Backend, MatmulArgs, UnaryOp } from '../../tensor/backend.js';
 
 /** The addon's exports (native/binding.c). */
 interface Addon {
   init(threads: number, isa?: string): { isa: string; threads: number };
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, K: number, N: number,
     transA: boolean, transB: boolean, aBatchStride: number, bBatchStride: number): void;
+  unary(op: number, x: Float32Array, out: Float32Array): void;
 }
+
+/** The unary ops the addon has, by its code (native/elementwise.h). */
+const NATIVE_UNARY: Partial<Record<UnaryOp, number>> = { gelu_tanh: 0, gelu_tanh_grad: 1 };
 
 export interface NativeBackend extends Backend {
   /** The instruction set the kernels picked for this CPU: avx512, avx2 or generic. */
@@ -94,6 +98,14 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     lib.matmul(a, b, out, batch, M, K, N, transA, transB, aBatchStride, bBatchStride);
   };
 
+  // NOTE: the portable C build of the GELU kernels is slower than wasm's SIMD, so only AVX2 and AVX-512 take them.
+  const vectorUnary = isa !== 'generic';
+  const unary = (op: UnaryOp, x: Float32Array, out: Float32Array): void => {
+    const code = NATIVE_UNARY[op];
+    if (code !== undefined && vectorUnary) lib.unary(code, x, out);
+    else base.unary(op, x, out);
+  };
+
   // NOTE: every other kernel is the base's own function (the wasm ones are bound arrow functions), so buffers
   // from base.alloc stay where its kernels expect them; the addon reads any Float32Array in place.
   return {
@@ -104,7 +116,7 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     alloc: base.alloc,
     empty: base.empty,
     free: base.free,
-    unary: base.unary,
+    unary,
     binary: base.binary,
     where: base.where,
     reduce: base.reduce,
