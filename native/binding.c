@@ -1,12 +1,14 @@
 // ajar's N-API addon: the native kernels called synchronously on Node's main thread over Float32Array views
 // (napi_get_typedarray_info: no copies; plain and shared buffers alike), the C pool doing the threading.
 // Exports: init(threads, isa?) -> { isa, threads }, matmul(a, b, out, batch, M, K, N, transA, transB,
-// aBatchStride, bBatchStride), unary(op, x, out) with op an elementwise.h code. Arguments are checked here, so a bad call throws instead of reading out of bounds.
+// aBatchStride, bBatchStride), unary(op, x, out) with op an elementwise.h code, attention and
+// attentionBackward (FusedKernels' signatures). Arguments are checked here, so a bad call throws instead of reading out of bounds.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "attention.h"
 #include "elementwise.h"
 #include "gemm.h"
 #include "pool.h"
@@ -125,6 +127,74 @@ static napi_value unary_op(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** Integer arguments argv[from..from+n) into out, each in [lo, 2^31); 0 on a wrong one. */
+static int get_ints(napi_env env, napi_value *argv, int from, int n, int64_t lo, int64_t *out) {
+  for (int i = 0; i < n; i++) {
+    if (!get_i64(env, argv[from + i], &out[i]) || out[i] < lo || out[i] > INT32_MAX) return 0;
+  }
+  return 1;
+}
+
+/** The shape checks both attention calls share; NULL when fine, else the message. */
+static const char *attention_shape(const int64_t *d, size_t nqkv) {
+  const int64_t B = d[0], T = d[1], C = d[2], H = d[3];
+  if (H < 1 || C % H != 0) return "attention: C must be a multiple of H >= 1";
+  if ((int64_t)nqkv < B * T * 3 * C) return "attention: qkv is shorter than (B, T, 3C)";
+  return NULL;
+}
+
+/** attention(qkv, B, T, C, H, scale, y, p) */
+static napi_value attention(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *qkv, *y, *p;
+  size_t nq, ny, np;
+  int64_t d[4];
+  double scale;
+  if (argc < 8 || !f32_view(env, argv[0], &qkv, &nq) || !get_ints(env, argv, 1, 4, 0, d) ||
+      napi_get_value_double(env, argv[5], &scale) != napi_ok || !f32_view(env, argv[6], &y, &ny) ||
+      !f32_view(env, argv[7], &p, &np)) {
+    return fail(env, "attention(qkv, B, T, C, H, scale, y, p): wrong argument types");
+  }
+  const char *bad = attention_shape(d, nq);
+  if (bad) return fail(env, bad);
+  if ((int64_t)ny < d[0] * d[1] * d[2] || (int64_t)np < d[0] * d[3] * d[1] * d[1]) {
+    return fail(env, "attention: y or p is shorter than its shape");
+  }
+  if (d[0] * d[1] == 0) return NULL;
+  if (!attention_forward(qkv, (int)d[0], (int)d[1], (int)d[2], (int)d[3], (float)scale, y, p)) {
+    napi_throw_error(env, NULL, "attention: out of memory");
+  }
+  return NULL;
+}
+
+/** attentionBackward(dy, qkv, p, B, T, C, H, scale, dqkv) */
+static napi_value attention_back(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *dy, *qkv, *p, *dqkv;
+  size_t ndy, nq, np, nd;
+  int64_t d[4];
+  double scale;
+  if (argc < 9 || !f32_view(env, argv[0], &dy, &ndy) || !f32_view(env, argv[1], &qkv, &nq) ||
+      !f32_view(env, argv[2], &p, &np) || !get_ints(env, argv, 3, 4, 0, d) ||
+      napi_get_value_double(env, argv[7], &scale) != napi_ok || !f32_view(env, argv[8], &dqkv, &nd)) {
+    return fail(env, "attentionBackward(dy, qkv, p, B, T, C, H, scale, dqkv): wrong argument types");
+  }
+  const char *bad = attention_shape(d, nq);
+  if (bad) return fail(env, bad);
+  if ((int64_t)ndy < d[0] * d[1] * d[2] || (int64_t)np < d[0] * d[3] * d[1] * d[1] || (int64_t)nd < d[0] * d[1] * 3 * d[2]) {
+    return fail(env, "attentionBackward: dy, p or dqkv is shorter than its shape");
+  }
+  if (d[0] * d[1] == 0) return NULL;
+  if (!attention_backward(dy, qkv, p, (int)d[0], (int)d[1], (int)d[2], (int)d[3], (float)scale, dqkv)) {
+    napi_throw_error(env, NULL, "attentionBackward: out of memory");
+  }
+  return NULL;
+}
+
 static napi_value module_init(napi_env env, napi_value exports) {
   gemm_init(NULL);
   elementwise_init(gemm_isa());
@@ -132,6 +202,8 @@ static napi_value module_init(napi_env env, napi_value exports) {
     { "init", NULL, init, NULL, NULL, NULL, napi_default, NULL },
     { "matmul", NULL, matmul, NULL, NULL, NULL, napi_default, NULL },
     { "unary", NULL, unary_op, NULL, NULL, NULL, napi_default, NULL },
+    { "attention", NULL, attention, NULL, NULL, NULL, napi_default, NULL },
+    { "attentionBackward", NULL, attention_back, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -51,6 +51,10 @@ static inline float gelu_grad_one(float v) {
   return s + 2.0f * v * s * c * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_KAPPA * v2);
 }
 
+static void exp_generic(const float *x, float *out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = exp32(x[i]);
+}
+
 static void gelu_tanh_generic(const float *x, float *out, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = gelu_one(x[i]);
 }
@@ -66,6 +70,11 @@ static void gelu_tanh_grad_generic(const float *x, float *out, int64_t n) {
 #include <immintrin.h>
 
 #define VEC_BODIES(SUFFIX, TARGET, V, W, EXP)                                                             \
+  TARGET static void exp_##SUFFIX(const float *x, float *out, int64_t n) {                             \
+    int64_t i = 0;                                                                                     \
+    for (; i + W <= n; i += W) STORE(out + i, EXP(LOAD(x + i)));                                      \
+    for (; i < n; i++) out[i] = exp32(x[i]);                                                           \
+  }                                                                                                    \
   TARGET static void gelu_tanh_##SUFFIX(const float *x, float *out, int64_t n) {                       \
     int64_t i = 0;                                                                                     \
     for (; i + W <= n; i += W) {                                                                       \
@@ -166,17 +175,23 @@ VEC_BODIES(avx2, __attribute__((target("avx2,fma"))), __m256, 8, exp256)
 typedef void (*unary_kernel)(const float *x, float *out, int64_t n);
 
 static unary_kernel KERNELS[UNARY_COUNT] = { gelu_tanh_generic, gelu_tanh_grad_generic };
+static unary_kernel EXP = exp_generic;
+
+void exp_array(const float *x, float *out, int n) { EXP(x, out, n); }
 
 void elementwise_init(const char *isa) {
   KERNELS[0] = gelu_tanh_generic;
   KERNELS[1] = gelu_tanh_grad_generic;
+  EXP = exp_generic;
 #if defined(__x86_64__) || defined(__i386__)
   if (strcmp(isa, "avx512") == 0) {
     KERNELS[0] = gelu_tanh_avx512;
     KERNELS[1] = gelu_tanh_grad_avx512;
+    EXP = exp_avx512;
   } else if (strcmp(isa, "avx2") == 0) {
     KERNELS[0] = gelu_tanh_avx2;
     KERNELS[1] = gelu_tanh_grad_avx2;
+    EXP = exp_avx2;
   }
 #endif
 }

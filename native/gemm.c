@@ -287,7 +287,7 @@ static int scratch_threads;
 #define SCRATCH_FLOATS ((MC + MR_MAX) * KC + (NC + NR_MAX) * KC)
 
 /** Make sure every pool thread has its packing buffers; returns 0 when memory ran out. */
-static int ensure_scratch(void) {
+int gemm_scratch(void) {
   const int n = pool_threads();
   if (scratch_threads >= n) return 1;
   float **grown = realloc(scratch, (size_t)n * sizeof(float *));
@@ -331,7 +331,7 @@ static void tiled_unit(void *ctx, int unit, int thread) {
       const int nr = n - js < NR ? n - js : NR;
       for (int is = 0; is < m; is += MR) {
         const int mr = m - is < MR ? m - is : MR;
-        ISA.kernel(kc, ap + is * kc, bp + js * kc, c + is * g->ldc + js, g->ldc, p0 > 0, mr, nr);
+        ISA.kernel(kc, ap + is * kc, bp + js * kc, c + is * g->ldc + js, g->ldc, p0 > 0 || g->accumulate, mr, nr);
       }
     }
   }
@@ -413,6 +413,15 @@ static void gemv(const gemm_args *g) {
   run_units(gemv_unit, &j, g->batch * j.chunks, parallel);
 }
 
+void gemm_serial(const gemm_args *g, int thread) {
+  if (g->batch <= 0 || g->M <= 0 || g->N <= 0 || g->K <= 0) return;
+  tiled_job j = { g, g->M < MC ? g->M : MC, g->N < NC ? g->N : NC, 0, 0 };
+  j.mChunks = (g->M + j.mc - 1) / j.mc;
+  j.nChunks = (g->N + j.nc - 1) / j.nc;
+  const int units = g->batch * j.mChunks * j.nChunks;
+  for (int u = 0; u < units; u++) tiled_unit(&j, u, thread);
+}
+
 void gemm(const gemm_args *g) {
   if (g->batch <= 0 || g->M <= 0 || g->N <= 0) return;
   if (g->K == 0) {
@@ -425,7 +434,7 @@ void gemm(const gemm_args *g) {
     gemv(g);
     return;
   }
-  if (!ensure_scratch()) {
+  if (!gemm_scratch()) {
     // Out of memory for packing buffers: fall back to the plain triple loop.
     for (int item = 0; item < g->batch; item++) {
       for (int i = 0; i < g->M; i++) {

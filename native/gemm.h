@@ -14,6 +14,7 @@ typedef struct {
   int transB;       // B stored (N, K) per item
   int64_t lda, ldb, ldc;
   int64_t aBatch, bBatch, cBatch; // 0: shared across the batch
+  int accumulate;   // C += op(A) op(B) instead of C =
 } gemm_args;
 
 /** The instruction set the kernels chose at load: "avx512", "avx2" or "generic". */
@@ -24,5 +25,11 @@ void gemm_init(const char *force);
 
 /** C = op(A) op(B) for every item; K == 0 writes zeros. */
 void gemm(const gemm_args *g);
+
+/** Make sure every pool thread has packing buffers for gemm_serial; returns 0 when memory ran out. */
+int gemm_scratch(void);
+
+/** gemm on the calling thread alone, inside a pool unit run by `thread` (after gemm_scratch() succeeded). */
+void gemm_serial(const gemm_args *g, int thread);
 
 #endif

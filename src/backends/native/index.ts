@@ -1,12 +1,12 @@
 // The native backend: C kernels (native/, built by node-gyp at install into build/Release/ajar_native.node) for
-// the products and GELU, over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
+// the products, GELU and causal self-attention, over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
 // The addon is loaded lazily; when it is missing or fails to load, nativeAvailable() is false and says why.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { jsBackend } from '../js/index.js';
 import { defaultThreads, getWasmBackend, wasmAvailable } from '../wasm/index.js';
-import type { Backend, MatmulArgs, UnaryOp } from '../../tensor/backend.js';
+import type { Backend, FusedKernels, MatmulArgs, UnaryOp } from '../../tensor/backend.js';
 
 /** The addon's exports (native/binding.c). */
 interface Addon {
@@ -14,6 +14,8 @@ interface Addon {
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, K: number, N: number,
     transA: boolean, transB: boolean, aBatchStride: number, bBatchStride: number): void;
   unary(op: number, x: Float32Array, out: Float32Array): void;
+  attention: FusedKernels['attention'];
+  attentionBackward: FusedKernels['attentionBackward'];
 }
 
 /** The unary ops the addon has, by its code (native/elementwise.h). */
@@ -128,6 +130,6 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     copyAxis: base.copyAxis,
     gatherRows: base.gatherRows,
     scatterAddRows: base.scatterAddRows,
-    fused: base.fused,
+    fused: { ...base.fused, attention: lib.attention, attentionBackward: lib.attentionBackward },
   };
 }
