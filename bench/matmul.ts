@@ -1,8 +1,9 @@
-// Matrix-product throughput of the js and wasm backends, 1 and 2 threads, on GPT-2-small shapes: a prefill
+// Matrix-product throughput of the js, wasm and native backends, 1 and 2 threads, on GPT-2-small shapes: a prefill
 // / training product (256 x 768 x 3072) and a decode GEMV (1 x 768 x 3072), each with B stored (K, N) as
 // GPT-2's Conv1D and (N, K) as a Linear layer. Prints GFLOP/s (best of the timed runs) and the ratio to js.
 // Usage: node dist/bench/matmul.js [--reps N] [--json]
 import { jsBackend } from '../src/backends/js/index.js';
+import { createNativeBackend, nativeAvailable, nativeUnavailableReason } from '../src/backends/native/index.js';
 import { createWasmBackend, wasmAvailable, wasmUnavailableReason } from '../src/backends/wasm/index.js';
 import type { Backend, MatmulArgs } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/random.js';
@@ -72,6 +73,16 @@ if (wasmAvailable()) {
   }
 } else {
   console.error(`wasm backend unavailable: ${wasmUnavailableReason()}`);
+}
+if (nativeAvailable()) {
+  for (const threads of [1, 2]) {
+    const be = createNativeBackend({ threads, base: jsBackend });
+    for (const s of SHAPES) {
+      rows.push({ shape: s.label, backend: `native (${be.isa})`, threads, gflops: measure(be, s, s.M > 1 ? reps : reps * 10) });
+    }
+  }
+} else {
+  console.error(`native backend unavailable: ${nativeUnavailableReason()}`);
 }
 
 if (json) {

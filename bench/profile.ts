@@ -1,9 +1,9 @@
-// Where a workload's time goes: every kernel call of the wasm backend timed by kind (matmuls by shape, element-
+// Where a workload's time goes: every kernel call of a backend (--backend, default wasm) timed by kind (matmuls by shape, element-
 // wise ops by op and shapes, fused kernels by name), per step, beside the step's median. The workloads are
 // `ajar bench`'s. Kernel times include the wait for worker threads; time outside kernels (graph bookkeeping,
 // JavaScript loops) is the step minus the kernel total. The median is over all timed steps, the tallies over
 // all but the first.
-// Usage: node dist/bench/profile.js [WORKLOAD] [--steps N] [--top N]
+// Usage: node dist/bench/profile.js [WORKLOAD] [--steps N] [--top N] [--backend native|wasm|js]
 import { selectBackend } from '../src/backends/select.js';
 import { WORKLOADS } from '../src/bench/workloads.js';
 import type { Backend, MatmulArgs } from '../src/tensor/backend.js';
@@ -28,7 +28,8 @@ function main(): Promise<void> | void {
     process.exitCode = 2;
     return;
   }
-  const be = selectBackend('wasm');
+  const named = args.indexOf('--backend');
+  const be = selectBackend(named >= 0 ? args[named + 1] : 'wasm');
   const tallies = new Map<string, Tally>();
   const timed = <F extends (...a: never[]) => unknown>(label: (a: Parameters<F>) => string, f: F): F =>
     ((...a: Parameters<F>) => {

@@ -1,13 +1,14 @@
 // ajar's library entry: the tensor engine, models, tokenizers, training, evaluation, generation and releases; it
-// loads no HTTP server and no database (those are 'ajar/serve', see docs/serving.md). Importing it installs the default backend (AJAR_BACKEND, else wasm where WebAssembly
-// SIMD exists, else js) unless one is already set; call selectBackend('js' | 'wasm') to choose.
+// loads no HTTP server and no database (those are 'ajar/serve', see docs/serving.md). Importing it installs the
+// default backend (AJAR_BACKEND, else native where the C addon loads, else wasm where WebAssembly SIMD exists, else
+// js) unless one is already set; selectBackend(name) chooses.
 import { selectBackend } from './backends/select.js';
 import { hasBackend } from './tensor/backend.js';
 
 if (!hasBackend()) selectBackend();
 
 export * from './tensor/index.js';
-export { selectBackend, BACKEND_NAMES, defaultBackendName } from './backends/select.js';
+export { selectBackend, backendChoice, BACKEND_NAMES, defaultBackendName } from './backends/select.js';
 export { Module, Linear, Conv1D, Embedding, LayerNorm, RMSNorm, KVCache } from './nn/index.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from './io/safetensors.js';
 export { loadModelFolder, openWeights, readConfig, readWeights, WeightFiles } from './io/folder.js';

@@ -2,14 +2,16 @@
 import { WORKLOADS, peakRssMiB } from '../bench/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, str } from './args.js';
-import { printJson, selectBackend } from './common.js';
+import { backendChoice, printJson, selectBackend } from './common.js';
 
-const HELP = `usage: ajar bench WORKLOAD [--json] [--steps N] [--backend js|wasm]
+const HELP = `usage: ajar bench WORKLOAD [--json] [--steps N] [--backend native|wasm|js]
 
 workloads:
 ${Object.values(WORKLOADS).map((w) => `  ${w.name.padEnd(15)} ${w.about}`).join('\n')}
 
-Prints {"workload", "step_ms_median", "tokens_per_s", "peak_rss_mib"} with --json.
+Prints {"workload", "step_ms_median", "tokens_per_s", "peak_rss_mib", "backend", "backend_why"} with --json:
+backend is native, wasm or js, and backend_why says what chose it (the flag, AJAR_BACKEND, or the default
+and, when it fell back, why the native kernels did not load).
 'npm run bench' runs every workload beside PyTorch and prints the ratios.`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -25,14 +27,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const w = WORKLOADS[name];
   if (!w) throw new AjarError('bad_flag', `ajar bench: unknown workload '${name}' (${Object.keys(WORKLOADS).join(', ')})`);
   const backend = selectBackend(str(p, 'backend'));
+  const why = backendChoice(str(p, 'backend'));
   const steps = num('bench', p, 'steps', { int: true, min: 1 });
   const json = bool(p, 'json');
   const r = await w.run({
     steps,
     onStep: json ? undefined : (i, ms) => process.stderr.write(`\r${name}: step ${i + 1} ${ms.toFixed(1)} ms\x1b[K`),
   });
-  const out = { ...r, peak_rss_mib: Math.round(peakRssMiB() * 10) / 10, backend: backend.name };
-  if (!json) process.stderr.write('\n');
+  const out = { ...r, peak_rss_mib: Math.round(peakRssMiB() * 10) / 10, backend: backend.name, backend_why: why };
+  if (!json) process.stderr.write(`\nbackend ${backend.name} (${why})\n`);
   if (json) printJson(out);
   else console.log(`${out.workload} [${out.backend}]: ${out.step_ms_median.toFixed(1)} ms/step, ${out.tokens_per_s.toFixed(1)} tok/s, peak RSS ${out.peak_rss_mib} MiB`);
   return 0;

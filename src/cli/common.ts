@@ -2,7 +2,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { AjarError } from '../tensor/errors.js';
 
-export { selectBackend } from '../backends/select.js';
+export { backendChoice, selectBackend } from '../backends/select.js';
 
 /** Read a UTF-8 text file named by a flag, or a clear error. */
 export function readTextFile(path: string, what: string): string {

@@ -11,7 +11,7 @@ import { Progress } from './progress.js';
 import { modelDirArg } from './pull.js';
 
 const HELP = `usage: ajar eval -m, --model DIR|ORG/NAME[@REV] --data FILE [--adapter DIR] [--block-size N] [--record] [--json]
-                 [--backend js|wasm]
+                 [--backend native|wasm|js]
 
 Tokenises FILE with the model's tokenizer, splits the ids into consecutive windows of at most the
 model's context (or N) tokens, predicts every token after the first of each window and reports the

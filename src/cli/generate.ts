@@ -10,7 +10,7 @@ import { weightLoadProgress } from './progress.js';
 
 const HELP = `usage: ajar generate -m, --model DIR|ORG/NAME[@REV] [--adapter DIR] -p, --prompt S [-n, --max-new-tokens N]
                      [-t, --temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]...
-                     [--json] [--backend js|wasm]
+                     [--json] [--backend native|wasm|js]
 
 Streams the continuation of S as it is produced. Temperature 0 means greedy. --stop may be repeated;
 generation ends before the first stop string, at end-of-text, or after N new tokens (default 64). Past the

@@ -5,7 +5,7 @@ import { printJson, selectBackend } from './common.js';
 import { modelDirArg } from './pull.js';
 import { weightLoadProgress } from './progress.js';
 
-const HELP = `usage: ajar merge --model BASE --adapter DIR --out DIR [--force] [--json] [--backend js|wasm]
+const HELP = `usage: ajar merge --model BASE --adapter DIR --out DIR [--force] [--json] [--backend native|wasm|js]
 
 Loads BASE (a folder or ORG/NAME[@REV]) with the LoRA adapter in DIR (PEFT format: adapter_config.json,
 adapter_model.safetensors), folds each adapter into its weight (W + scaling B A; for GPT-2's Conv1D the

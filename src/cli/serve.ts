@@ -26,7 +26,7 @@ const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=D
                   [--keep-alive-timeout S] [--headers-timeout S] [--receive-timeout S]
                   [--max-connections N] [--max-connections-per-ip N] [--shutdown-grace S]
                   [--metrics-token-file F] [--metrics-listen HOST:PORT] [--redis URL] [--redis-fail closed|open]
-                  [--log-level info|warn|error|silent] [--backend js|wasm]
+                  [--log-level info|warn|error|silent] [--backend native|wasm|js]
 
 Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
 and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs/serving.md.

@@ -9,7 +9,7 @@ import { printJson, selectBackend } from './common.js';
 import { fmtDuration } from './progress.js';
 import { hubIdOf, modelDirArg } from './pull.js';
 
-const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [-o, --out DIR] [--json] [--backend js|wasm]
+const HELP = `usage: ajar train [CONFIG.yaml|json] [--preset NAME] [--key value ...] [-o, --out DIR] [--json] [--backend native|wasm|js]
 
 Trains a GPT-2-style model from scratch or fine-tunes a Hugging Face folder (--init-from DIR, or ORG/NAME[@REV]
 from the hub, pulled when not cached), evaluates it every eval-interval steps, checkpoints, and saves the

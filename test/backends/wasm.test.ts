@@ -19,6 +19,7 @@ import {
 import * as ops from '../../src/tensor/ops.js';
 import { adamwUpdate, sumSquares } from '../../src/tensor/optim-math.js';
 import { Rng } from '../../src/tensor/random.js';
+import { assertMatmulForms, MATMUL_DIMS } from '../helpers/matmul.js';
 import { stridesOf } from '../../src/tensor/shape.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 
@@ -241,34 +242,7 @@ function kernelSuite(label: string, opts: WasmBackendOptions): void {
       });
 
       test(`matmul: every transpose form, batch strides and sizes (${where} buffers)`, () => {
-        const rng = new Rng(6);
-        const dims: [number, number, number][] = [
-          [1, 1, 1], [1, 17, 33], [1, 300, 100], [3, 1, 5], [17, 33, 1], [100, 257, 1], [33, 100, 17], [2, 257, 3],
-          [100, 33, 257], [257, 17, 100], [64, 300, 48], [5, 0, 7], [4, 600, 20],
-        ];
-        for (const [M, Kd, N] of dims) {
-          for (const transA of [false, true]) {
-            for (const transB of [false, true]) {
-              for (const [batch, shareA, shareB] of [[1, false, false], [3, false, false], [3, true, false], [2, false, true]] as const) {
-                const args: MatmulArgs = {
-                  batch, M, K: Kd, N, transA, transB,
-                  aBatchStride: shareA ? 0 : M * Kd, bBatchStride: shareB ? 0 : Kd * N,
-                };
-                const a = filled(be, randoms(rng, (shareA ? 1 : batch) * M * Kd), where);
-                const b = filled(be, randoms(rng, (shareB ? 1 : batch) * Kd * N), where);
-                const out = filled(be, new Float32Array(batch * M * N).fill(NaN), where);
-                const want = new Float32Array(batch * M * N);
-                be.matmul(a, b, out, args);
-                jsBackend.matmul(a, b, want, args);
-                // Float32 accumulation: within K roundings of the sum of |a||b| (< K here, as |a|, |b| < 1).
-                const tol = Math.max(1, Kd) * EPS32 * Math.max(1, Kd);
-                for (let i = 0; i < want.length; i++) {
-                  assert.ok(Math.abs(out[i] - want[i]) <= tol, `matmul ${JSON.stringify(args)} [${i}] ${out[i]} vs ${want[i]}`);
-                }
-              }
-            }
-          }
-        }
+        assertMatmulForms(be, new Rng(6), MATMUL_DIMS, (values) => filled(be, values, where));
       });
 
       test(`permute: attention heads, transposes, general (${where} buffers)`, () => {

@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "ajar_native",
+      "sources": ["native/attention.c", "native/binding.c", "native/elementwise.c", "native/gemm.c", "native/pool.c"],
+      "cflags": ["-O3", "-std=c11", "-D_GNU_SOURCE", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"],
+      "cflags!": ["-O2", "-O0"],
+      "libraries": ["-lpthread"],
+      "xcode_settings": {
+        "GCC_OPTIMIZATION_LEVEL": "3",
+        "OTHER_CFLAGS": ["-std=c11"]
+      }
+    }
+  ]
+}

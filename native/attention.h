@@ -1,0 +1,15 @@
+// Causal self-attention over packed projections (GPT-2's c_attn layout), one (batch, head) per pool unit.
+#ifndef AJAR_ATTENTION_H
+#define AJAR_ATTENTION_H
+
+/**
+ * y (B, T, C) and the probabilities p (B, H, T, T), zero past the diagonal, from qkv (B, T, 3C) with H heads of
+ * D = C / H; scores are scaled by `scale`. Returns 0 when scratch memory ran out (nothing written then).
+ */
+int attention_forward(const float *qkv, int B, int T, int C, int H, float scale, float *y, float *p);
+
+/** attention_forward's gradient: dqkv (B, T, 3C) from dy (B, T, C), qkv and the saved p. Returns 0 on no memory. */
+int attention_backward(const float *dy, const float *qkv, const float *p, int B, int T, int C, int H, float scale,
+                       float *dqkv);
+
+#endif
