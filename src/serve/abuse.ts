@@ -1,10 +1,11 @@
 // Defences against authentication floods: failures are limited per client address (429 after a burst, before any
 // key is looked up), and their audit entries are written in batches, so a flood of bad keys costs one transaction
 // a second instead of one synced write per request and cannot starve generation of the CPU or the disk.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import type { AuthContext } from './auth.js';
 import type { ServerContext } from './context.js';
-import { ServeError } from './errors.js';
+import { errorBody, ServeError } from './errors.js';
 import { TokenBucket } from './limits.js';
 import type { AuditEntry, Store } from './store.js';
 
@@ -136,4 +137,27 @@ export function guardedAuth(ctx: ServerContext, req: FastifyRequest, target: 'ap
       ctx.authFailures.fail(req.ip);
     },
   };
+}
+
+const LOCKED_OUT_BODY = Buffer.from(JSON.stringify(errorBody(new ServeError('too_many_auth_failures'))));
+
+/**
+ * Before fastify: a request from an address locked out for failed authentications (by its socket's address; not
+ * behind a trusted proxy) is answered 429 at once, counted and audited in the batch. Returns whether it answered.
+ */
+export function answerLockedOut(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): boolean {
+  const address = req.socket.remoteAddress ?? 'unknown';
+  const wait = ctx.authFailures.retryAfter(address);
+  if (wait === 0) return false;
+  req.resume();
+  res.writeHead(429, {
+    'content-type': 'application/json; charset=utf-8', 'content-length': LOCKED_OUT_BODY.length, 'retry-after': String(wait),
+  });
+  res.end(LOCKED_OUT_BODY);
+  ctx.metrics.rateLimited.inc({ code: 'too_many_auth_failures' });
+  ctx.auditBuffer.add({
+    ts: ctx.clock(), actor: 'client', action: 'auth.failure', keyId: null, keyPrefix: null, remote: address,
+    detail: { reason: 'rate_limited', target: (req.url ?? '').startsWith('/admin') ? 'admin' : 'api', path: (req.url ?? '').split('?')[0] },
+  });
+  return true;
 }

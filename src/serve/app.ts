@@ -1,11 +1,12 @@
 // buildServer: the whole HTTP app as a fastify instance, built without listening (tests use app.inject; the CLI
 // calls listen). Models arrive loaded, so a model decrypted in memory is served exactly like one from a folder.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { AjarError } from '../tensor/errors.js';
 import type { LoraSet } from '../models/adapter.js';
 import type { CausalLM } from '../models/types.js';
-import { AuditBuffer, AuthFailureLimiter } from './abuse.js';
+import { answerLockedOut, AuditBuffer, AuthFailureLimiter } from './abuse.js';
 import { addAdapter, MODEL_ID_SHAPE, type AdapterHost } from './adapters.js';
 import { adminRoutes } from './admin.js';
 import { adminTokenHash, bearerToken } from './auth.js';
@@ -219,10 +220,15 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: withSafeSerializers(opts.logger ?? false),
     bodyLimit: limits.bodyLimit,
-    // NOTE: the time to receive a request (headers and body), against slow senders; generation has its own timeout.
-    requestTimeout: limits.receiveTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    http: { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS, headersTimeout: limits.headersTimeoutMs },
+    // NOTE: our own Node server: its timeouts (the time to receive a request, headers and body, against slow senders;
+    // generation has its own timeout) are the guard's, and an address locked out for failed authentications is
+    // answered before fastify sees the request (the cheapest answer a flood can get).
+    serverFactory: (handler) => createServer({
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS, headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.receiveTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs,
+    }, opts.trustProxy ? handler : (req, res) => {
+      if (!answerLockedOut(ctx, req, res)) handler(req, res);
+    }),
     clientErrorHandler: clientErrorHandler(limits),
     trustProxy: opts.trustProxy ?? false,
     // Our own 503 while closing (below), in OpenAI's error shape rather than fastify's.

@@ -263,8 +263,8 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
     st.deferred = true;
     st.promptTokens = p.promptIds.length;
     try {
-      // NOTE: journalled from the first token on, so a crash (kill -9) loses at most the last second (journal.ts).
-      await journalRequest(ctx, req);
+      // NOTE: drain journals the generation once a second from its first second on (journal.ts), so a crash loses at
+      // most its last second, and a request done within a second costs no journal write.
       const s = p.sampling;
       const gen = generateStream(p.served.model, p.served.tokenizer, p.promptIds, {
         maxNewTokens: maxTokens,

@@ -36,7 +36,7 @@ describe('ajar top level', () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     const r = runCli(['--version']);
     assert.equal(r.code, 0);
-    assert.match(r.stdout.trim(), new RegExp(`^ajar ${pkg.version.replace(/\./g, '\\.')} \\(backend (wasm|js)\\)$`));
+    assert.match(r.stdout.trim(), new RegExp(`^ajar ${pkg.version.replace(/\./g, '\\.')} \\(backend (native|wasm|js)\\)$`));
     assert.equal(runCli(['--version'], { env: { AJAR_BACKEND: 'js' } }).stdout.trim(), `ajar ${pkg.version} (backend js)`);
   });
 
