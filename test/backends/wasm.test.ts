@@ -569,6 +569,11 @@ describe('wasm threading', { skip }, () => {
     const r1 = run(one);
     const r2 = run(two);
     r1.forEach((x, i) => assert.deepEqual(Array.from(r2[i]), Array.from(x), `result ${i}`));
+    // NOTE: on a busy machine the main thread may claim every chunk of a few calls before the worker is scheduled;
+    // the worker must take some within a few dozen calls.
+    for (let i = 0; i < 50 && two.chunksRun()[1] <= before; i++) {
+      run(two).forEach((x, j) => assert.deepEqual(Array.from(x), Array.from(r1[j]), `result ${j}, call ${i + 2}`));
+    }
     assert.ok(two.chunksRun()[1] > before, `the worker ran no chunks: ${two.chunksRun()}`);
   });
 
