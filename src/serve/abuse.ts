@@ -108,6 +108,14 @@ function summarize(entries: AuditEntry[]): AuditEntry[] {
   return out;
 }
 
+/** The audit entry of a request refused because its address is locked out (folded per flush, summarize()). */
+function lockedOutEntry(ctx: ServerContext, remote: string, target: 'api' | 'admin', path: string): AuditEntry {
+  return {
+    ts: ctx.clock(), actor: 'client', action: 'auth.failure', keyId: null, keyPrefix: null, remote,
+    detail: { reason: 'rate_limited', target, path },
+  };
+}
+
 /** The metrics label of a failure: one value for an unknown key id and a wrong secret alike (they must look alike). */
 const METRIC_REASON: Record<string, string> = {
   missing: 'missing', revoked: 'revoked', expired: 'expired',
@@ -122,10 +130,7 @@ export function guardedAuth(ctx: ServerContext, req: FastifyRequest, target: 'ap
   const now = ctx.clock();
   const wait = ctx.authFailures.retryAfter(req.ip);
   if (wait > 0) {
-    ctx.auditBuffer.add({
-      ts: now, actor: 'client', action: 'auth.failure', keyId: null, keyPrefix: null, remote: req.ip,
-      detail: { reason: 'rate_limited', target, path },
-    });
+    ctx.auditBuffer.add(lockedOutEntry(ctx, req.ip, target, path));
     throw new ServeError('too_many_auth_failures',
       `too many failed authentications from this address; retry in ${wait} s`, { retryAfter: wait });
   }
@@ -155,9 +160,7 @@ export function answerLockedOut(ctx: ServerContext, req: IncomingMessage, res: S
   });
   res.end(LOCKED_OUT_BODY);
   ctx.metrics.rateLimited.inc({ code: 'too_many_auth_failures' });
-  ctx.auditBuffer.add({
-    ts: ctx.clock(), actor: 'client', action: 'auth.failure', keyId: null, keyPrefix: null, remote: address,
-    detail: { reason: 'rate_limited', target: (req.url ?? '').startsWith('/admin') ? 'admin' : 'api', path: (req.url ?? '').split('?')[0] },
-  });
+  const path = (req.url ?? '').split('?')[0];
+  ctx.auditBuffer.add(lockedOutEntry(ctx, address, path.startsWith('/admin') ? 'admin' : 'api', path));
   return true;
 }

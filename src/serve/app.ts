@@ -1,6 +1,6 @@
 // buildServer: the whole HTTP app as a fastify instance, built without listening (tests use app.inject; the CLI
 // calls listen). Models arrive loaded, so a model decrypted in memory is served exactly like one from a folder.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { AjarError } from '../tensor/errors.js';
@@ -9,7 +9,7 @@ import type { CausalLM } from '../models/types.js';
 import { answerLockedOut, AuditBuffer, AuthFailureLimiter } from './abuse.js';
 import { addAdapter, MODEL_ID_SHAPE, type AdapterHost } from './adapters.js';
 import { adminRoutes } from './admin.js';
-import { adminTokenHash, bearerToken } from './auth.js';
+import { adminTokenHash, bearerMatches } from './auth.js';
 import { ChatFormat } from './chat.js';
 import {
   clientErrorHandler, ConnectionGuard, DEFAULT_CONNECTION_LIMITS, TIMEOUT_CHECK_INTERVAL_MS,
@@ -175,10 +175,7 @@ function metricsGate(opts: ServerOptions): (peer: string | undefined, authorizat
       throw new AjarError('bad_flag', 'the metrics token must be at least 16 characters; use a long random one');
     }
     const expected = adminTokenHash(opts.metricsToken);
-    return (_peer, authorization) => {
-      const presented = bearerToken(authorization);
-      return presented !== undefined && timingSafeEqual(adminTokenHash(presented), expected);
-    };
+    return (_peer, authorization) => bearerMatches(authorization, expected);
   }
   if (access === 'off') return () => false;
   return (peer) => isLoopback(peer);

@@ -65,6 +65,12 @@ export function adminTokenHash(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
+/** Whether an Authorization header carries the token whose adminTokenHash is `expected` (constant time). */
+export function bearerMatches(header: string | string[] | undefined, expected: Buffer): boolean {
+  const presented = bearerToken(header);
+  return presented !== undefined && timingSafeEqual(adminTokenHash(presented), expected);
+}
+
 /**
  * Check the admin token. NOTE: both sides are hashed first so timingSafeEqual compares equal lengths and the
  * token's length does not leak either.

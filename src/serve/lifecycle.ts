@@ -1,11 +1,10 @@
 // The server's life after listen: a graceful shutdown (stop accepting, close idle connections at once, give running
 // generations a grace period, then cut them and record what each produced) and the watch that cuts a key's
 // generations within a second of its revocation, whichever process revoked it.
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import { adminTokenHash, bearerToken } from './auth.js';
+import { adminTokenHash, bearerMatches } from './auth.js';
 import type { ConnectionGuard } from './connections.js';
 import type { ServerContext } from './context.js';
 import { Cut, SHUTDOWN_CUT } from './generation.js';
@@ -29,7 +28,6 @@ export interface ShutdownReport {
 
 export class ServerControl {
   private shutting: Promise<ShutdownReport> | undefined;
-  private endGrace: (() => void) | undefined;
   private hurried = false;
 
   constructor(private readonly app: FastifyInstance, private readonly ctx: ServerContext,
@@ -57,7 +55,6 @@ export class ServerControl {
   /** End the grace period now (a second signal); records are still written. */
   hurry(): void {
     this.hurried = true;
-    this.endGrace?.();
   }
 
   private async run(graceMs: number): Promise<ShutdownReport> {
@@ -68,11 +65,7 @@ export class ServerControl {
     connections.closeIdle();
     const sweep = setInterval(() => connections.closeIdle(), 100);
     try {
-      const grace = new Promise<void>((resolve) => {
-        this.endGrace = resolve;
-        if (this.hurried) resolve();
-      });
-      const drained = await Promise.race([this.drained(graceMs, true), grace.then(() => false)]);
+      const drained = await this.drained(graceMs, true);
       let cut = 0;
       if (!drained && ctx.active.size > 0) {
         cut = ctx.active.size;
@@ -134,9 +127,7 @@ export async function listenMetrics(control: ServerControl, addr: { host: string
   token: string | undefined): Promise<Server> {
   const expected = token === undefined ? undefined : adminTokenHash(token);
   const server = createServer((req, res) => {
-    const presented = bearerToken(req.headers.authorization);
-    const ok = expected === undefined
-      || (presented !== undefined && timingSafeEqual(adminTokenHash(presented), expected));
+    const ok = expected === undefined || bearerMatches(req.headers.authorization, expected);
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics' || !ok) {
       res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(errorBody(new ServeError('not_found'))));
       return;
