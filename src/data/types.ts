@@ -125,4 +125,9 @@ export interface ExampleBatch {
   values?: Float32Array; // (B,)
   /** Which examples of the dataset these rows are. */
   indices: Int32Array; // (B,)
+  /**
+   * Documents cut into windows (ExampleBatcher's `windows` option): the batch's rows are windows, and example e
+   * of the batch owns rows spans[e] .. spans[e + 1]; indices then names each row's example. Absent: one row each.
+   */
+  spans?: Int32Array; // (examples + 1,)
 }
