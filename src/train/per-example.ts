@@ -152,9 +152,15 @@ export class PerExampleGrads implements BackwardHooks {
   private rowSum(p: Tensor, g: Tensor, other: Float32Array | null, norm: { mean: Float32Array | null; rstd: Float32Array } | null): void {
     const N = p.size;
     const rpw = this.rowsPerWindow(g.size / N);
+    const first = !this.full.has(p);
     const acc = this.fullOf(p);
     this.touched.add(p);
     const gd = g.data;
+    if (!other && !norm && first && this.uniform()) {
+      // A bias used once: one reduction over each example's rows, (B, r, N) -> (B, N).
+      getBackend().reduce('sum', gd, { outer: this.batch, n: g.size / N / this.batch, inner: N }, acc);
+      return;
+    }
     for (let e = 0; e < this.batch; e++) {
       const base = e * N;
       for (let row = this.spans[e] * rpw; row < this.spans[e + 1] * rpw; row++) {
