@@ -30,7 +30,15 @@ export interface DataSpec {
    * validation label outside the set is an error naming its line.
    */
   labels?: string[];
+  /**
+   * Read language-modelling data as documents (examples) instead of one token stream: plain text cut at each line
+   * ('line', blank lines skipped), at blank lines ('paragraph'), or whole ('file': a folder's files are one document
+   * each); JSONL/CSV text records one document each ('record'). Default: one stream. DP-SGD's unit of privacy.
+   */
+  documents?: Documents;
 }
+
+export type Documents = 'line' | 'paragraph' | 'file' | 'record';
 
 /**
  * What the data layer needs from a tokenizer (io/tokenizer's Tokenizer satisfies it).

@@ -1,9 +1,11 @@
 // DP-SGD: one step's gradient against PyTorch clipping each example's gradient on its own
-// (test/golden/dp/make_dp_step.py), for a language model and a classifier, and Poisson sampling's batch sizes
-// against the binomial distribution.
+// (test/golden/dp/make_dp_step.py), for a language model, a classifier, documents cut into windows (one clip per
+// document) and LoRA adapters, under ghost clipping and materialised per-example gradients; Poisson sampling's
+// batch sizes against the binomial distribution; the noise against the normal distribution.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { ExampleBatch } from '../../src/data/index.js';
+import { ExampleBatcher, type ExampleBatch } from '../../src/data/index.js';
+import { attachLora } from '../../src/models/index.js';
 import { buildModel } from '../../src/models/registry.js';
 import { Rng, type Tensor } from '../../src/tensor/index.js';
 import { dpGradient, poissonSample } from '../../src/train/dp.js';
@@ -26,9 +28,15 @@ interface Case {
   after_sgd: Record<string, number[]>;
   /** classifier: each example's label. */
   labels?: number[];
+  /** documents: the documents, cut into windows of `block` predictions. */
+  documents?: number[][];
+  block?: number;
+  /** lora: the adapter's tensors under PEFT's names, and its settings. */
+  adapter?: Record<string, { shape: number[]; data: number[] }>;
+  lora?: { r: number; lora_alpha: number; target_modules: string[] };
 }
 
-const golden = readGoldenJson<{ lm: Case; classifier: Case }>('dp/dp_step.json');
+const golden = readGoldenJson<{ lm: Case; classifier: Case; documents: Case; lora: Case }>('dp/dp_step.json');
 
 /** The examples as ajar's ExampleBatcher lays them out: right-padded rows, next-token targets from the lengths. */
 function batchOf(examples: number[][], labels?: number[]): ExampleBatch {
@@ -53,8 +61,8 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 forEachBackend('DP-SGD step', () => {
-  for (const kind of ['lm', 'classifier'] as const) {
-    for (const clipping of ['auto', 'ghost', 'materialised'] as const) {
+  for (const clipping of ['auto', 'ghost', 'materialised'] as const) {
+    for (const kind of ['lm', 'classifier'] as const) {
       it(`${kind}, ${clipping} norms: clipped, summed, divided by the expected batch size: equal to PyTorch per-example clipping within 1e-5`, () => {
         const methods = checkStep(golden[kind], clipping);
         const of = (name: string): string | undefined => methods.get(name);
@@ -73,24 +81,41 @@ forEachBackend('DP-SGD step', () => {
         }
       });
     }
+    it(`documents of 13, 4 and 8 predictions in windows of 6 (3, 1 and 2 rows), ${clipping} norms: one clip per document, equal to PyTorch within 1e-5`, () => {
+      const g = golden.documents;
+      const data = { kind: 'examples' as const, task: 'lm' as const, examples: g.documents!.map((d) => ({ ids: Int32Array.from(d) })), source: 'dp_step.json' };
+      const batch = new ExampleBatcher(data, 3, g.block!, 0, 0, { windows: true }).batchOf(Int32Array.from([0, 1, 2]));
+      assert.deepEqual([...batch.spans!], [0, 3, 4, 6]);
+      checkStep(g, clipping, batch);
+    });
+    it(`LoRA r 2 on c_attn, base frozen, ${clipping} norms: the adapter's clipped gradient equal to PyTorch within 1e-5`, () => {
+      checkStep(golden.lora, clipping);
+    });
   }
 });
 
-function checkStep(golden: Case, clipping: ClipChoice): Map<string, string> {
+function checkStep(golden: Case, clipping: ClipChoice, batch = batchOf(golden.examples, golden.labels)): Map<string, string> {
   const model = buildModel(golden.config, 'dp_step.json');
   model.loadWeights(new Map(Object.entries(golden.weights).map(([n, w]) => [n, { shape: w.shape, data: Float32Array.from(w.data) }])), 'dp_step.json');
   model.module.train(true);
-  const named = model.module.namedParameters();
-  const params = model.module.parameters();
-  const batch = batchOf(golden.examples, golden.labels);
+  let named = model.module.namedParameters();
+  let params = model.module.parameters();
+  if (golden.lora) {
+    const set = attachLora(model, { ...golden.lora, lora_dropout: 0, use_rslora: false, modules_to_save: null }, null, 'dp_step.json');
+    set.loadStateDict(new Map(Object.entries(golden.adapter!).map(([n, w]) => [n, { shape: w.shape, data: Float32Array.from(w.data) }])), 'dp_step.json');
+    for (const p of params) p.requiresGrad = false;
+    params = set.trainableParameters();
+    const byData = new Map(params.map((t) => [t.data, t]));
+    named = [...set.stateDict()].map(([n, t]) => [n, byData.get(t.data)!]);
+  }
   const r = dpGradient({
-    params, names: new Map(named.map(([n, t]) => [t, n])), batch: batch.batch,
+    params, names: new Map(named.map(([n, t]) => [t, n])), batch: golden.norms.length, spans: batch.spans,
     loss: () => perExampleLoss(model, batch, {}).loss, maxGradNorm: golden.max_grad_norm, noiseMultiplier: 0,
     expectedBatch: golden.expected_batch, rng: new Rng(0), clipping,
   });
   // The per-example norms decide the clipping: one example under C, two over it.
   for (let e = 0; e < 3; e++) assert.ok(Math.abs(r.norms[e] - golden.norms[e]) < 1e-4 * golden.norms[e], `norm ${e}: ${r.norms[e]} vs ${golden.norms[e]}`);
-  const byName = new Map<string, Tensor>(named);
+  const byName = new Map<string, Tensor>(named as [string, Tensor][]);
   assert.equal(params.length, Object.keys(golden.dp_grad).length, 'every trained parameter has a reference gradient');
   for (const [name, want] of Object.entries(golden.dp_grad)) {
     const p = byName.get(name);
