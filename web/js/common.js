@@ -41,7 +41,7 @@ export function el(tag, attrs = {}, ...children) {
 export const app = () => document.getElementById('app');
 
 export function show(...nodes) {
-  app().replaceChildren(...nodes);
+  app().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 export function fmt(x, digits = 4) {
