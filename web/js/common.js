@@ -173,10 +173,11 @@ export function lineChart(container, { title, xLabel, yLabel, x, series, log = f
   const fg = cssVar('--fg');
   const grid = cssVar('--line');
   const axis = (label) => ({ label, stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } });
+  const yAxis = { ...axis(yLabel), size: 64, values: (_u, splits) => splits.map((v) => fmt(v, 3)) };
   const opts = {
     title, width: Math.max(280, container.clientWidth - 8), height,
     scales: { x: { time }, y: log ? { distr: 3 } : {} },
-    axes: [axis(xLabel), axis(yLabel)],
+    axes: [axis(xLabel), yAxis],
     series: [{ label: xLabel }, ...series.map((s, i) => ({
       label: s.label, stroke: cssVar(SERIES_VARS[i % SERIES_VARS.length]), width: 2, spanGaps: true,
       points: { show: s.points ?? points },

@@ -50,7 +50,7 @@ function entry(m) {
     m.adapters.length > 0 ? el('div', {}, el('h3', {}, 'Adapters'), el('ul', {}, m.adapters.map((a) => el('li', {}, el('code', {}, a))))) : null,
     releases(m.releases),
     m.training_args ? el('details', {}, el('summary', {}, 'Training arguments'), kvTable(m.training_args)) : null,
-    m.card ? el('details', { open: true }, el('summary', {}, 'Model card'),
+    m.card ? el('details', {}, el('summary', {}, 'Model card'),
       Object.keys(m.card.meta).length > 0 ? el('details', {}, el('summary', {}, 'Card metadata'), kvTable(m.card.meta)) : null,
       markdown(m.card.body)) : null);
 }

@@ -19,7 +19,8 @@ function picker() {
     await compute();
   });
   return el('div', { class: 'card row' }, el('label', { for: 'scenario-file' }, 'Scenario file'), input,
-    el('span', { class: 'muted' }, 'A YAML scenario as ', el('code', {}, 'ajar plan'), ' reads it (see examples/plan/scenario.yaml).'));
+    state.text === null ? el('span', { class: 'muted' }, 'A YAML scenario as ', el('code', {}, 'ajar plan'), ' reads it (see examples/plan/scenario.yaml).')
+      : el('span', { id: 'scenario-name' }, `Showing ${state.name}${Object.keys(state.overrides).length > 0 ? `, ${Object.keys(state.overrides).length} input(s) edited` : ''}.`));
 }
 
 function render(view) {
@@ -46,6 +47,9 @@ function render(view) {
       el('p', {}, r.text),
       el('h3', {}, 'Why'), el('ul', {}, r.contributions.slice(0, 6).map((c) => el('li', {},
         `${c.component}: ${c.value >= 0 ? '+' : ''}${fmt(c.value, 3)} points for ${r.strategy} over ${r.runner_up}`)))),
+    el('div', { class: 'grid plan-charts' },
+      el('section', { class: 'card' }, el('h2', {}, 'Cash'), svgImage(view.cash_svg, 'Cumulative cash of each strategy by month')),
+      el('section', { class: 'card' }, el('h2', {}, 'Sensitivity (tornado)'), svgImage(view.tornado_svg, 'NPV swing of the recommended strategy per input'))),
     table([
       { label: 'Strategy', value: (s) => s },
       { label: 'NPV', value: (s) => money(plan.metrics[s].npv_usd), num: true },
@@ -55,9 +59,6 @@ function render(view) {
       { label: 'Cost', value: (s) => money(plan.metrics[s].total_cost_usd), num: true },
       { label: 'Combined score', value: (s) => fmt(r.combined[s], 3), num: true },
     ], strategies, `${plan.scenario.name}: ${plan.scenario.horizon_months} months`),
-    el('div', { class: 'grid plan-charts' },
-      el('section', { class: 'card' }, el('h2', {}, 'Cash'), svgImage(view.cash_svg, 'Cumulative cash of each strategy by month')),
-      el('section', { class: 'card' }, el('h2', {}, 'Sensitivity (tornado)'), svgImage(view.tornado_svg, 'NPV swing of the recommended strategy per input'))),
     inputs);
 }
 
