@@ -50,7 +50,7 @@ export function fmt(x, digits = 4) {
   if (!Number.isFinite(x)) return String(x);
   if (Number.isInteger(x)) return x.toLocaleString('en-US');
   const a = Math.abs(x);
-  return a !== 0 && (a < 1e-3 || a >= 1e6) ? x.toExponential(3) : Number(x.toPrecision(digits)).toString();
+  return a !== 0 && (a < 1e-3 || a >= 1e6) ? x.toExponential(digits - 1).replace(/\.?0+e/, 'e') : Number(x.toPrecision(digits)).toString();
 }
 
 export function money(x) {
@@ -176,7 +176,10 @@ export function lineChart(container, { title, xLabel, yLabel, x, series, log = f
   const yAxis = { ...axis(yLabel), size: 64, values: (_u, splits) => splits.map((v) => fmt(v, 3)) };
   const opts = {
     title, width: Math.max(280, container.clientWidth - 8), height,
-    scales: { x: { time }, y: log ? { distr: 3 } : {} },
+    // Dates on a time axis in UTC, as the usage records' days are.
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+    // NOTE: one x value alone would make uPlot span years (time) or nothing; give it a day (or one unit) each side.
+    scales: { x: x.length === 1 ? { time, range: [x[0] - (time ? 86_400 : 1), x[0] + (time ? 86_400 : 1)] } : { time }, y: log ? { distr: 3 } : {} },
     axes: [axis(xLabel), yAxis],
     series: [{ label: xLabel }, ...series.map((s, i) => ({
       label: s.label, stroke: cssVar(SERIES_VARS[i % SERIES_VARS.length]), width: 2, spanGaps: true,

@@ -161,7 +161,7 @@ describe('dashboard in Chromium', { skip }, () => {
     await shot('models');
   });
 
-  it('keys: create (secret shown once), then revoke; both checked through the API', async () => {
+  it('keys: create (secret shown once), rotate, revoke; each checked through the API', async () => {
     await page.click('nav >> text=Keys');
     await page.waitForSelector('#create-key');
     await page.fill('#name', 'dashboard-test');
@@ -178,13 +178,20 @@ describe('dashboard in Chromium', { skip }, () => {
     assert.equal(listed.rpm, 30);
     assert.equal(listed.quota_tokens, 5000);
     await shot('keys');
+    // Rotate: a new secret for the same key; the old one stops working at once.
+    await page.click(`button[aria-label="Rotate key ${listed.id}"]`);
+    await page.waitForSelector(`text=New secret for dashboard-test`);
+    const rotated = (await page.textContent('#secret-value'))!.trim();
+    assert.notEqual(rotated, key);
+    assert.equal((await h.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(key) })).statusCode, 401);
+    assert.equal((await h.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(rotated) })).statusCode, 200);
     await page.click(`button[aria-label="Revoke key ${listed.id}"]`);
     await page.waitForSelector(`text=Key ${listed.id} revoked.`);
-    const refused = await h.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(key) });
+    const refused = await h.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(rotated) });
     assert.equal(refused.statusCode, 401);
     assert.equal(refused.json().error.code, 'key_revoked');
     const audit = (await h.store.listAudit({})).filter((a) => a.keyId === listed.id).map((a) => `${a.actor} ${a.action}`);
-    assert.deepEqual(audit, ['dashboard key.create', 'dashboard key.revoke']);
+    assert.deepEqual(audit, ['dashboard key.create', 'dashboard key.rotate', 'dashboard key.revoke']);
   });
 
   it('playground: a streamed reply and the tokens it cost', async () => {
@@ -249,6 +256,31 @@ describe('dashboard in Chromium', { skip }, () => {
       await evilPage.close();
     }
     assert.equal((await h.store.listKeys()).length, keysBefore);
+  });
+
+  it('follows the system theme and starts keyboard navigation at a skip link', async () => {
+    await page.click('nav >> text=Runs');
+    await page.waitForSelector('[data-chart="loss"] canvas');
+    const background = (): Promise<string> => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(await background(), 'rgb(255, 255, 255)');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    assert.equal(await background(), 'rgb(13, 17, 23)');
+    await page.reload();
+    await page.waitForSelector('[data-chart="loss"] canvas');
+    await shot('runs-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('href')), '/ui/runs');
+    // Every form control on every page has a label.
+    for (const name of ['runs', 'keys', 'usage', 'playground', 'plan']) {
+      await page.goto(`${base}/ui/${name}`);
+      await page.waitForFunction(() => document.querySelector('#app')?.textContent !== 'Loading…');
+      const unlabelled = await page.evaluate(() => Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+        .filter((e) => (e as HTMLInputElement).labels?.length === 0 && !e.getAttribute('aria-label')).map((e) => e.id || e.outerHTML));
+      assert.deepEqual(unlabelled, [], name);
+    }
   });
 
   it('is readable at a phone width, signs out, and logged no page errors', async () => {
