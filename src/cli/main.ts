@@ -29,6 +29,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./plan.js')).planCommand },
   serve: { summary: 'OpenAI-compatible server: API keys, limits, metering, audit log',
     load: async () => (await import('./serve.js')).serveCommand },
+  dashboard: { summary: 'the web dashboard: runs, models and releases, keys, usage, playground, plan',
+    load: async () => (await import('./dashboard.js')).dashboardCommand },
   keys: { summary: 'create, list, revoke and rotate API keys of the server',
     load: async () => (await import('./keys.js')).keysCommand },
   usage: { summary: 'token usage per API key and day, from the server\'s records',

@@ -11,6 +11,7 @@ import {
   reconcileJournal, type AdapterSpec, type ModelSpec,
 } from '../serve/index.js';
 import type { RedisLimiter } from '../serve/redis-limiter.js';
+import { dashboardOptions } from '../dashboard/index.js';
 import { AjarError } from '../tensor/errors.js';
 import { bool, num, parseFlags, str } from './args.js';
 import { selectBackend } from './common.js';
@@ -27,6 +28,7 @@ const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=D
                   [--max-connections N] [--max-connections-per-ip N] [--shutdown-grace S]
                   [--metrics-token-file F] [--metrics-listen HOST:PORT] [--redis URL] [--redis-fail closed|open]
                   [--log-level info|warn|error|silent] [--backend native|wasm|js]
+                  [--dashboard [--runs DIR] [--models DIR]]
 
 Serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
 and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs/serving.md.
@@ -62,7 +64,10 @@ and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs
   without it and without --metrics-listen, /metrics answers only clients on this machine (loopback).
 --metrics-listen: serve /metrics on its own HOST:PORT (e.g. 127.0.0.1:9464) instead of the API's port.
 --redis: redis://HOST:PORT: requests and tokens per minute shared by every replica using it (else per process).
---redis-fail: when Redis stops answering, closed (default: 503 limiter_unavailable) or open (per-process limits).`;
+--redis-fail: when Redis stops answering, closed (default: 503 limiter_unavailable) or open (per-process limits).
+--dashboard: the web dashboard at /ui beside the API (sign in with the admin token; needs --admin-token-file): runs
+  under --runs DIR, model folders and releases under --models DIR, keys, usage, a playground on the served models,
+  the plan. See docs/dashboard.md; 'ajar dashboard' runs it without a model.`;
 
 function modelArg(arg: string): { id?: string; dir: string } {
   const eq = arg.indexOf('=');
@@ -87,18 +92,18 @@ export function parseAdapterArg(arg: string): AdapterSpec {
 }
 
 /** A token from a file named by a flag: a regular file of at most 4 KiB, trimmed, not empty; warns when others may read it. */
-function tokenFile(flag: string, file: string): string {
+export function tokenFile(flag: string, file: string, command = 'serve'): string {
   const token = readRegularText(file, { code: 'bad_flag', kind: 'config', maxBytes: 4096, limitOf: 'a token file' }).trim();
-  if (token === '') throw new AjarError('bad_flag', `ajar serve: --${flag} ${file} is empty`);
+  if (token === '') throw new AjarError('bad_flag', `ajar ${command}: --${flag} ${file} is empty`);
   if (process.platform !== 'win32' && (statSync(file).mode & 0o077) !== 0) {
-    console.error(`ajar serve: warning: ${file} is readable by other users; chmod 600 it`);
+    console.error(`ajar ${command}: warning: ${file} is readable by other users; chmod 600 it`);
   }
   return token;
 }
 
 /** The admin token from --admin-token-file, else AJAR_ADMIN_TOKEN, else none (admin endpoints off). */
-function adminToken(file: string | undefined): string | undefined {
-  if (file !== undefined) return tokenFile('admin-token-file', file);
+export function adminToken(file: string | undefined, command = 'serve'): string | undefined {
+  if (file !== undefined) return tokenFile('admin-token-file', file, command);
   const env = process.env.AJAR_ADMIN_TOKEN;
   return env !== undefined && env.trim() !== '' ? env.trim() : undefined;
 }
@@ -116,6 +121,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'max-connections': { type: 'string' }, 'max-connections-per-ip': { type: 'string' }, 'shutdown-grace': { type: 'string' },
     'metrics-token-file': { type: 'string' }, 'metrics-listen': { type: 'string' },
     redis: { type: 'string' }, 'redis-fail': { type: 'string' },
+    dashboard: { type: 'boolean' }, runs: { type: 'string' }, models: { type: 'string' },
   });
   if (bool(p, 'help')) {
     console.log(HELP);
@@ -166,6 +172,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const graceMs = ms('shutdown-grace', DEFAULT_GRACE_S * 1000);
   const token = adminToken(str(p, 'admin-token-file'));
+  const withDashboard = bool(p, 'dashboard');
+  if (!withDashboard && (str(p, 'runs') !== undefined || str(p, 'models') !== undefined)) {
+    throw new AjarError('bad_flag', 'ajar serve: --runs and --models are the dashboard\'s folders; add --dashboard');
+  }
+  if (withDashboard && token === undefined) {
+    throw new AjarError('bad_flag', 'ajar serve: --dashboard needs --admin-token-file (signing in to the dashboard takes the admin token)');
+  }
+  const dashboard = withDashboard ? dashboardOptions({ runs: str(p, 'runs'), models: str(p, 'models') }) : undefined;
   const metricsFile = str(p, 'metrics-token-file');
   const metricsToken = metricsFile === undefined ? undefined : tokenFile('metrics-token-file', metricsFile);
   if (metricsToken !== undefined && metricsToken.length < 16) {
@@ -228,7 +242,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     try {
       app = buildServer({
-        models, adapters, store, mode, limits, adminToken: token, trustProxy, journalOwner: owner, limiter,
+        models, adapters, store, mode, limits, adminToken: token, trustProxy, journalOwner: owner, limiter, dashboard,
         metricsAccess: metricsAddr !== undefined ? 'off' : metricsToken !== undefined ? 'token' : 'loopback',
         metricsToken,
         logger: logLevel === 'silent' ? false : { level: logLevel, redact: ['req.headers.authorization'] },
@@ -257,6 +271,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   console.error(`ajar serve: listening on http://${where} (${mode} mode; models: ${models.map((m) => m.id).join(', ')}`
     + `${adapters.length > 0 ? `; adapters: ${adapters.map((a) => a.id).join(', ')}` : ''}; `
     + `db: ${dbSpec}; admin endpoints ${token === undefined ? 'off' : 'on'})`);
+  if (dashboard !== undefined) console.error(`ajar serve: dashboard on http://${where}/ui`);
   if (mode === 'closed') {
     const now = Date.now();
     const active = (await store.listKeys()).filter((k) => keyStatus(k, now) === 'active').length;

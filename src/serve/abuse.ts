@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import type { AuthContext } from './auth.js';
+import type { AuthContext, AuthTarget } from './auth.js';
 import type { ServerContext } from './context.js';
 import { errorBody, ServeError } from './errors.js';
 import { TokenBucket } from './limits.js';
@@ -110,7 +110,7 @@ function summarize(entries: AuditEntry[]): AuditEntry[] {
 }
 
 /** The audit entry of a request refused because its address is locked out (folded per flush, summarize()). */
-function lockedOutEntry(ctx: ServerContext, remote: string, target: 'api' | 'admin', path: string): AuditEntry {
+function lockedOutEntry(ctx: ServerContext, remote: string, target: AuthTarget, path: string): AuditEntry {
   return {
     ts: ctx.clock(), actor: 'client', action: 'auth.failure', keyId: null, keyPrefix: null, remote,
     detail: { reason: 'rate_limited', target, path },
@@ -126,7 +126,7 @@ const METRIC_REASON: Record<string, string> = {
  * The AuthContext of one request: refused with 429 at once when its address has failed too often; failures are
  * counted (metrics, the address's limit) and audited through the batching buffer.
  */
-export function guardedAuth(ctx: ServerContext, req: FastifyRequest, target: 'api' | 'admin'): AuthContext {
+export function guardedAuth(ctx: ServerContext, req: FastifyRequest, target: AuthTarget): AuthContext {
   const path = req.url.split('?')[0];
   const now = ctx.clock();
   const wait = ctx.authFailures.retryAfter(req.ip);
@@ -192,6 +192,6 @@ export function answerLockedOut(ctx: ServerContext, req: IncomingMessage, res: S
   res.end(LOCKED_OUT_BODY);
   ctx.metrics.rateLimited.inc({ code: 'too_many_auth_failures' });
   const path = (req.url ?? '').split('?')[0];
-  ctx.auditBuffer.add(lockedOutEntry(ctx, address, path.startsWith('/admin') ? 'admin' : 'api', path));
+  ctx.auditBuffer.add(lockedOutEntry(ctx, address, path.startsWith('/admin') ? 'admin' : path.startsWith('/ui') ? 'dashboard' : 'api', path));
   return true;
 }

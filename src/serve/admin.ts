@@ -8,7 +8,7 @@ import { guardedAuth } from './abuse.js';
 import { authenticateAdmin } from './auth.js';
 import type { ServedModel, ServerContext } from './context.js';
 import { ServeError } from './errors.js';
-import { createApiKey, keyView, revokeApiKey, rotateApiKey, type Actor, type NewKeySpec } from './keys.js';
+import { createApiKey, keyView, revokeApiKey, rotateApiKey, type Actor, type KeyView, type NewKeySpec } from './keys.js';
 import { cutRevokedKeys } from './lifecycle.js';
 import { parseDate, type QuotaPeriod } from './time.js';
 
@@ -117,6 +117,47 @@ function sinceParam(req: FastifyRequest<{ Querystring: Record<string, string | u
   }
 }
 
+/** Key changes as /admin/keys and the dashboard make them: the same checks, the same audit trail as `ajar keys`. */
+export const keyActions = {
+  /** Body as POST /admin/keys takes it (name, rpm, tpm, quota_tokens, quota_period, expires_at, models). */
+  async create(ctx: ServerContext, body: unknown, who: Actor): Promise<KeyView & { key: string }> {
+    const spec = parseKeySpec(body);
+    checkScope(ctx, spec, body as Record<string, unknown>);
+    try {
+      const { record, key } = await createApiKey(ctx.store, spec, who, ctx.clock());
+      return { ...keyView(record, ctx.clock()), key };
+    } catch (e) {
+      return translate(e);
+    }
+  },
+
+  async rotate(ctx: ServerContext, id: string, who: Actor): Promise<KeyView & { key: string }> {
+    try {
+      const { record, key } = await rotateApiKey(ctx.store, id, who, ctx.clock());
+      return { ...keyView(record, ctx.clock()), key };
+    } catch (e) {
+      return translate(e);
+    }
+  },
+
+  /** Revokes, then ends the key's open streams now rather than at the next revocation check. */
+  async revoke(ctx: ServerContext, id: string, who: Actor): Promise<KeyView> {
+    let view;
+    try {
+      view = keyView(await revokeApiKey(ctx.store, id, who, ctx.clock()), ctx.clock());
+    } catch (e) {
+      return translate(e);
+    }
+    await cutRevokedKeys(ctx);
+    return view;
+  },
+
+  async list(ctx: ServerContext): Promise<KeyView[]> {
+    const now = ctx.clock();
+    return (await ctx.store.listKeys()).map((k) => keyView(k, now));
+  },
+};
+
 export function adminRoutes(ctx: ServerContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', async (req) => {
@@ -138,43 +179,18 @@ export function adminRoutes(ctx: ServerContext) {
 
     const actor = (req: FastifyRequest): Actor => ({ actor: 'admin', remote: req.ip });
 
-    app.get('/keys', async () => {
-      const now = ctx.clock();
-      return { object: 'list', data: (await ctx.store.listKeys()).map((k) => keyView(k, now)) };
-    });
+    app.get('/keys', async () => ({ object: 'list', data: await keyActions.list(ctx) }));
 
     app.post('/keys', async (req, reply) => {
-      const spec = parseKeySpec(req.body);
-      checkScope(ctx, spec, req.body as Record<string, unknown>);
-      try {
-        const { record, key } = await createApiKey(ctx.store, spec, actor(req), ctx.clock());
-        reply.code(201);
-        return { ...keyView(record, ctx.clock()), key };
-      } catch (e) {
-        return translate(e);
-      }
+      const created = await keyActions.create(ctx, req.body, actor(req));
+      reply.code(201);
+      return created;
     });
 
-    app.post<{ Params: { id: string } }>('/keys/:id/rotate', async (req) => {
-      try {
-        const { record, key } = await rotateApiKey(ctx.store, req.params.id, actor(req), ctx.clock());
-        return { ...keyView(record, ctx.clock()), key };
-      } catch (e) {
-        return translate(e);
-      }
-    });
+    app.post<{ Params: { id: string } }>('/keys/:id/rotate', async (req) => keyActions.rotate(ctx, req.params.id, actor(req)));
 
-    const revoke = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<unknown> => {
-      let view;
-      try {
-        view = keyView(await revokeApiKey(ctx.store, req.params.id, actor(req), ctx.clock()), ctx.clock());
-      } catch (e) {
-        return translate(e);
-      }
-      // The key's open streams end now, not at the next revocation check.
-      await cutRevokedKeys(ctx);
-      return view;
-    };
+    const revoke = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<unknown> =>
+      keyActions.revoke(ctx, req.params.id, actor(req));
     app.post<{ Params: { id: string } }>('/keys/:id/revoke', revoke);
     app.delete<{ Params: { id: string } }>('/keys/:id', revoke);
 

@@ -10,6 +10,7 @@ import { answerLockedOut, AuditBuffer, AuthFailureLimiter } from './abuse.js';
 import { addAdapter, MODEL_ID_SHAPE, type AdapterHost } from './adapters.js';
 import { adminRoutes } from './admin.js';
 import { adminTokenHash, bearerMatches } from './auth.js';
+import { dashboardRoutes, type DashboardOptions } from './dashboard/index.js';
 import { ChatFormat } from './chat.js';
 import {
   clientErrorHandler, ConnectionGuard, DEFAULT_CONNECTION_LIMITS, TIMEOUT_CHECK_INTERVAL_MS,
@@ -81,6 +82,10 @@ export interface ServerOptions {
   metricsToken?: string;
   /** Requests and tokens per minute: shared by replicas (RedisLimiter), else this process's memory. */
   limiter?: Limiter;
+  /** Mounts the web dashboard at /ui (needs adminToken: signing in takes it). */
+  dashboard?: DashboardOptions;
+  /** Serve /v1 and /admin (default true). `ajar dashboard` serves only /ui (with no model), /health and /ready. */
+  api?: boolean;
 }
 
 declare module 'fastify' {
@@ -110,8 +115,8 @@ function tokenText(tok: ServeTokenizer, id: number | null): string {
   return id === null ? '' : tok.decode([id]);
 }
 
-function serveModels(specs: ModelSpec[], limits: ResolvedLimits, now: number): Map<string, ServedModel> {
-  if (specs.length === 0) throw new AjarError('bad_flag', 'no model to serve: give at least one');
+function serveModels(specs: ModelSpec[], limits: ResolvedLimits, now: number, api: boolean): Map<string, ServedModel> {
+  if (specs.length === 0 && api) throw new AjarError('bad_flag', 'no model to serve: give at least one');
   const out = new Map<string, ServedModel>();
   for (const s of specs) {
     if (!MODEL_ID_SHAPE.test(s.id)) {
@@ -188,7 +193,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const clock = opts.clock ?? Date.now;
   const limits: ResolvedLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   checkLimits(limits);
-  const models = serveModels(opts.models, limits, clock());
+  const models = serveModels(opts.models, limits, clock(), opts.api !== false);
   if (opts.adminToken !== undefined && opts.adminToken.length < 16) {
     throw new AjarError('bad_admin_token', 'the admin token is shorter than 16 characters; use a long random one');
   }
@@ -299,7 +304,15 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     reply.type(PROMETHEUS_CONTENT_TYPE);
     return ctx.metrics.registry.render();
   });
-  app.register(v1Routes(ctx), { prefix: '/v1' });
-  app.register(adminRoutes(ctx), { prefix: '/admin' });
+  if (opts.api !== false) {
+    app.register(v1Routes(ctx), { prefix: '/v1' });
+    app.register(adminRoutes(ctx), { prefix: '/admin' });
+  }
+  if (opts.dashboard !== undefined) {
+    if (opts.adminToken === undefined) {
+      throw new AjarError('bad_admin_token', 'the dashboard needs an admin token (signing in takes it): give --admin-token-file');
+    }
+    app.register(dashboardRoutes(ctx, opts.dashboard), { prefix: '/ui' });
+  }
   return app;
 }

@@ -13,6 +13,9 @@ export function bearerToken(header: string | string[] | undefined): string | und
   return m ? m[1] : undefined;
 }
 
+/** What a failed authentication was for: the API (/v1), /admin, or the dashboard's sign-in. */
+export type AuthTarget = 'api' | 'admin' | 'dashboard';
+
 export interface AuthContext {
   store: Store;
   now: number;
@@ -25,7 +28,7 @@ export interface AuthContext {
 }
 
 async function fail(ctx: AuthContext, code: ServeErrorCode, reason: string, key: KeyRecord | null,
-  prefix: string | null, target: 'api' | 'admin'): Promise<never> {
+  prefix: string | null, target: AuthTarget): Promise<never> {
   const entry: AuditEntry = {
     ts: ctx.now, actor: 'client', action: 'auth.failure', keyId: key?.id ?? null, keyPrefix: prefix,
     remote: ctx.remote, detail: { reason, target, path: ctx.path },
@@ -77,10 +80,15 @@ export function bearerMatches(header: string | string[] | undefined, expected: B
  */
 export async function authenticateAdmin(ctx: AuthContext, expected: Buffer | null,
   header: string | string[] | undefined): Promise<void> {
+  return authenticateAdminToken(ctx, expected, bearerToken(header), 'admin');
+}
+
+/** Check a presented admin token (the dashboard's sign-in form sends it as a field); failures audited as above. */
+export async function authenticateAdminToken(ctx: AuthContext, expected: Buffer | null, presented: string | undefined,
+  target: AuthTarget): Promise<void> {
   if (expected === null) throw new ServeError('admin_disabled');
-  const presented = bearerToken(header);
-  if (presented === undefined) return fail(ctx, 'invalid_admin_token', 'missing', null, null, 'admin');
+  if (presented === undefined || presented === '') return fail(ctx, 'invalid_admin_token', 'missing', null, null, target);
   if (!timingSafeEqual(adminTokenHash(presented), expected)) {
-    return fail(ctx, 'invalid_admin_token', 'wrong_token', null, null, 'admin');
+    return fail(ctx, 'invalid_admin_token', 'wrong_token', null, null, target);
   }
 }

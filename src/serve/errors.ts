@@ -37,6 +37,8 @@ export const ERROR_CATALOG = {
   key_revoked: { status: 401, type: 'authentication_error', message: 'the API key has been revoked' },
   key_expired: { status: 401, type: 'authentication_error', message: 'the API key has expired' },
   invalid_admin_token: { status: 401, type: 'authentication_error', message: 'the admin token is missing or wrong' },
+  not_signed_in: { status: 401, type: 'authentication_error', message: 'not signed in to the dashboard: sign in at /ui/login' },
+  csrf_rejected: { status: 403, type: 'permission_error', message: 'refused: a state-changing dashboard request must come from the dashboard itself with its CSRF token' },
   model_not_allowed: { status: 403, type: 'permission_error', message: 'this API key may not use that model' },
   admin_disabled: { status: 403, type: 'permission_error', message: 'admin endpoints are off: start the server with --admin-token-file or AJAR_ADMIN_TOKEN' },
   // 404 / 408 / 413 / 415 / 431

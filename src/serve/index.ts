@@ -32,3 +32,9 @@ export { isoTime, parseDate, periodEnd, periodStart } from './time.js';
 export type { QuotaPeriod } from './time.js';
 export { csv, formatAudit, formatKeys, formatUsage, REPORT_FORMATS, textTable } from './report.js';
 export type { ReportFormat } from './report.js';
+export {
+  CONTENT_SECURITY_POLICY, dashboardRoutes, DEFAULT_SESSION_LIMITS, PAGES, SessionStore,
+} from './dashboard/index.js';
+export type {
+  DashboardOptions, DashboardSources, PlanRequest, RunChunk, RunSource, RunSummary, SessionLimits,
+} from './dashboard/index.js';

@@ -52,7 +52,8 @@ describe('package: the npm tarball', () => {
     for (const f of ['package.json', 'LICENSE', 'README.md', 'bin/ajar.js', 'dist/src/index.js', 'dist/src/index.d.ts',
       'dist/src/serve/index.js', 'dist/src/tensor/index.js', 'dist/src/cli/main.js', 'src/backends/wasm/kernels.wasm',
       'src/backends/wasm/kernels-relaxed.wasm', 'examples/data/tinyshakespeare.txt', 'examples/data/sentiment/train.jsonl',
-      'examples/data/sentiment/val.jsonl', 'assets/licenses/Apache-2.0.txt', 'assets/gpt2/vocab.json']) {
+      'examples/data/sentiment/val.jsonl', 'assets/licenses/Apache-2.0.txt', 'assets/gpt2/vocab.json', 'web/style.css', 'web/js/runs.js',
+      'dist/src/serve/dashboard/routes.js']) {
       assert.ok(files.includes(f), `${f} is missing from the tarball`);
     }
     assert.match(readFileSync(join(pkg, 'LICENSE'), 'utf8'), /^Apache License\nVersion 2\.0, January 2004/);
