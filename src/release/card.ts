@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { TokenizerKind } from '../io/tokenizer/types.js';
 import { AjarError } from '../tensor/errors.js';
+import type { AuditRecord } from './audit.js';
 import type { ResolvedLicense } from './licenses.js';
 import type { ResultRecord } from './results.js';
 
@@ -35,6 +36,8 @@ export interface CardInput {
   trainingArgs: Record<string, unknown> | null;
   /** DP-SGD's privacy record (privacy.json), carried into the front matter as `privacy:`. */
   privacy?: Record<string, unknown> | null;
+  /** The recorded privacy audit (privacy_audit.json from 'ajar audit --record'), carried as `privacy_audit:`. */
+  privacyAudit?: AuditRecord | null;
   /** Hub dataset ids (--dataset); model-index's results name the first. */
   datasets: string[];
   /** ISO 639-1 language codes (--language). */
@@ -145,6 +148,7 @@ export function cardMetadata(input: CardInput): Record<string, unknown> {
   if (input.baseModel !== undefined) meta.base_model = input.baseModel;
   meta.pipeline_tag = task;
   if (input.privacy) meta.privacy = input.privacy;
+  if (input.privacyAudit) meta.privacy_audit = input.privacyAudit;
   const indexed = results.map((r) => ({ r, metrics: indexMetrics(r), dataset: indexDataset(r, input.datasets) }))
     .filter((x) => x.metrics.length > 0 && x.dataset !== null);
   if (indexed.length > 0) {
@@ -249,7 +253,25 @@ function trainingSection(input: CardInput): string[] {
   }
   const train = input.results.find((r) => r.source === 'ajar train' && r.iters !== null);
   if (train) lines.push('', `The run took ${fmt(train.iters!)} steps and finished on ${train.date.slice(0, 10)}.`);
+  if (input.privacyAudit) lines.push('', ...auditLines(input.privacyAudit));
   return lines;
+}
+
+/** The card's words for a recorded privacy audit. */
+function auditLines(a: AuditRecord): string[] {
+  const m = a.membership;
+  const lines = [`Privacy audit (\`ajar audit\`, ${a.date.slice(0, 10)}): a loss-threshold membership inference attack on ${m.members} training `
+    + `and ${m.non_members} held-out examples reaches ROC AUC ${m.auc.toFixed(3)} (0.5 is guessing) and advantage ${m.advantage.toFixed(3)}.`];
+  const c = a.canaries;
+  if (c) {
+    lines.push(`${c.count} canaries of the format "${escapeCell(c.format)}", planted ${c.repeats} time(s) each, have exposure ${c.exposure_mean.toFixed(2)} bits `
+      + `on average and ${c.exposure_max.toFixed(2)} at most (of ${c.exposure_max_possible.toFixed(2)} possible; ${c.method === 'enumerate' ? 'every other secret ranked' : `a skew-normal fitted to ${c.references} sampled secrets`}); `
+      + `${c.extracted} reproduced verbatim.`);
+  }
+  const e = a.extraction;
+  if (e) lines.push(`Greedy decoding from ${e.prefix_tokens}-token prefixes of ${e.examples} training examples reproduces the next ${e.continuation_tokens} tokens for ${(100 * e.rate).toFixed(1)}% of them.`);
+  lines.push('The `privacy_audit` front matter holds the record.');
+  return [lines.join(' ')];
 }
 
 function escapeCell(s: string): string {
