@@ -213,7 +213,9 @@ function canaryAudit(model: CausalLM, tok: TokenizerLike, set: CanarySet, o: Req
   o.status?.(`scoring ${refs.texts.length} reference secrets (${refs.method === 'enumerate' ? 'all of them' : `a sample of ${format.spaceSize}`})`);
   const refScores = perExampleLosses(model, asData(refs.texts, 'reference secrets'), o).sum;
   const fit = refs.method === 'sample' ? fitSkewNormal(refScores) : null;
-  const exposures = canaryScores.map((s) => (fit ? fittedExposure(s, fit, format.spaceSize) : canaryExposure(s, refScores, format.spaceSize).exposure));
+  // NOTE: each canary is ranked among the secrets that are not canaries (the others would crowd it out): enumerated,
+  // that is |R| - n + 1 candidates, itself included.
+  const exposures = canaryScores.map((s) => (fit ? fittedExposure(s, fit, format.spaceSize) : canaryExposure(s, refScores).exposure));
   // Extraction of each canary: greedy from the tokens of the format's text before the secret (when the canary's own
   // tokens start with them: a BPE may merge across the boundary) to the end of the canary.
   const eos = tok.eosTokenId !== null ? 1 : 0;
