@@ -253,14 +253,13 @@ function trainingSection(input: CardInput): string[] {
   }
   const train = input.results.find((r) => r.source === 'ajar train' && r.iters !== null);
   if (train) lines.push('', `The run took ${fmt(train.iters!)} steps and finished on ${train.date.slice(0, 10)}.`);
-  if (input.privacyAudit) lines.push('', ...auditLines(input.privacyAudit));
   return lines;
 }
 
-/** The card's words for a recorded privacy audit. */
-function auditLines(a: AuditRecord): string[] {
+/** The card's section on a recorded privacy audit. */
+function auditSection(a: AuditRecord): string[] {
   const m = a.membership;
-  const lines = [`Privacy audit (\`ajar audit\`, ${a.date.slice(0, 10)}): a loss-threshold membership inference attack on ${m.members} training `
+  const lines = [`Measured by \`ajar audit\` on ${a.date.slice(0, 10)}: a loss-threshold membership inference attack on ${m.members} training `
     + `and ${m.non_members} held-out examples reaches ROC AUC ${m.auc.toFixed(3)} (0.5 is guessing) and advantage ${m.advantage.toFixed(3)}.`];
   const c = a.canaries;
   if (c) {
@@ -271,7 +270,7 @@ function auditLines(a: AuditRecord): string[] {
   const e = a.extraction;
   if (e) lines.push(`Greedy decoding from ${e.prefix_tokens}-token prefixes of ${e.examples} training examples reproduces the next ${e.continuation_tokens} tokens for ${(100 * e.rate).toFixed(1)}% of them.`);
   lines.push('The `privacy_audit` front matter holds the record.');
-  return [lines.join(' ')];
+  return ['## Privacy audit', '', lines.join(' ')];
 }
 
 function escapeCell(s: string): string {
@@ -355,6 +354,7 @@ export function renderCard(input: CardInput): string {
       '  token embedding and stored once).' : '- Weights: float32 in `model.safetensors`, stored as transformers saves them.',
     `- Released with ajar (\`ajar release open\`) on ${input.date.toISOString().slice(0, 10)}.`,
     '', ...usageSection(input), '', ...trainingSection(input), '', ...resultsSection(input), '');
+  if (input.privacyAudit) lines.push(...auditSection(input.privacyAudit), '');
   if (!hasHeading(userBody, 'Intended use')) lines.push(...intendedUse(model), '');
   if (!hasHeading(userBody, 'Limitations')) lines.push(...limitations(model), '');
   lines.push('## Licence', '',
