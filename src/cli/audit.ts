@@ -8,8 +8,8 @@ import { PRIVACY_AUDIT_HELP, PRIVACY_AUDIT_USAGE, privacyAuditCommand } from './
 const HELP = `usage: ajar audit [--since DATE] [--limit N] [--json] [--db sqlite:PATH|postgres://...]
 ${PRIVACY_AUDIT_USAGE}
 
-Without --model, lists the server's audit log, oldest first: keys created, rotated and revoked; admin calls; authentication failures
-(with the key's non-secret prefix ajar_sk_<id> at most). --limit N shows the newest N entries.
+Without --model, lists the server's audit log, oldest first: keys created, rotated and revoked; admin calls;
+authentication failures (with the key's non-secret prefix ajar_sk_<id> at most). --limit N shows the newest N entries.
 --json prints an array of {id, time, actor, action, key_id, key_prefix, remote, detail}.
 --db: as for 'ajar serve' (now: ${defaultDbSpec()}).
 
