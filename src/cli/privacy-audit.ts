@@ -2,7 +2,7 @@
 // (membership inference, canary exposure, verbatim extraction); --record writes it where `ajar release open` checks it.
 import { basename } from 'node:path';
 import { loadRecordExamples, readCanaryFile, type ExampleData } from '../data/index.js';
-import { auditPrivacy, type PrivacyAuditReport } from '../eval/index.js';
+import { auditPrivacy, type CanaryReport, type PrivacyAuditReport } from '../eval/index.js';
 import type { Tokenizer } from '../io/tokenizer/index.js';
 import { loadPretrained, type AnyModel } from '../models/index.js';
 import { auditRecord, DEFAULT_EXPOSURE_MARGIN, writeAuditRecord } from '../release/index.js';
@@ -23,9 +23,12 @@ export const PRIVACY_AUDIT_HELP = `With --model, the privacy audit of a trained 
   canary exposure (--canaries OUT.canaries.json from 'ajar train --canaries'; language models): each canary's
     log-likelihood ranked among reference secrets of its format, exposure = log2 |R| - log2 rank; the mean and
     max, and how many canaries greedy decoding reproduces from the text before the secret. When the format has at
-    most --references N (default 2000) other secrets all are ranked (method enumerate); otherwise N are sampled
-    uniformly (--seed) and, as the paper does, exposure is -log2 P(score <= the canary's) under a skew-normal
-    fitted to the sample (method sample), which reaches beyond what N samples can rank.
+    most --references N (default 2000) other secrets all are ranked (method enumerate). Otherwise N are sampled
+    uniformly (--seed): a canary with at least 8 of them scoring as well is ranked in the sample, scaled to |R|
+    (method sample); one above them, which no sample of N can rank, gets the exact count of secrets at least as
+    likely by a pruned search down the format's tree (method search: character vocabularies, where each secret
+    character is one token), or else -log2 P(score <= the canary's) under a skew-normal fitted to the sample, the
+    secret sharer paper's approximation.
   verbatim extraction (language models): the share of member examples whose greedy continuation of their first
     --extract-prefix P tokens (default 16, bos included) reproduces the next --extract-tokens K (default 16)
     exactly, over at most --extract-examples M (default 1000) long enough, in file order.
@@ -46,6 +49,13 @@ function loadExamples(path: string, tok: Tokenizer, model: AnyModel): ExampleDat
   return data.task === 'lm' || data.task === 'instruct' ? data : loadRecordExamples({ path, task: 'lm' }, tok);
 }
 
+const METHOD_WORDS: Record<CanaryReport['method'], (n: number) => string> = {
+  'enumerate': (n) => `ranked among all ${n} other secrets`,
+  'search': () => 'the secrets at least as likely counted by a pruned search',
+  'sample': (n) => `ranked in ${n} sampled secrets`,
+  'search+sample': (n) => `a pruned search, or ${n} sampled secrets`,
+};
+
 function fmt(v: number, digits = 3): string {
   return v.toFixed(digits);
 }
@@ -57,7 +67,7 @@ function printReport(r: PrivacyAuditReport): void {
   const c = r.canaries;
   if (c) {
     console.log(`canary exposure: mean ${fmt(c.exposure_mean, 2)} bits, max ${fmt(c.exposure_max, 2)} of ${fmt(c.exposure_max_possible, 2)} possible ` +
-      `(${c.count} canaries x ${c.repeats}, ${c.method === 'enumerate' ? `ranked among all ${c.references} other secrets` : `skew-normal fit to ${c.references} sampled secrets`}); ` +
+      `(${c.count} canaries x ${c.repeats}, ${METHOD_WORDS[c.method](c.references)}); ` +
       `${c.extracted} of ${c.count} extracted verbatim`);
   }
   const e = r.extraction;

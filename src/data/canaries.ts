@@ -263,3 +263,35 @@ function plantStream(ds: StreamData, canaries: readonly string[], repeats: numbe
   out.set(ds.ids.subarray(src), dst);
   return { ...ds, ids: out };
 }
+
+/** One token position of a format's secrets: a fixed token (bos, the literal text, eos) or a choice among alphabet tokens. */
+export type SecretStep = { forced: number } | { choices: number[] };
+
+/**
+ * The token positions every secret of the format goes through, for a search over the secrets' tree: possible when each
+ * placeholder character is one token and a canary's tokens are its parts' tokens joined (character vocabularies; a
+ * BPE merges digits and is refused with null). `checkTexts` are texts of the format whose tokens must agree.
+ */
+export function secretSteps(format: CanaryFormat, tok: TokenizerLike, checkTexts: readonly string[]): SecretStep[] | null {
+  const steps: SecretStep[] = [];
+  if (tok.addBos && tok.bosTokenId !== null) steps.push({ forced: tok.bosTokenId });
+  for (const p of format.parts) {
+    if ('literal' in p) {
+      for (const id of tok.encode(p.literal)) steps.push({ forced: id });
+      continue;
+    }
+    const ids = [...p.alphabet].map((c) => tok.encode(c));
+    if (ids.some((x) => x.length !== 1)) return null;
+    for (let i = 0; i < p.length; i++) steps.push({ choices: ids.map((x) => x[0]) });
+  }
+  if (tok.eosTokenId !== null) steps.push({ forced: tok.eosTokenId });
+  for (const text of checkTexts) {
+    const ids = textExample(tok, text, 'canary').ids;
+    if (ids.length !== steps.length) return null;
+    for (let i = 0; i < ids.length; i++) {
+      const s = steps[i];
+      if ('forced' in s ? s.forced !== ids[i] : !s.choices.includes(ids[i])) return null;
+    }
+  }
+  return steps;
+}

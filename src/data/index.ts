@@ -14,6 +14,6 @@ export { tokenizerFingerprint } from './tokenize.js';
 export { instructExample, loadRecordExamples, textExample } from './load.js';
 export {
   DEFAULT_CANARY_FORMAT, canaryCharacters, canaryFilePath, drawCanaries, matchesFormat, parseCanaryFormat, plantCanaries,
-  readCanaryFile, referenceCandidates, secretOf, writeCanaryFile,
+  readCanaryFile, referenceCandidates, secretOf, secretSteps, writeCanaryFile,
 } from './canaries.js';
-export type { CanaryFile, CanaryFormat } from './canaries.js';
+export type { CanaryFile, CanaryFormat, SecretStep } from './canaries.js';

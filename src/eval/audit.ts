@@ -2,11 +2,12 @@
 // non-member examples, exposure of planted canaries among reference secrets of their format (Carlini et al. 2019,
 // "The Secret Sharer"), and verbatim extraction of training text by greedy decoding (Carlini et al. 2021).
 import {
-  ExampleBatcher, IGNORE_INDEX, referenceCandidates, textExample, type CanaryFormat, type ExampleData, type TokenizerLike,
+  ExampleBatcher, IGNORE_INDEX, referenceCandidates, secretSteps, textExample, type CanaryFormat, type ExampleData, type SecretStep,
+  type TokenizerLike,
 } from '../data/index.js';
 import type { AnyModel, CausalLM } from '../models/types.js';
 import { AjarError, crossEntropy, noGrad, reshape, Rng } from '../tensor/index.js';
-import { canaryExposure, fitSkewNormal, fittedExposure, membershipInference } from './privacy.js';
+import { canaryExposure, fitSkewNormal, fittedExposure, membershipInference, type SkewNormal } from './privacy.js';
 
 export interface AuditOptions {
   /** Tokens of each example scored (longer ones are cut); default the model's context. */
@@ -49,8 +50,12 @@ export interface CanaryReport {
   repeats: number;
   format: string;
   space_size: number;
-  /** 'enumerate': ranked among every other secret; 'sample': exposure from a skew-normal fitted to a uniform sample. */
-  method: 'enumerate' | 'sample';
+  /**
+   * 'enumerate': ranked among every other secret; 'search': the secrets at least as likely counted by a pruned search
+   * of the format's tree; 'sample': ranked in a uniform sample (or, where the sample is too small to rank it and the
+   * search cannot run, a skew-normal fitted to it); 'search+sample': some canaries each way.
+   */
+  method: 'enumerate' | 'search' | 'sample' | 'search+sample';
   references: number;
   exposure_mean: number;
   exposure_max: number;
@@ -201,6 +206,53 @@ function extraction(model: CausalLM, members: ExampleData, P: number, K: number,
   return { prefix_tokens: P, continuation_tokens: K, examples: items.length, extracted, rate: items.length === 0 ? 0 : extracted / items.length };
 }
 
+/**
+ * How many secrets of the format have a negative log-likelihood of at most `threshold`: a breadth-first walk down the
+ * format's token tree (steps) that drops a branch as soon as its running negative log-likelihood passes the threshold
+ * (log-probabilities only add), so it visits only secrets about as likely as the canary, as the secret sharer's
+ * shortest-path search does. null when a level would hold more than `cap` branches (the canary ranks too low for
+ * this to pay; the sample then estimates it).
+ */
+export function countSecretsAtMost(model: CausalLM, steps: readonly SecretStep[], threshold: number, cap: number, batchSize = 64): number | null {
+  const first = steps[0];
+  let frontier: Array<{ ids: number[]; nll: number }> = ('forced' in first ? [first.forced] : first.choices).map((id) => ({ ids: [id], nll: 0 }));
+  const wasTraining = model.module.training;
+  model.module.eval();
+  try {
+    for (const step of steps.slice(1)) {
+      const next: Array<{ ids: number[]; nll: number }> = [];
+      for (let g = 0; g < frontier.length; g += batchSize) {
+        const rows = frontier.slice(g, g + batchSize);
+        const T = rows[0].ids.length;
+        const ids = new Int32Array(rows.length * T); // (B, T)
+        rows.forEach((r, i) => ids.set(r.ids, i * T));
+        const logits = noGrad(() => model.forward(ids, rows.length)); // (B, T, V)
+        const V = logits.shape[2];
+        rows.forEach((r, i) => {
+          const off = (i * T + T - 1) * V;
+          let max = -Infinity;
+          for (let v = 0; v < V; v++) max = Math.max(max, logits.data[off + v]);
+          let z = 0;
+          for (let v = 0; v < V; v++) z += Math.exp(logits.data[off + v] - max);
+          const logZ = max + Math.log(z);
+          for (const id of 'forced' in step ? [step.forced] : step.choices) {
+            const nll = r.nll - (logits.data[off + id] - logZ);
+            if (nll <= threshold) next.push({ ids: [...r.ids, id], nll });
+          }
+        });
+        if (next.length > cap) return null;
+      }
+      frontier = next;
+    }
+  } finally {
+    model.module.train(wasTraining);
+  }
+  return frontier.length;
+}
+
+/** Sampled secrets at or below a canary's score from which the sample's own rank estimate is used. */
+const MIN_BELOW = 8;
+
 function canaryAudit(model: CausalLM, tok: TokenizerLike, set: CanarySet, o: Required<Pick<AuditOptions, 'references' | 'seed' | 'batchSize'>> & { blockSize?: number; padId: number; status?(line: string): void }): CanaryReport {
   const { format, texts } = set;
   const asData = (list: readonly string[], source: string): ExampleData => ({
@@ -212,10 +264,38 @@ function canaryAudit(model: CausalLM, tok: TokenizerLike, set: CanarySet, o: Req
   const refs = referenceCandidates(format, texts, o.references, new Rng(o.seed));
   o.status?.(`scoring ${refs.texts.length} reference secrets (${refs.method === 'enumerate' ? 'all of them' : `a sample of ${format.spaceSize}`})`);
   const refScores = perExampleLosses(model, asData(refs.texts, 'reference secrets'), o).sum;
-  const fit = refs.method === 'sample' ? fitSkewNormal(refScores) : null;
-  // NOTE: each canary is ranked among the secrets that are not canaries (the others would crowd it out): enumerated,
-  // that is |R| - n + 1 candidates, itself included.
-  const exposures = canaryScores.map((s) => (fit ? fittedExposure(s, fit, format.spaceSize) : canaryExposure(s, refScores).exposure));
+  // NOTE: each canary is ranked among the secrets that are not canaries (the others would crowd it out), itself
+  // included: |R| - n + 1 candidates.
+  const candidates = format.spaceSize - texts.length + 1;
+  let method: CanaryReport['method'] = 'enumerate';
+  let exposures: number[];
+  if (refs.method === 'enumerate') {
+    exposures = canaryScores.map((s) => canaryExposure(s, refScores).exposure);
+  } else {
+    // A large space. Where at least MIN_BELOW sampled secrets score as well as the canary, the sample's rank, scaled to
+    // |R|, is accurate. Above that (the high exposures a release gate is about) a sample cannot rank the canary: count
+    // the secrets at least as likely by a pruned search when the tokenizer allows it, else (as the secret sharer paper
+    // does) extrapolate with a skew-normal fitted to the sample.
+    const steps = secretSteps(format, tok, texts);
+    const cap = 5 * o.references;
+    let fit: SkewNormal | null = null;
+    let searched = 0;
+    exposures = canaryScores.map((s) => {
+      const below = refScores.filter((r) => r <= s).length;
+      if (below >= MIN_BELOW) return canaryExposure(s, refScores, format.spaceSize).exposure;
+      // NOTE: a little slack, so float rounding between the batched score and the search's cannot drop the canary itself.
+      const slack = 1e-4 * Math.max(1, Math.abs(s));
+      const count = steps ? countSecretsAtMost(model, steps, s + slack, cap) : null;
+      if (count === null) {
+        fit ??= fitSkewNormal(refScores);
+        return fittedExposure(s, fit, format.spaceSize);
+      }
+      searched++;
+      const otherCanaries = canaryScores.filter((c) => c <= s + slack).length - 1;
+      return Math.log2(candidates) - Math.log2(Math.max(1, count - otherCanaries));
+    });
+    method = searched === texts.length ? 'search' : searched === 0 ? 'sample' : 'search+sample';
+  }
   // Extraction of each canary: greedy from the tokens of the format's text before the secret (when the canary's own
   // tokens start with them: a BPE may merge across the boundary) to the end of the canary.
   const eos = tok.eosTokenId !== null ? 1 : 0;
@@ -231,7 +311,7 @@ function canaryAudit(model: CausalLM, tok: TokenizerLike, set: CanarySet, o: Req
   }
   const extracted = items.length === 0 ? 0 : greedyReproduces(model, items, o.batchSize).filter(Boolean).length;
   return {
-    count: texts.length, repeats: set.repeats, format: format.text, space_size: format.spaceSize, method: refs.method,
+    count: texts.length, repeats: set.repeats, format: format.text, space_size: format.spaceSize, method,
     references: refs.texts.length, exposure_mean: meanOf(exposures), exposure_max: Math.max(...exposures),
     exposure_max_possible: Math.log2(format.spaceSize), extracted, exposures,
   };

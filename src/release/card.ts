@@ -264,7 +264,7 @@ function auditSection(a: AuditRecord): string[] {
   const c = a.canaries;
   if (c) {
     lines.push(`${c.count} canaries of the format "${escapeCell(c.format)}", planted ${c.repeats} time(s) each, have exposure ${c.exposure_mean.toFixed(2)} bits `
-      + `on average and ${c.exposure_max.toFixed(2)} at most (of ${c.exposure_max_possible.toFixed(2)} possible; ${c.method === 'enumerate' ? 'every other secret ranked' : `a skew-normal fitted to ${c.references} sampled secrets`}); `
+      + `on average and ${c.exposure_max.toFixed(2)} at most (of ${c.exposure_max_possible.toFixed(2)} possible; ${c.method === 'enumerate' ? 'every other secret ranked' : c.method === 'search' ? 'the secrets at least as likely counted exactly' : `ranked against ${c.references} sampled secrets`}); `
       + `${c.extracted} reproduced verbatim.`);
   }
   const e = a.extraction;

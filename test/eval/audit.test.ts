@@ -4,8 +4,8 @@
 // greedy verbatim extraction. make_skewnorm.py gives the skew-normal log CDF by mpmath at 50 digits.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadRecordExamples, parseCanaryFormat, referenceCandidates } from '../../src/data/index.js';
-import { canaryExposure, fitSkewNormal, fittedExposure, perExampleLosses, skewNormalLogCdf } from '../../src/eval/index.js';
+import { loadRecordExamples, parseCanaryFormat, referenceCandidates, secretSteps, textExample } from '../../src/data/index.js';
+import { canaryExposure, countSecretsAtMost, fitSkewNormal, fittedExposure, perExampleLosses, skewNormalLogCdf } from '../../src/eval/index.js';
 import { loadPretrained } from '../../src/models/index.js';
 import { Rng } from '../../src/tensor/index.js';
 import { useReferenceBackend } from '../helpers/backends.js';
@@ -62,6 +62,27 @@ describe('ajar audit against PyTorch and numpy (test/golden/privacy)', () => {
     assert.equal(got.canaries.extracted, 1);
     assert.equal(got.extraction.examples, expected.extraction.examples);
     assert.equal(got.extraction.extracted, expected.extraction.extracted);
+  });
+});
+
+describe('the pruned search over a format\'s secrets', () => {
+  it('counts exactly the secrets that score at most a threshold, as scoring all 17,576 of them does', () => {
+    useReferenceBackend();
+    const { model: m, tokenizer } = loadPretrained(model);
+    if (m.task !== 'causal-lm') throw new Error('a language model');
+    const format = parseCanaryFormat('the key is {letters:3}');
+    const all = referenceCandidates(format, [], format.spaceSize, new Rng(0)).texts;
+    assert.equal(all.length, 17576);
+    const data = { kind: 'examples' as const, task: 'lm' as const, source: 'all', examples: all.map((t) => textExample(tokenizer, t, 'all')) };
+    const scores = perExampleLosses(m, data, { batchSize: 256 }).sum.sort((a, b) => a - b);
+    const steps = secretSteps(format, tokenizer, ['the key is abc']);
+    assert.ok(steps !== null);
+    for (const k of [1, 7, 40]) {
+      // Halfway between the k-th and the (k+1)-th score: exactly k secrets lie below.
+      const threshold = (scores[k - 1] + scores[k]) / 2;
+      assert.equal(countSecretsAtMost(m, steps, threshold, 100000), k, `k ${k}`);
+    }
+    assert.equal(countSecretsAtMost(m, steps, scores[500], 100), null, 'over the cap');
   });
 });
 
