@@ -8,12 +8,18 @@
 // 1 for train-gpt2, train-gpt2-lora and train-llama (about a minute a side), 3 for decode-llama. With both
 // train-gpt2 and train-gpt2-lora in the run, it also prints LoRA's step time and peak memory as a share of full
 // fine-tuning's, on each side (issue's bar: at most 0.7x the time, 0.5x the memory).
+// train-baby-dp (a DP-SGD step of train-baby's workload) has no PyTorch peer here (Opacus is not packaged): each
+// of its rounds runs ajar's plain train-baby and then train-baby-dp, and the row reports the DP step's cost as a
+// multiple of the plain step's, medians over the rounds (issue's bar: at most 2x).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
-const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2', 'train-gpt2-lora', 'decode-llama', 'train-llama'];
+const ALL = ['train-baby', 'train-baby-dp', 'decode-gpt2', 'train-gpt2', 'train-gpt2-lora', 'decode-llama', 'train-llama'];
+/** Workloads measured against a plain ajar workload in the same rounds instead of PyTorch: workload -> its plain peer. */
+const PLAIN_PEER: Record<string, string> = { 'train-baby-dp': 'train-baby' };
+const DP_BAR = 2;
 const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1, 'train-gpt2-lora': 1, 'train-llama': 1, 'decode-llama': 3 };
 const ROUNDS = 5;
 
@@ -57,6 +63,36 @@ function loraVsFull(full: Result | string | null | undefined, lora: Result | str
   return { step: lora.step_ms_median / full.step_ms_median, memory: lora.peak_rss_mib / full.peak_rss_mib };
 }
 
+/** A workload's step against a plain ajar workload's, both run in each round (plain first). */
+interface VsPlain {
+  workload: string;
+  plain: string;
+  ajar: Result | string;
+  plain_result: Result | string;
+  /** workload's median step / plain's median step. */
+  cost_vs_plain: number | null;
+  bar: number;
+  rounds: { plain_ms: number | null; ajar_ms: number | null }[];
+}
+
+function againstPlain(w: string, plain: string, rounds: number): VsPlain {
+  const a: (Result | string)[] = [];
+  const p: (Result | string)[] = [];
+  for (let i = 0; i < rounds; i++) {
+    console.error(`running ${plain} and ${w} (round ${i + 1} of ${rounds}) ...`);
+    p.push(runJson(process.execPath, [`${root}bin/ajar.js`, 'bench', plain, '--json'], process.env));
+    a.push(runJson(process.execPath, [`${root}bin/ajar.js`, 'bench', w, '--json'], process.env));
+  }
+  const ms = (r: Result | string): number | null => (typeof r === 'object' ? r.step_ms_median : null);
+  const ajar = combine(a);
+  const base = combine(p);
+  return {
+    workload: w, plain, ajar, plain_result: base, bar: DP_BAR,
+    cost_vs_plain: typeof ajar === 'object' && typeof base === 'object' ? ajar.step_ms_median / base.step_ms_median : null,
+    rounds: a.map((r, i) => ({ plain_ms: ms(p[i]), ajar_ms: ms(r) })),
+  };
+}
+
 function torchAvailable(): boolean {
   return spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 }
@@ -90,8 +126,14 @@ function main(): void {
     torch_settings: { setting: string; step_ms_median: number | null }[];
     rounds: { ajar_ms: number | null; torch_ms: number | null }[];
   }[] = [];
+  const vsPlain: VsPlain[] = [];
   for (const w of list) {
     const rounds = roundsFlag ?? DEFAULT_ROUNDS[w] ?? ROUNDS;
+    const peer = PLAIN_PEER[w];
+    if (peer !== undefined) {
+      vsPlain.push(againstPlain(w, peer, rounds));
+      continue;
+    }
     const a: (Result | string)[] = [];
     const t: (Result | string)[][] = settings.map(() => []);
     for (let i = 0; i < rounds; i++) {
@@ -117,16 +159,18 @@ function main(): void {
   const loraRow = rows.find((r) => r.workload === 'train-gpt2-lora');
   const vsFull = { ajar: loraVsFull(fullRow?.ajar, loraRow?.ajar), torch: loraVsFull(fullRow?.torch, loraRow?.torch) };
   if (json) {
-    console.log(JSON.stringify(rows.map((r) => ({
+    console.log(JSON.stringify([...rows.map((r) => ({
       ...r,
       ...(r === loraRow ? { lora_vs_full: vsFull } : {}),
       speed_ratio: typeof r.ajar === 'object' && r.torch && typeof r.torch === 'object' ? r.torch.step_ms_median / r.ajar.step_ms_median : null,
       memory_ratio: typeof r.ajar === 'object' && r.torch && typeof r.torch === 'object' ? r.ajar.peak_rss_mib / r.torch.peak_rss_mib : null,
-    }))));
+    })), ...vsPlain]));
     return;
   }
   const pad = (s: string, n: number): string => s.padEnd(n);
-  console.log(`${pad('workload', 17)}${pad('ajar ms/step', 14)}${pad('torch ms/step', 15)}${pad('speed (x torch)', 17)}${pad('ajar MiB', 10)}${pad('torch MiB', 11)}memory (x torch)`);
+  if (rows.length > 0) {
+    console.log(`${pad('workload', 17)}${pad('ajar ms/step', 14)}${pad('torch ms/step', 15)}${pad('speed (x torch)', 17)}${pad('ajar MiB', 10)}${pad('torch MiB', 11)}memory (x torch)`);
+  }
   for (const r of rows) {
     const a = typeof r.ajar === 'object' ? r.ajar : null;
     const t = r.torch && typeof r.torch === 'object' ? r.torch : null;
@@ -152,13 +196,24 @@ function main(): void {
     console.log(`LoRA r 8 vs full fine-tuning of GPT-2 (${side}): step time ${v.step.toFixed(2)}x (bar 0.70x), `
       + `peak memory ${v.memory.toFixed(2)}x (bar 0.50x)`);
   }
+  for (const v of vsPlain) {
+    const a = typeof v.ajar === 'object' ? v.ajar : null;
+    const b = typeof v.plain_result === 'object' ? v.plain_result : null;
+    console.log(`${v.workload} against ${v.plain} (ajar, same rounds): ${a ? a.step_ms_median.toFixed(1) : 'error'} ms vs ` +
+      `${b ? b.step_ms_median.toFixed(1) : 'error'} ms a step: ${v.cost_vs_plain !== null ? `${v.cost_vs_plain.toFixed(2)}x` : '-'} the plain step's cost (bar ${v.bar.toFixed(2)}x)`);
+    if (v.rounds.length > 1) {
+      console.log(`  rounds (plain / ${v.workload} ms): ${v.rounds.map((x) => `${x.plain_ms?.toFixed(1) ?? '-'} / ${x.ajar_ms?.toFixed(1) ?? '-'}`).join(', ')}`);
+    }
+    if (typeof v.ajar === 'string') console.log(`  ${v.workload} error: ${v.ajar}`);
+    if (typeof v.plain_result === 'string') console.log(`  ${v.plain} error: ${v.plain_result}`);
+  }
   const first = rows.find((r) => typeof r.ajar === 'object');
   if (first && typeof first.ajar === 'object') console.log(`ajar backend: ${first.ajar.backend}`);
   const ft = rows.find((r) => r.torch && typeof r.torch === 'object');
   if (ft && ft.torch && typeof ft.torch === 'object') {
     console.log(`reference: ${ft.torch.backend.replace(/ \(.*\)$/, '')}, at the faster of its settings for each workload`);
   }
-  console.log('speed (x torch) = torch time per step / ajar time per step: above 1 means ajar is faster.');
+  if (rows.length > 0) console.log('speed (x torch) = torch time per step / ajar time per step: above 1 means ajar is faster.');
 }
 
 main();

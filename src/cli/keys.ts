@@ -21,6 +21,8 @@ API keys of 'ajar serve'. A key (ajar_sk_...) is printed once, by create and rot
 --quota-tokens: prompt + completion tokens per UTC day or month (--quota-period, default month).
 --expires: YYYY-MM-DD (the key works through that UTC day) or an ISO time like 2026-01-31T12:00:00Z.
 --models: the model and adapter ids the key may use (default: all); others get the 404 of a name not served.
+         The CLI writes the store directly and cannot know what a server will serve, so it does not check the
+         names (POST /admin/keys on a running server does: 400 unknown_model_in_scope).
 rotate keeps id, name, limits and usage history.
 --db: default ${'$'}AJAR_HOME/ajar.db or ~/.ajar/ajar.db as sqlite:PATH (now: ${defaultDbSpec()}).
 --json: create and rotate print {"id", "key"}; list prints an array; revoke prints the key's record.`;
@@ -81,7 +83,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
       quotaTokens: num('keys create', p, 'quota-tokens', { int: true, min: 1 }) ?? null,
       quotaPeriod: (period as QuotaPeriod | undefined) ?? null,
       expiresAt: expires === undefined ? null : parseDate(expires, '--expires', 'end'),
-      models: models === undefined ? null : models.split(','),
+      models: models === undefined ? null : modelList(models),
     };
     const { record, key } = await withStore(str(p, 'db'), (s) => createApiKey(s, spec, cliActor()));
     printNewKey(record.id, record.name, key, 'Created', bool(p, 'json'));
@@ -124,4 +126,14 @@ export async function keysCommand(argv: string[]): Promise<number> {
   const guess = closest(sub, ['create', 'list', 'revoke', 'rotate']);
   throw new AjarError('bad_flag', `ajar keys: unknown subcommand '${sub}'${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}; `
     + 'create, list, revoke or rotate');
+}
+
+/** --models a,b: the ids, each non-empty and without spaces. */
+function modelList(flag: string): string[] {
+  const ids = flag.split(',').map((m) => m.trim());
+  const bad = ids.find((m) => m === '' || /\s/.test(m));
+  if (bad !== undefined) {
+    throw new AjarError('bad_flag', `ajar keys create: --models takes model ids separated by commas, got '${flag}'`);
+  }
+  return ids;
 }

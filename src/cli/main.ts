@@ -65,8 +65,9 @@ function unknownCommand(name: string): string {
 
 /** One line: a message's own lines joined, and the command's prefix said once. */
 function oneLine(name: string, message: string): string {
-  const text = message.replace(/^ajar [a-z]+: /, '').split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
-  return `ajar ${name}: ${text}`;
+  const text = message.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
+  if (text.startsWith(`ajar ${name} `) && /^ajar [a-z]+ [a-z-]+: /.test(text)) return text; // 'ajar keys create: ...'
+  return `ajar ${name}: ${text.replace(/^ajar [a-z]+: /, '')}`;
 }
 
 export async function main(argv: string[]): Promise<number> {

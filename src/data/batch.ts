@@ -121,6 +121,12 @@ export interface ExampleBatcherState {
 export interface ExampleBatcherOptions {
   /** Pad every batch to blockSize instead of to its longest example (default false). */
   padToBlock?: boolean;
+  /**
+   * Language-modelling documents (task lm) cut into windows instead of truncated: a document of L tokens gives
+   * ceil((L - 1) / blockSize) rows, window k predicting tokens k T + 1 .. k T + T, so every token after the first
+   * is a target once; the batch's spans say which rows are whose (default false).
+   */
+  windows?: boolean;
 }
 
 /**
@@ -138,6 +144,7 @@ export class ExampleBatcher {
   readonly seed: number;
   private readonly data: ExampleData;
   private readonly padToBlock: boolean;
+  private readonly windows: boolean;
   private epochNow = 0;
   private cursor = 0;
   private perm: Int32Array;
@@ -155,6 +162,7 @@ export class ExampleBatcher {
     this.padId = padId;
     this.seed = seed;
     this.padToBlock = options.padToBlock === true;
+    this.windows = options.windows === true && data.task === 'lm';
     this.perm = epochPermutation(data.examples.length, seed, 0);
   }
 
@@ -214,6 +222,7 @@ export class ExampleBatcher {
   }
 
   private makeBatch(indices: Int32Array): ExampleBatch {
+    if (this.windows) return this.makeWindows(indices);
     const examples = this.data.examples;
     const B = indices.length;
     const lengths = new Int32Array(B); // (B,)
@@ -245,6 +254,35 @@ export class ExampleBatcher {
     if (labels !== undefined) out.labels = labels;
     if (values !== undefined) out.values = values;
     return out;
+  }
+
+  /** The windows of the given documents, document-major, padded to the block on the right. */
+  private makeWindows(indices: Int32Array): ExampleBatch {
+    const examples = this.data.examples;
+    const T = this.blockSize;
+    const spans = new Int32Array(indices.length + 1); // (examples + 1,)
+    indices.forEach((i, b) => {
+      spans[b + 1] = spans[b] + Math.ceil((examples[i].ids.length - 1) / T);
+    });
+    const rows = spans[indices.length];
+    const ids = new Int32Array(rows * T).fill(this.padId); // (rows, T)
+    const targets = new Int32Array(rows * T).fill(IGNORE_INDEX); // (rows, T)
+    const attentionMask = new Float32Array(rows * T); // (rows, T)
+    const lengths = new Int32Array(rows); // (rows,)
+    const rowIndices = new Int32Array(rows); // (rows,)
+    indices.forEach((i, b) => {
+      const doc = examples[i].ids;
+      for (let row = spans[b]; row < spans[b + 1]; row++) {
+        const start = (row - spans[b]) * T;
+        const L = Math.min(T, doc.length - 1 - start); // predictions in this window
+        ids.set(doc.subarray(start, start + L), row * T);
+        targets.set(doc.subarray(start + 1, start + 1 + L), row * T);
+        attentionMask.fill(1, row * T, row * T + L);
+        lengths[row] = L;
+        rowIndices[row] = i;
+      }
+    });
+    return { ids, batch: rows, block: T, attentionMask, lengths, indices: rowIndices, targets, spans };
   }
 }
 

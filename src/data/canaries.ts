@@ -228,7 +228,8 @@ function plantExamples(ds: ExampleData, format: CanaryFormat, canaries: readonly
   const where = 'canary';
   const planted: Example[] = [];
   for (const text of canaries) {
-    const ex = ds.task === 'instruct' ? instructExample(tok, format.prefix, text.slice(format.prefix.length), where) : textExample(tok, text, where);
+    // NOTE: a language-modelling document carries no targets (the batcher predicts every next token), as --dp-unit's do.
+    const ex = ds.task === 'instruct' ? instructExample(tok, format.prefix, text.slice(format.prefix.length), where) : { ids: textExample(tok, text, where).ids };
     for (let r = 0; r < repeats; r++) planted.push(ex);
   }
   return { ...ds, examples: [...ds.examples, ...planted] };

@@ -1,15 +1,18 @@
 // loadDataset: a data file + the model's tokenizer -> a token stream (language modelling) or a list of examples
 // (instruct, classification, regression), read from the ids cache beside the file when file, spec and tokenizer match.
 import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
-import { cachePathFor, readCache, writeCache } from './cache.js';
-import { badData, formatOf, parseDataFile, readDataBytes } from './read.js';
+import { CACHE_SUFFIX, cachePathFor, readCache, writeCache } from './cache.js';
+import { badData, decodeUtf8, formatOf, parseDataFile, readDataBytes } from './read.js';
 import type { DataRecord, ParsedFile } from './read.js';
 import { IdBuffer, encodeAt, encodeLongText, tokenizerFingerprint } from './tokenize.js';
 import { IGNORE_INDEX } from './types.js';
-import type { DataFormat, DataSpec, Dataset, Example, ExampleData, LoadOptions, StreamData, Task, TokenizerLike } from './types.js';
+import type { DataFormat, DataSpec, Dataset, Documents, Example, ExampleData, LoadOptions, StreamData, Task, TokenizerLike } from './types.js';
 
 const TASKS: readonly Task[] = ['lm', 'instruct', 'classification', 'regression'];
+const DOCUMENTS: readonly Documents[] = ['line', 'paragraph', 'file', 'record'];
 /** Bumped when the way ids are built changes, so old caches miss. */
 const BUILD_VERSION = 1;
 
@@ -23,6 +26,7 @@ interface Resolved {
   promptField: string;
   completionField: string;
   labels: string[] | null;
+  documents: Documents | null; // null: a stream
 }
 
 function resolveSpec(spec: DataSpec): Resolved {
@@ -46,6 +50,9 @@ function resolveSpec(spec: DataSpec): Resolved {
     if (spec.labels.length < 2) throw new AjarError('bad_config', `labels for ${spec.path} must name at least two classes, got ${JSON.stringify(spec.labels)}`);
     labels = [...spec.labels];
   }
+  if (spec.documents !== undefined && !DOCUMENTS.includes(spec.documents)) {
+    throw new AjarError('bad_config', `unknown document unit ${JSON.stringify(spec.documents)} for ${spec.path}; use one of ${DOCUMENTS.join(', ')}`);
+  }
   return {
     path: spec.path,
     format: formatOf(spec.path, spec.format),
@@ -55,6 +62,7 @@ function resolveSpec(spec: DataSpec): Resolved {
     promptField: field('promptField', 'prompt'),
     completionField: field('completionField', 'completion'),
     labels,
+    documents: spec.documents ?? null,
   };
 }
 
@@ -64,6 +72,8 @@ function resolveSpec(spec: DataSpec): Resolved {
  */
 export function loadDataset(spec: DataSpec, tok: TokenizerLike, opts: LoadOptions = {}): Dataset {
   const r = resolveSpec(spec);
+  // A folder of files, one document each (not cached: there is no single file to put the cache beside).
+  if (r.documents === 'file' && isFolder(r.path)) return folderDocuments(r, tok, opts.onProgress);
   const bytes = readDataBytes(r.path);
   if (opts.cache === false) return build(parseDataFile(bytes, r.path, r.format), r, tok, opts.onProgress);
 
@@ -94,6 +104,10 @@ function build(parsed: ParsedFile, r: Resolved, tok: TokenizerLike, onProgress?:
     if (task !== 'lm') {
       throw new AjarError('bad_config', `${r.path} is plain text, which holds only language-modelling data; for the ${task} task use a JSONL or CSV file with the fields ${requiredFields(task, r).join(', ')}`);
     }
+    if (r.documents === 'record') {
+      throw new AjarError('bad_config', `${r.path} is plain text, which has no records: choose its documents (the unit of privacy under --dp) with --dp-unit line, paragraph or file (each line, each blank-line-separated paragraph, or each file of a --data folder)`);
+    }
+    if (r.documents !== null) return textDocuments([{ text: parsed.text, line: 1 }], r.documents, r.path, tok, onProgress);
     return textStream(parsed.text, r.path, tok, onProgress);
   }
   const { records } = parsed;
@@ -195,7 +209,13 @@ function buildRecords(records: DataRecord[], task: Task, r: Resolved, tok: Token
   }
 }
 
-function recordStream(records: DataRecord[], r: Resolved, tok: TokenizerLike, noun: string, onProgress?: (done: number, total: number) => void): StreamData {
+function recordStream(records: DataRecord[], r: Resolved, tok: TokenizerLike, noun: string, onProgress?: (done: number, total: number) => void): Dataset {
+  if (r.documents !== null && r.documents !== 'record') {
+    throw new AjarError('bad_config', `${r.path}: each ${noun === 'column' ? 'CSV row' : 'JSONL record'} is one document already; --dp-unit ${r.documents} applies to plain text only (leave it out)`);
+  }
+  if (r.documents === 'record') {
+    return lmDocuments(records.map((rec) => ({ ids: encodeText(rec, r, tok, noun), line: rec.line })), r.path, tok, onProgress);
+  }
   const out = new IdBuffer();
   const bos = bosPrefix(tok);
   const every = progressEvery(records.length);
@@ -207,6 +227,75 @@ function recordStream(records: DataRecord[], r: Resolved, tok: TokenizerLike, no
     if ((i + 1) % every === 0 || i + 1 === records.length) onProgress?.(i + 1, records.length);
   });
   return { kind: 'stream', task: 'lm', ids: out.toArray(), source: r.path };
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Every visible regular file of a folder (name order), each one document. */
+function folderDocuments(r: Resolved, tok: TokenizerLike, onProgress?: (done: number, total: number) => void): ExampleData {
+  const names = readdirSync(r.path).filter((n) => !n.startsWith('.') && !n.endsWith(CACHE_SUFFIX)).sort()
+    .filter((n) => statSync(join(r.path, n)).isFile());
+  if (names.length === 0) throw badData(`${r.path} is a folder with no files; put one text file per document in it`);
+  const texts = names.map((n) => {
+    const path = join(r.path, n);
+    const bytes = readDataBytes(path);
+    return { text: decodeUtf8(bytes, path), line: 1, source: path };
+  });
+  return textDocuments(texts, 'file', r.path, tok, onProgress);
+}
+
+/**
+ * Plain text cut into documents: each non-blank line, each run of non-blank lines (a paragraph), or each text
+ * whole; every document bos? + ids + eos, remembering the line it starts on.
+ */
+function textDocuments(texts: { text: string; line: number; source?: string }[], unit: Documents, path: string, tok: TokenizerLike,
+  onProgress?: (done: number, total: number) => void): ExampleData {
+  const docs: { text: string; line: number; where: string }[] = [];
+  for (const t of texts) {
+    const where = t.source ?? path;
+    if (unit === 'file') {
+      if (t.text.trim() !== '') docs.push({ text: t.text, line: t.line, where: `${where}:${t.line}` });
+      continue;
+    }
+    const lines = t.text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+    let start = -1;
+    lines.forEach((l, i) => {
+      const blank = l.trim() === '';
+      if (unit === 'line') {
+        if (!blank) docs.push({ text: l, line: t.line + i, where: `${where}:${t.line + i}` });
+        return;
+      }
+      if (!blank && start < 0) start = i;
+      if ((blank || i === lines.length - 1) && start >= 0) {
+        const end = blank ? i : i + 1;
+        docs.push({ text: lines.slice(start, end).join('\n'), line: t.line + start, where: `${where}:${t.line + start}` });
+        start = -1;
+      }
+    });
+  }
+  if (docs.length === 0) throw badData(`${path} holds no text to cut into documents`);
+  return lmDocuments(docs.map((d) => ({ ids: encodeAt(tok, d.text, d.where), line: d.line })), path, tok, onProgress);
+}
+
+/** Language-modelling documents as examples: bos? + ids + eos each; documents that leave nothing to predict are dropped. */
+function lmDocuments(docs: { ids: number[]; line: number }[], path: string, tok: TokenizerLike, onProgress?: (done: number, total: number) => void): ExampleData {
+  const bos = bosPrefix(tok);
+  const examples: Example[] = [];
+  const every = progressEvery(docs.length);
+  docs.forEach((d, i) => {
+    const ids = [...bos, ...d.ids];
+    if (tok.eosTokenId !== null) ids.push(tok.eosTokenId);
+    if (ids.length >= 2) examples.push({ ids: Int32Array.from(ids), line: d.line });
+    if ((i + 1) % every === 0 || i + 1 === docs.length) onProgress?.(i + 1, docs.length);
+  });
+  if (examples.length === 0) throw badData(`${path}: no document has two tokens or more (a token and the one after it to predict)`);
+  return { kind: 'examples', task: 'lm', examples, source: path };
 }
 
 /** The ids of rec's text field; an error when the text gives no tokens. */

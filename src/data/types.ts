@@ -30,7 +30,15 @@ export interface DataSpec {
    * validation label outside the set is an error naming its line.
    */
   labels?: string[];
+  /**
+   * Read language-modelling data as documents (examples) instead of one token stream: plain text cut at each line
+   * ('line', blank lines skipped), at blank lines ('paragraph'), or whole ('file': a folder's files are one document
+   * each); JSONL/CSV text records one document each ('record'). Default: one stream. DP-SGD's unit of privacy.
+   */
+  documents?: Documents;
 }
+
+export type Documents = 'line' | 'paragraph' | 'file' | 'record';
 
 /**
  * What the data layer needs from a tokenizer (io/tokenizer's Tokenizer satisfies it).
@@ -125,4 +133,9 @@ export interface ExampleBatch {
   values?: Float32Array; // (B,)
   /** Which examples of the dataset these rows are. */
   indices: Int32Array; // (B,)
+  /**
+   * Documents cut into windows (ExampleBatcher's `windows` option): the batch's rows are windows, and example e
+   * of the batch owns rows spans[e] .. spans[e + 1]; indices then names each row's example. Absent: one row each.
+   */
+  spans?: Int32Array; // (examples + 1,)
 }

@@ -47,6 +47,9 @@ export interface TrainConfig {
   dp_target_epsilon: number | null; // null = dp_noise_multiplier is given
   dp_delta: number | null; // null = the largest power of ten below 1/N
   dp_max_grad_norm: number; // 1.0 // per-example clipping norm C
+  // The unit of privacy in plain text: each line, each blank-line-separated paragraph, or each file of a --data
+  // folder; null for JSONL/CSV, whose records are the units (plain text under --dp must choose one).
+  dp_unit: 'line' | 'paragraph' | 'file' | null; // null
   // optimisation
   optimizer: 'adamw' | 'sgd'; // 'adamw'
   max_iters: number; // 2000
@@ -111,6 +114,7 @@ export const DEFAULTS: TrainConfig = {
   dp_target_epsilon: null,
   dp_delta: null,
   dp_max_grad_norm: 1.0,
+  dp_unit: null,
   optimizer: 'adamw',
   max_iters: 2000,
   batch_size: 12,
@@ -214,7 +218,7 @@ const KINDS: Record<keyof TrainConfig, Kind | string[]> = {
   lora: 'bool', lora_r: 'int', lora_alpha: 'nullable-number', lora_dropout: 'number', lora_targets: 'nullable-string',
   use_rslora: 'bool',
   dp: 'bool', dp_noise_multiplier: 'nullable-number', dp_target_epsilon: 'nullable-number', dp_delta: 'nullable-number',
-  dp_max_grad_norm: 'number',
+  dp_max_grad_norm: 'number', dp_unit: ['line', 'paragraph', 'file'],
   optimizer: ['adamw', 'sgd'], max_iters: 'int', batch_size: 'int', grad_accum: 'int', lr: 'number',
   min_lr: 'nullable-number', warmup_iters: 'int', lr_decay_iters: 'nullable-int', decay_lr: 'bool',
   beta1: 'number', beta2: 'number', weight_decay: 'number', momentum: 'number', grad_clip: 'number',
@@ -235,7 +239,7 @@ function coerce(key: keyof TrainConfig, value: unknown, where: string): unknown 
   if (key === 'lora_targets' && Array.isArray(value) && value.every((v) => typeof v === 'string')) value = value.join(',');
   const fromString = typeof value === 'string';
   if (Array.isArray(kind)) {
-    if (value === null && (key === 'format' || key === 'task')) return null;
+    if (value === null && (key === 'format' || key === 'task' || key === 'dp_unit')) return null;
     if (typeof value !== 'string' || !kind.includes(value)) bad(where, key, `must be one of ${kind.join(', ')}, got ${JSON.stringify(value)}`);
     return value;
   }
@@ -321,6 +325,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
     bad(where, 'lora_targets', `must be module names separated by commas, got ${JSON.stringify(c.lora_targets)}`);
   }
   if (c.dp) validateDp(c);
+  else if (c.dp_unit !== null) bad(where, 'dp_unit', `chooses the unit of privacy of --dp; add --dp, or leave it out`);
   if (c.canaries < 0) bad(where, 'canaries', `must be >= 0, got ${c.canaries}`);
   if (c.canary_repeats < 1) bad(where, 'canary_repeats', `must be at least 1, got ${c.canary_repeats}`);
   if (c.canaries > 0) parseCanaryFormat(c.canary_format);

@@ -63,7 +63,8 @@ export class MeanGradient implements GradientMode {
 }
 
 /**
- * The sum over a batch's examples of each example's own loss: for a language model its mean over its target tokens,
+ * The sum over a batch's examples of each example's own loss: for a language model its mean over its target tokens
+ * (all its windows' when a document spans several rows),
  * for a classifier its cross-entropy, for regression its squared error. Its gradient is the sum of the examples'.
  */
 export function perExampleLoss(model: AnyModel, b: ExampleBatch, opts: { rng?: Rng }): { loss: Tensor; tokens: number } {
@@ -71,11 +72,13 @@ export function perExampleLoss(model: AnyModel, b: ExampleBatch, opts: { rng?: R
   if (model.task === 'causal-lm') {
     const logits = model.forward(b.ids, b.batch, opts); // (B, T, V)
     const targets = b.targets ?? lmTargets(b); // (B*T)
-    const weights = new Float32Array(targets.length); // (B*T): 1 / (the row's targets), 0 where ignored
-    for (let r = 0; r < b.batch; r++) {
-      const row = targets.subarray(r * b.block, (r + 1) * b.block);
-      const n = countTargets(row);
-      for (let t = 0; t < b.block; t++) if (row[t] !== -100) weights[r * b.block + t] = 1 / n;
+    // (B*T): 1 / (the example's targets), 0 where ignored; an example is one row, or its spans' rows (windows).
+    const weights = new Float32Array(targets.length);
+    const spans = b.spans ?? Int32Array.from({ length: b.batch + 1 }, (_, i) => i);
+    for (let e = 0; e + 1 < spans.length; e++) {
+      const own = targets.subarray(spans[e] * b.block, spans[e + 1] * b.block);
+      const n = countTargets(own);
+      for (let t = 0; t < own.length; t++) if (own[t] !== -100) weights[spans[e] * b.block + t] = 1 / n;
     }
     const losses = crossEntropy(reshape(logits, [b.batch * b.block, logits.shape[2]]), targets, { reduction: 'none' }); // (B*T)
     return { loss: sum(mul(losses, tensor(weights))), tokens };

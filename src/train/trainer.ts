@@ -1,7 +1,7 @@
 // The training loop (nanoGPT's train.py, generalised to classification, regression and instruction data):
 // evaluate every eval_interval steps, AdamW/SGD with warmup + cosine, clipping, accumulation, dropout,
 // checkpoints for an exact --resume, keep-best, metrics.jsonl, progress, and a clean stop on Ctrl-C.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   ExampleBatcher, StreamBatcher, canaryCharacters, canaryFilePath, checkBlockSize, drawCanaries, loadTrainAndValidation, parseCanaryFormat,
@@ -152,7 +152,8 @@ export class Trainer {
     if (this.train.kind === 'stream') {
       this.streamBatcher = new StreamBatcher(this.train, c.batch_size, c.block_size, this.rng);
     } else {
-      this.exampleBatcher = new ExampleBatcher(this.train, c.batch_size, c.block_size, this.padId(), c.seed);
+      // Under --dp a language-modelling document is one example however long: its windows are rows of one batch.
+      this.exampleBatcher = new ExampleBatcher(this.train, c.batch_size, c.block_size, this.padId(), c.seed, { windows: c.dp });
     }
     this.gradient = c.dp ? this.dpGradient() : new MeanGradient(c.grad_accum);
     if (resumeCk) {
@@ -173,14 +174,14 @@ export class Trainer {
     this.model.module.train(true);
   }
 
-  /** DP-SGD over the training examples (the unit of privacy is one example: a JSONL or CSV record). */
+  /**
+   * DP-SGD over the training examples. The unit of privacy is one example: a JSONL or CSV record, or a document of
+   * plain text (--dp-unit: a line, a paragraph, a file of a folder), all its windows together.
+   */
   private dpGradient(): DpSgd {
     const c = this.cfg;
     const batcher = this.exampleBatcher;
-    if (!batcher || this.train.kind !== 'examples') {
-      throw new AjarError('bad_config', `--dp needs examples to protect: JSONL or CSV records with labels, values or prompt/completion (one record is one example); ` +
-        `${this.train.source} is read as one token stream (plain text), which --dp does not split into examples yet`);
-    }
+    if (!batcher || this.train.kind !== 'examples') throw new Error('unreachable: --dp loads its data as examples');
     const settings = {
       examples: this.train.examples.length, batchSize: c.batch_size, maxGradNorm: c.dp_max_grad_norm,
       noiseMultiplier: c.dp_noise_multiplier, targetEpsilon: c.dp_target_epsilon, delta: c.dp_delta, plannedSteps: c.max_iters,
@@ -188,7 +189,8 @@ export class Trainer {
     const trained = new Set(this.mode.parameters());
     const named = [...this.model.module.namedParameters()].filter(([, t]) => trained.has(t));
     const dp = new DpSgd(settings, this.mode.parameters(), named, (indices) => ({ ex: batcher.batchOf(indices) }), this.rng);
-    this.log(`DP-SGD: sample rate ${dp.sampleRate.toPrecision(4)}, noise multiplier ${dp.noiseMultiplier.toPrecision(4)}, ` +
+    const unit = c.dp_unit ?? (this.train.task === 'lm' ? 'record' : 'example');
+    this.log(`DP-SGD over ${settings.examples} training ${unit}s: sample rate ${dp.sampleRate.toPrecision(4)}, noise multiplier ${dp.noiseMultiplier.toPrecision(4)}, ` +
       `max grad norm ${c.dp_max_grad_norm}, delta ${dp.delta}; epsilon after ${c.max_iters} steps ${dp.epsilon(c.max_iters).toFixed(3)}`);
     return dp;
   }
@@ -208,10 +210,13 @@ export class Trainer {
 
   private dataSpec(path: string): DataSpec {
     const c = this.cfg;
-    return {
+    const spec: DataSpec = {
       path, format: c.format ?? undefined, task: c.task ?? undefined, textField: c.text_field, labelField: c.label_field,
       promptField: c.prompt_field, completionField: c.completion_field,
     };
+    // DP-SGD protects examples: language-modelling data becomes documents (plain text cut by --dp-unit, records whole).
+    if (c.dp) spec.documents = c.dp_unit ?? 'record';
+    return spec;
   }
 
   private loadData(): void {
@@ -352,7 +357,7 @@ export class Trainer {
 
   private checkResumeCompatible(saved: Record<string, unknown>): void {
     const keys: (keyof TrainConfig)[] = ['arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed',
-      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora', 'dp', 'dp_noise_multiplier', 'dp_target_epsilon', 'dp_delta', 'dp_max_grad_norm',
+      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora', 'dp', 'dp_noise_multiplier', 'dp_target_epsilon', 'dp_delta', 'dp_max_grad_norm', 'dp_unit',
       'canaries', 'canary_format', 'canary_repeats'];
     for (const k of keys) {
       if (saved[k] !== undefined && JSON.stringify(saved[k]) !== JSON.stringify(this.cfg[k])) {
@@ -638,8 +643,13 @@ function summarizeMetrics(m: ClassificationReport | RegressionReport): Record<st
   return { mse: m.mse, mae: m.mae };
 }
 
+/** A data file's text, or a folder's files' texts joined (a folder of documents). */
 function readDataText(path: string): string {
   try {
+    if (statSync(path).isDirectory()) {
+      return readdirSync(path).filter((n) => !n.startsWith('.')).sort().map((n) => join(path, n))
+        .filter((f) => statSync(f).isFile()).map((f) => readFileSync(f, 'utf8')).join('\n');
+    }
     return readFileSync(path, 'utf8');
   } catch {
     throw new AjarError('bad_data', `${path} cannot be read (does it exist?)`);

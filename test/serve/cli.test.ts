@@ -62,6 +62,14 @@ describe('cli: keys, usage, audit', () => {
     secrets.push(/ajar_sk_\S+/.exec(text.out)![0]);
   });
 
+  it('keys create refuses an empty or spaced model id in --models, in one line with the command named once', async () => {
+    for (const models of ['a,,b', ',a', 'a b']) {
+      const r = await ajar('keys', 'create', '--name', 'carol', '--models', models, '--db', db);
+      assert.equal(r.code, 2, models);
+      assert.equal(r.err.trim(), `ajar keys create: --models takes model ids separated by commas, got '${models}'`);
+    }
+  });
+
   it('keys list shows status and limits, never keys or hashes', async () => {
     const r = await ajar('keys', 'list', '--db', db, '--json');
     const keys = JSON.parse(r.out) as Array<Record<string, unknown>>;

@@ -78,7 +78,7 @@ function go() {
     if (performance.now() - t0 >= ms) {
       clearInterval(timer);
       const took = performance.now() - t0;
-      setTimeout(() => { process.stdout.write(JSON.stringify({ sent, answered, ms: took })); conns.forEach((c) => c.destroy()); }, 100);
+      setTimeout(() => { process.stdout.write(JSON.stringify({ sent, answered, ms: took })); conns.forEach((c) => c.destroy()); }, 400);
     }
   }, 20);
 }

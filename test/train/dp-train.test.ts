@@ -80,11 +80,11 @@ describe('ajar train --dp', () => {
     assert.ok(readFileSync(join(parts, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))), 'the same weights');
   });
 
-  it('refuses plain text data, a missing noise setting and gradient accumulation, in one line', () => {
+  it('refuses plain text without --dp-unit, a missing noise setting and gradient accumulation, in one line', () => {
     const text = join(tmp, 'plain.txt');
     writeFileSync(text, 'hello world\n'.repeat(50));
     for (const [args, pattern] of [
-      [['--data', text, '--dp', '--dp-noise-multiplier', '1'], /--dp needs examples to protect: JSONL or CSV records .* is read as one token stream/],
+      [['--data', text, '--dp', '--dp-noise-multiplier', '1'], /is plain text, which has no records: choose its documents \(the unit of privacy under --dp\) with --dp-unit/],
       [['--data', join(tmp, 'train.jsonl'), '--dp'], /--dp needs exactly one of --dp-noise-multiplier S and --dp-target-epsilon E/],
       [['--data', join(tmp, 'train.jsonl'), '--dp', '--dp-noise-multiplier', '1', '--grad-accum', '2'], /grad-accum must be 1 with --dp/],
     ] as const) {

@@ -4,7 +4,10 @@ examples of different lengths, and each example's gradient computed on its own (
 example, no batching), clipped to max_grad_norm as one flat vector (factor min(1, C / (norm + 1e-6)), Opacus's),
 summed, divided by the expected batch size (noise multiplier 0), then one SGD step. Twice: the language model
 (each example's loss its mean next-token cross-entropy), and GPT2ForSequenceClassification on the same trunk (a
-bias-free `score` head on each example's last token; its loss the cross-entropy of its label).
+bias-free `score` head on each example's last token; its loss the cross-entropy of its label). Then two more cases on
+the language model: documents cut into windows (--dp-unit: each document is one example, its loss the mean over all
+its windows' targets, each window run as its own sequence, and ONE clip per document), and LoRA adapters on c_attn
+(r 2, alpha 4: scaling 2, A and B drawn at random) with only A and B trained.
 
 Run from the repository root with Debian's python3 (python3-torch 1.13):
 
@@ -65,6 +68,11 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
+LORA = {}  # layer prefix -> (A (r, in), B (out, r)), added to c_attn's output times LORA_SCALING when set
+LORA_R, LORA_ALPHA = 2, 4
+LORA_SCALING = LORA_ALPHA / LORA_R
+
+
 def hidden(ids):
     """transformers' GPT2Model in eval mode, one sequence (T,) -> final hidden states (T, C)."""
     T = len(ids)
@@ -75,6 +83,9 @@ def hidden(ids):
         p = f"transformer.h.{i}."
         a = F.layer_norm(x, (N_EMBD,), W[p + "ln_1.weight"], W[p + "ln_1.bias"], EPS)
         qkv = a @ W[p + "attn.c_attn.weight"] + W[p + "attn.c_attn.bias"]
+        if p in LORA:
+            A, B = LORA[p]
+            qkv = qkv + LORA_SCALING * ((a @ A.t()) @ B.t())  # PEFT's lora.Linear: scaling * B(A(x))
         q, k, v = qkv.split(N_EMBD, dim=-1)
         q, k, v = (t.view(T, N_HEAD, hd).transpose(0, 1) for t in (q, k, v))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
@@ -106,14 +117,15 @@ def flat(t):
     return [float(v) for v in t.detach().reshape(-1)]
 
 
-def dp_case(config, names, losses):
+def dp_case(config, names, losses, params=None):
     """Each example's gradient alone, clipped between the smallest norm and the rest, summed, one SGD step."""
+    params = params or W
     grads = []
     for loss_fn in losses:
         for n in names:
-            W[n].grad = None
+            params[n].grad = None
         loss_fn().backward()
-        grads.append({n: W[n].grad.detach().clone() for n in names})
+        grads.append({n: params[n].grad.detach().clone() for n in names})
     norms = [math.sqrt(sum(float(g[n].double().pow(2).sum()) for n in names)) for g in grads]
     ordered = sorted(norms)
     C = (ordered[0] + ordered[1]) / 2  # one example keeps its gradient, two are scaled down
@@ -122,7 +134,7 @@ def dp_case(config, names, losses):
     print("norms", norms, "C", C, "factors", factors)
     return {
         "config": config,
-        "weights": {n: {"shape": list(W[n].shape), "data": flat(W[n])} for n in names},
+        "weights": {n: {"shape": list(W[n].shape), "data": flat(W[n])} for n in NAMES + [k for k in names if k in W and k not in NAMES]},
         "examples": EXAMPLES,
         "max_grad_norm": C,
         "expected_batch": EXPECTED_BATCH,
@@ -130,7 +142,7 @@ def dp_case(config, names, losses):
         "norms": norms,
         "factors": factors,
         "dp_grad": {n: flat(dp_grad[n]) for n in names},
-        "after_sgd": {n: flat(W[n].detach() - LR * dp_grad[n]) for n in names},
+        "after_sgd": {n: flat(params[n].detach() - LR * dp_grad[n]) for n in names},
     }
 
 
@@ -139,5 +151,39 @@ W["score.weight"] = param((NUM_LABELS, N_EMBD), 0.5)
 classifier_config = {**CONFIG, "architectures": ["GPT2ForSequenceClassification"], "num_labels": NUM_LABELS}
 classifier = dp_case(classifier_config, NAMES + ["score.weight"], [lambda k=k: classifier_loss(k) for k in range(3)])
 classifier["labels"] = LABELS
+
+# Documents cut into windows of BLOCK predictions: window k of a document of L tokens reads tokens kT .. kT+T-1 and
+# predicts kT+1 .. kT+T (the last window shorter); each window is its own sequence. The document's loss is the mean
+# over all its windows' targets; its gradient is clipped once.
+DOCS = [[3, 7, 1, 19, 4, 4, 22, 8, 15, 2, 11, 9, 17, 6], [5, 2, 11, 9, 17], [13, 21, 0, 10, 1, 2, 3, 4, 5]]
+BLOCK = 6
+
+
+def doc_loss(doc):
+    total, count = 0.0, 0
+    for start in range(0, len(doc) - 1, BLOCK):
+        window = torch.tensor(doc[start:start + BLOCK + 1])
+        logits = hidden(window[:-1]) @ W["transformer.wte.weight"].t()
+        total = total + F.cross_entropy(logits, window[1:], reduction="sum")
+        count += len(window) - 1
+    return total / count
+
+
+documents = dp_case(CONFIG, NAMES, [lambda d=d: doc_loss(d) for d in DOCS])
+documents["documents"] = DOCS
+documents["block"] = BLOCK
+
+# LoRA on each layer's c_attn; the base frozen, A and B (PEFT's names) trained.
+lora_params = {}
+for i in range(N_LAYER):
+    p = f"transformer.h.{i}."
+    A = param((LORA_R, N_EMBD), 0.3)
+    B = param((3 * N_EMBD, LORA_R), 0.3)
+    LORA[p] = (A, B)
+    lora_params[f"base_model.model.{p}attn.c_attn.lora_A.weight"] = A
+    lora_params[f"base_model.model.{p}attn.c_attn.lora_B.weight"] = B
+lora = dp_case(CONFIG, list(lora_params), [lambda ex=ex: lm_loss(ex) for ex in EXAMPLES], lora_params)
+lora["adapter"] = {n: {"shape": list(t.shape), "data": flat(t)} for n, t in lora_params.items()}
+lora["lora"] = {"r": LORA_R, "lora_alpha": LORA_ALPHA, "target_modules": ["c_attn"]}
 with open(os.path.join(HERE, "dp_step.json"), "w") as f:
-    json.dump({"lm": lm, "classifier": classifier}, f)
+    json.dump({"lm": lm, "classifier": classifier, "documents": documents, "lora": lora}, f)
