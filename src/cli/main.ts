@@ -35,7 +35,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./keys.js')).keysCommand },
   usage: { summary: 'token usage per API key and day, from the server\'s records',
     load: async () => (await import('./usage.js')).usageCommand },
-  audit: { summary: 'the server\'s audit log: key changes, admin calls, failed logins',
+  audit: { summary: 'the server\'s audit log; with --model, a model\'s privacy audit (membership, canaries, extraction)',
     load: async () => (await import('./audit.js')).auditCommand },
   release: { summary: 'ship a model: open (Hugging Face folder, card, licence) or closed (encrypted bundle)',
     load: async () => (await import('./release.js')).releaseCommand },

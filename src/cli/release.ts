@@ -7,14 +7,14 @@ import {
   writeNewKeyFile,
 } from '../release/index.js';
 import { AjarError } from '../tensor/errors.js';
-import { bool, parseFlags, requireStr, str } from './args.js';
+import { bool, num, parseFlags, requireStr, str, type Parsed } from './args.js';
 import { printJson, selectBackend } from './common.js';
 import { hubIdOf, modelDirArg } from './pull.js';
 import { closest } from './suggest.js';
 
 const HELP = `usage: ajar release open   --model DIR --out DIR --license ID [--name NAME] [--card FILE] [--author NAME]
                          [--license-file FILE] [--license-name NAME] [--dataset HUB_ID ...] [--language CODE ...]
-                         [--base-model HUB_ID] [--no-eval] [--json]
+                         [--base-model HUB_ID] [--no-eval] [--max-exposure BITS] [--accept-risk] [--json]
        ajar release closed --model DIR --out BUNDLE [--key-file FILE] [--name NAME] [--json]
        ajar release hybrid --model BASE --adapter DIR --out DIR --license ID [--key-file FILE] [open's flags] [--json]
        ajar release list   --model DIR [--json]
@@ -28,7 +28,9 @@ open: a folder Hugging Face transformers loads with from_pretrained: config.json
   other need --license-file.
   MIT needs --author (the copyright holder).
   Refused: an unknown licence, a model without evaluation results (run 'ajar eval --record', or pass --no-eval),
-  and an --out that exists and is not empty. --name (default: --out's folder name) names the model in the card.
+  an --out that exists and is not empty, and a model whose recorded privacy audit ('ajar audit --record') shows
+  canary exposure above --max-exposure BITS (default: the largest possible exposure, log2 of the number of
+  possible secrets, minus 2 bits) unless --accept-risk; the card carries the audit as privacy_audit. --name (default: --out's folder name) names the model in the card.
   --dataset: Hub dataset ids; the results in the card's model-index name the first (without one they appear in
   the card's table only, as the Hub requires a dataset id there). --language: ISO 639-1 codes (en, fr, ...).
   --base-model: default the hub model 'ajar train --init-from ORG/NAME' started from.
@@ -42,12 +44,20 @@ list: the releases recorded in DIR/ajar_releases.jsonl.
 key: a new random key file (64 hex characters, mode 600). See docs/release.md.
 --model DIR may also be ORG/NAME[@REV] from the Hugging Face hub, pulled when not cached (docs/hub.md).`;
 
+/** The privacy release gate's flags (open, and hybrid's open base). */
+const RISK_FLAGS = { 'max-exposure': { type: 'string' }, 'accept-risk': { type: 'boolean' } } as const;
+
+function riskOptions(p: Parsed): { maxExposure?: number; acceptRisk: boolean } {
+  const maxExposure = num('release', p, 'max-exposure', { min: 0 });
+  return { ...(maxExposure !== undefined ? { maxExposure } : {}), acceptRisk: bool(p, 'accept-risk') };
+}
+
 async function openCommand(argv: string[]): Promise<number> {
   const p = parseFlags('release', argv, {
     model: { type: 'string' }, out: { type: 'string' }, license: { type: 'string' }, name: { type: 'string' },
     card: { type: 'string' }, author: { type: 'string' }, 'license-file': { type: 'string' }, 'license-name': { type: 'string' },
     dataset: { type: 'string', multiple: true }, language: { type: 'string', multiple: true }, 'base-model': { type: 'string' },
-    'no-eval': { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' },
+    'no-eval': { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' }, ...RISK_FLAGS,
   });
   const modelArg = requireStr('release', p, 'model');
   const modelDir = await modelDirArg(modelArg, 'release');
@@ -56,6 +66,7 @@ async function openCommand(argv: string[]): Promise<number> {
   const json = bool(p, 'json');
   selectBackend(str(p, 'backend'));
   const result = releaseOpen({
+    ...riskOptions(p),
     modelDir, out, license,
     // NOTE: the card is named after the release (its folder), not after the folder it was made from.
     name: str(p, 'name') ?? basename(resolve(out)),
@@ -113,7 +124,7 @@ async function hybridCommand(argv: string[]): Promise<number> {
     model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, license: { type: 'string' }, name: { type: 'string' },
     'key-file': { type: 'string' }, card: { type: 'string' }, author: { type: 'string' }, 'license-file': { type: 'string' },
     'license-name': { type: 'string' }, dataset: { type: 'string', multiple: true }, 'base-model': { type: 'string' },
-    'no-eval': { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' },
+    'no-eval': { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' }, ...RISK_FLAGS,
   });
   const modelArg = requireStr('release', p, 'model');
   const modelDir = await modelDirArg(modelArg, 'release');
@@ -126,6 +137,7 @@ async function hybridCommand(argv: string[]): Promise<number> {
   selectBackend(str(p, 'backend'));
   try {
     const result = releaseHybrid({
+      ...riskOptions(p),
       modelDir, adapterDir, out, license, secret: secret.bytes,
       name: str(p, 'name') ?? basename(resolve(adapterDir)),
       baseName: hubIdOf(modelArg, modelDir)?.split('/')[1] ?? basename(resolve(modelDir)),

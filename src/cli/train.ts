@@ -19,12 +19,16 @@ PEFT adapter folder (adapter_config.json, adapter_model.safetensors) for --adapt
 With --dp it trains with DP-SGD on example data (Poisson batches, per-example clipping to --dp-max-grad-norm,
 noise of --dp-noise-multiplier, or solved from --dp-target-epsilon; --dp-delta below 1/N by default) and logs
 epsilon; the run folder gets privacy.json.
+With --canaries N it plants N random secrets of --canary-format (default "my PIN is {digits:6}"; placeholders
+{digits:N} and {letters:N}) in the training data, each --canary-repeats times, and keeps them in OUT.canaries.json
+beside the run folder (never inside it, so 'ajar release' cannot ship them) for 'ajar audit --canaries'. Language
+model data only: instruction data gets the text before the secret as prompt, the rest as completion.
 Values on the command line override the file, which overrides the preset.
 --seed seeds a PyTorch-compatible generator: a model from scratch gets the initial weights, training
 batches, evaluation batches and dropout masks that nanoGPT's train.py gets with the same seed.
 --json prints {"out_dir", "iters", "train_loss", "val_loss", "best_val_loss", "seconds", "tokens_per_s"}
 (the losses are the last evaluation's estimates; tokens_per_s counts the optimizer steps' time, evaluation left
-out); every logged value is in OUT/metrics.jsonl. The progress ETA appears after a few steps.
+out; "canaries_file" with --canaries); every logged value is in OUT/metrics.jsonl. The progress ETA appears after a few steps.
 
 presets:
 ${Object.entries(PRESETS).map(([n, p]) => `  ${n.padEnd(18)} ${p.about}`).join('\n')}
@@ -179,6 +183,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       best_val_loss: summary.best_val_loss,
       seconds: summary.seconds,
       tokens_per_s: summary.tokens_per_s,
+      ...(summary.canaries_file !== undefined ? { canaries_file: summary.canaries_file } : {}),
     };
     if (args.json) {
       printJson({ ...out, ...(summary.metrics ? { metrics: summary.metrics } : {}) });

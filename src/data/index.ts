@@ -11,3 +11,9 @@ export { ExampleBatcher, StreamBatcher, checkBlockSize, epochPermutation } from 
 export type { ExampleBatcherOptions, ExampleBatcherState } from './batch.js';
 export { CACHE_SUFFIX } from './cache.js';
 export { tokenizerFingerprint } from './tokenize.js';
+export { instructExample, loadRecordExamples, textExample } from './load.js';
+export {
+  DEFAULT_CANARY_FORMAT, canaryCharacters, canaryFilePath, drawCanaries, matchesFormat, parseCanaryFormat, plantCanaries,
+  readCanaryFile, referenceCandidates, secretOf, secretSteps, writeCanaryFile,
+} from './canaries.js';
+export type { CanaryFile, CanaryFormat, SecretStep } from './canaries.js';

@@ -307,27 +307,49 @@ function encodeText(rec: DataRecord, r: Resolved, tok: TokenizerLike, noun: stri
 }
 
 function instructExamples(records: DataRecord[], r: Resolved, tok: TokenizerLike, noun: string, onProgress?: (done: number, total: number) => void): ExampleData {
-  const bos = bosPrefix(tok);
   const every = progressEvery(records.length);
   const examples = records.map((rec, i): Example => {
     const where = `${r.path}:${rec.line}`;
-    const prompt = [...bos, ...encodeAt(tok, stringField(rec, r.promptField, r, noun), where)];
-    const completion = encodeAt(tok, stringField(rec, r.completionField, r, noun), where);
-    if (tok.eosTokenId !== null) completion.push(tok.eosTokenId);
-    const ids = Int32Array.from([...prompt, ...completion]); // (L,)
-    // targets[t] = ids[t + 1] where that next token is part of the completion: the loss falls on the completion only.
-    const targets = new Int32Array(ids.length).fill(IGNORE_INDEX); // (L,)
-    for (let t = Math.max(0, prompt.length - 1); t + 1 < ids.length; t++) targets[t] = ids[t + 1];
-    if (!targets.some((v) => v !== IGNORE_INDEX)) {
-      const why = completion.length === 0
-        ? `the ${noun} ${JSON.stringify(r.completionField)} is empty and the tokenizer has no eos token to end it`
-        : `the prompt is empty and the completion is one token, so no position predicts it`;
-      throw badData(`${where}: nothing to learn: ${why}; give each record a completion`);
-    }
+    const ex = instructExample(tok, stringField(rec, r.promptField, r, noun), stringField(rec, r.completionField, r, noun), where,
+      `the ${noun} ${JSON.stringify(r.completionField)}`);
     if ((i + 1) % every === 0 || i + 1 === records.length) onProgress?.(i + 1, records.length);
-    return { ids, targets, line: rec.line };
+    return { ...ex, line: rec.line };
   });
   return { kind: 'examples', task: 'instruct', examples, source: r.path };
+}
+
+/**
+ * One instruction example: bos? + prompt + completion + eos?, the loss on the completion only. `completionName` names
+ * the completion in the error when nothing would be learnt.
+ */
+export function instructExample(tok: TokenizerLike, promptText: string, completionText: string, where: string, completionName = 'the completion'): Example {
+  const prompt = [...bosPrefix(tok), ...encodeAt(tok, promptText, where)];
+  const completion = encodeAt(tok, completionText, where);
+  if (tok.eosTokenId !== null) completion.push(tok.eosTokenId);
+  const ids = Int32Array.from([...prompt, ...completion]); // (L,)
+  // targets[t] = ids[t + 1] where that next token is part of the completion: the loss falls on the completion only.
+  const targets = new Int32Array(ids.length).fill(IGNORE_INDEX); // (L,)
+  for (let t = Math.max(0, prompt.length - 1); t + 1 < ids.length; t++) targets[t] = ids[t + 1];
+  if (!targets.some((v) => v !== IGNORE_INDEX)) {
+    const why = completion.length === 0
+      ? `${completionName} is empty and the tokenizer has no eos token to end it`
+      : `the prompt is empty and the completion is one token, so no position predicts it`;
+    throw badData(`${where}: nothing to learn: ${why}; give each record a completion`);
+  }
+  return { ids, targets };
+}
+
+/** One language-modelling text as an example of its own: bos? + ids + eos?, every token after the first predicted. */
+export function textExample(tok: TokenizerLike, text: string, where: string): Example {
+  return lmExample(tok, encodeAt(tok, text, where));
+}
+
+/** bos? + ids + eos? with next-token targets (the last position takes no loss). */
+function lmExample(tok: TokenizerLike, textIds: number[]): Example {
+  const ids = Int32Array.from([...bosPrefix(tok), ...textIds, ...(tok.eosTokenId !== null ? [tok.eosTokenId] : [])]); // (L,)
+  const targets = new Int32Array(ids.length).fill(IGNORE_INDEX); // (L,)
+  targets.set(ids.subarray(1), 0);
+  return { ids, targets };
 }
 
 function isNumeric(s: string): boolean {
@@ -383,4 +405,30 @@ function regressionExamples(records: DataRecord[], r: Resolved, tok: TokenizerLi
     return { ids, value: values[i], line: rec.line };
   });
   return { kind: 'examples', task: 'regression', examples, source: r.path };
+}
+
+/**
+ * A language-modelling file as one example per record, for per-example measurements (a privacy audit): plain text
+ * gives one example per non-empty line, JSONL/CSV records with a text field one example each, prompt + completion
+ * records instruction examples (as loadDataset reads them). No cache: audit files are small.
+ */
+export function loadRecordExamples(spec: DataSpec, tok: TokenizerLike): ExampleData {
+  const r = resolveSpec(spec);
+  const parsed = parseDataFile(readDataBytes(r.path), r.path, r.format);
+  if (parsed.format === 'text') {
+    const examples: Example[] = [];
+    parsed.text.split('\n').forEach((line, i) => {
+      const text = line.replace(/\r$/, '');
+      if (text.trim() !== '') examples.push({ ...textExample(tok, text, `${r.path}:${i + 1}`), line: i + 1 });
+    });
+    if (examples.length === 0) throw badData(`${r.path}: no non-empty lines; give one example per line`);
+    return { kind: 'examples', task: 'lm', examples, source: r.path };
+  }
+  const noun = parsed.format === 'csv' ? 'column' : 'field';
+  const task = r.task ?? inferTask(parsed.records[0], r, noun, parsed.columns);
+  if (task === 'instruct') return instructExamples(parsed.records, r, tok, noun);
+  if (task === 'classification') return classificationExamples(parsed.records, r, tok, noun);
+  if (task === 'regression') return regressionExamples(parsed.records, r, tok, noun);
+  const examples = parsed.records.map((rec): Example => ({ ...lmExample(tok, encodeText(rec, r, tok, noun)), line: rec.line }));
+  return { kind: 'examples', task: 'lm', examples, source: r.path };
 }

@@ -3,3 +3,4 @@ export * from './classification.js';
 export * from './examples.js';
 export * from './lm.js';
 export * from './privacy.js';
+export * from './audit.js';

@@ -2,6 +2,7 @@
 // Machine Learning"), as the attack's ROC AUC and maximum advantage, and canary exposure (Carlini et al. 2019,
 // "The Secret Sharer", section 4): log2 |R| - log2 rank of a planted secret among the candidates of its format.
 import { AjarError } from '../tensor/errors.js';
+import { logNdtr } from '../tensor/special.js';
 
 export interface MembershipResult {
   /** ROC AUC of the score -loss with members as the positive class: P(member scores higher), ties counting half. */
@@ -66,4 +67,76 @@ export function canaryExposure(canaryLoss: number, referenceLosses: readonly num
   const rank = 1 + (below * (spaceSize - 1)) / referenceLosses.length;
   const maxExposure = Math.log2(spaceSize);
   return { exposure: maxExposure - Math.log2(rank), rank, maxExposure };
+}
+
+/** A skew-normal distribution (Azzalini): density 2/scale phi(z) Phi(shape z), z = (x - loc) / scale. */
+export interface SkewNormal {
+  loc: number;
+  scale: number;
+  shape: number;
+}
+
+/** The largest |skewness| a skew-normal reaches (shape -> infinity) is 0.9953; moments past it are clamped below it. */
+const MAX_SKEW = 0.99;
+
+/**
+ * Fit a skew-normal to a sample by the method of moments (mean, variance and skewness of the sample). The secret
+ * sharer paper approximates the distribution of the reference secrets' log-perplexities by a skew-normal to reach
+ * exposures beyond what a sample can rank.
+ */
+export function fitSkewNormal(sample: readonly number[]): SkewNormal {
+  const n = sample.length;
+  if (n < 3) throw new AjarError('bad_input', 'a skew-normal fit needs at least 3 values');
+  let mean = 0;
+  for (const v of sample) mean += v / n;
+  let m2 = 0;
+  let m3 = 0;
+  for (const v of sample) {
+    const d = v - mean;
+    m2 += (d * d) / n;
+    m3 += (d * d * d) / n;
+  }
+  if (!(m2 > 0)) throw new AjarError('bad_input', 'a skew-normal fit needs values that are not all equal');
+  const skew = Math.max(-MAX_SKEW, Math.min(MAX_SKEW, m3 / m2 ** 1.5));
+  const c = Math.abs(skew) ** (2 / 3);
+  const delta = Math.sign(skew) * Math.sqrt((Math.PI / 2) * c / (c + ((4 - Math.PI) / 2) ** (2 / 3)));
+  const scale = Math.sqrt(m2 / (1 - (2 * delta * delta) / Math.PI));
+  return { loc: mean - scale * delta * Math.sqrt(2 / Math.PI), scale, shape: delta / Math.sqrt(1 - delta * delta) };
+}
+
+const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
+
+/**
+ * log P(X <= x) for a skew-normal X, accurate far into the lower tail (where the probability underflows): Simpson's
+ * rule over the log density, on an interval that holds all but e^-60 of the mass below x.
+ */
+export function skewNormalLogCdf(x: number, d: SkewNormal): number {
+  const z = (x - d.loc) / d.scale;
+  const a = d.shape;
+  const logDensity = (t: number): number => Math.LN2 - 0.5 * t * t - LOG_SQRT_2PI + logNdtr(a * t);
+  // NOTE: log density g is concave with g'' <= -1 (log phi's -1 plus log Phi's concavity), so below z it stays under
+  // g(z) - s u - u^2 / 2 (s = g'(z)): past u = -s + sqrt(s^2 + 120) the rest is below e^-60 of the peak.
+  const s = -z + a * Math.exp(-0.5 * (a * z) ** 2 - LOG_SQRT_2PI - logNdtr(a * z));
+  const width = -s + Math.sqrt(s * s + 120);
+  // About 20 points per unit of t, and per 1/|a| (the width of the density's cut-off on its short side); even, for Simpson.
+  const steps = 2 * Math.min(100000, Math.max(2000, Math.ceil(width * (1 + Math.abs(a)) * 10)));
+  const h = width / steps;
+  const logs = new Float64Array(steps + 1);
+  let peak = -Infinity;
+  for (let i = 0; i <= steps; i++) {
+    logs[i] = logDensity(z - width + i * h);
+    if (logs[i] > peak) peak = logs[i];
+  }
+  let sum = 0;
+  for (let i = 0; i <= steps; i++) sum += (i === 0 || i === steps ? 1 : i % 2 === 1 ? 4 : 2) * Math.exp(logs[i] - peak);
+  return Math.min(0, peak + Math.log((sum * h) / 3));
+}
+
+/**
+ * Exposure from a skew-normal fitted to a sample of the reference secrets' scores: -log2 P(score <= the canary's),
+ * at most log2 |R|.
+ */
+export function fittedExposure(canaryScore: number, fit: SkewNormal, spaceSize: number): number {
+  const bits = -skewNormalLogCdf(canaryScore, fit) / Math.LN2;
+  return Math.max(0, Math.min(Math.log2(spaceSize), bits));
 }

@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { TokenizerKind } from '../io/tokenizer/types.js';
 import { AjarError } from '../tensor/errors.js';
+import type { AuditRecord } from './audit.js';
 import type { ResolvedLicense } from './licenses.js';
 import type { ResultRecord } from './results.js';
 
@@ -35,6 +36,8 @@ export interface CardInput {
   trainingArgs: Record<string, unknown> | null;
   /** DP-SGD's privacy record (privacy.json), carried into the front matter as `privacy:`. */
   privacy?: Record<string, unknown> | null;
+  /** The recorded privacy audit (privacy_audit.json from 'ajar audit --record'), carried as `privacy_audit:`. */
+  privacyAudit?: AuditRecord | null;
   /** Hub dataset ids (--dataset); model-index's results name the first. */
   datasets: string[];
   /** ISO 639-1 language codes (--language). */
@@ -145,6 +148,7 @@ export function cardMetadata(input: CardInput): Record<string, unknown> {
   if (input.baseModel !== undefined) meta.base_model = input.baseModel;
   meta.pipeline_tag = task;
   if (input.privacy) meta.privacy = input.privacy;
+  if (input.privacyAudit) meta.privacy_audit = input.privacyAudit;
   const indexed = results.map((r) => ({ r, metrics: indexMetrics(r), dataset: indexDataset(r, input.datasets) }))
     .filter((x) => x.metrics.length > 0 && x.dataset !== null);
   if (indexed.length > 0) {
@@ -252,6 +256,23 @@ function trainingSection(input: CardInput): string[] {
   return lines;
 }
 
+/** The card's section on a recorded privacy audit. */
+function auditSection(a: AuditRecord): string[] {
+  const m = a.membership;
+  const lines = [`Measured by \`ajar audit\` on ${a.date.slice(0, 10)}: a loss-threshold membership inference attack on ${m.members} training `
+    + `and ${m.non_members} held-out examples reaches ROC AUC ${m.auc.toFixed(3)} (0.5 is guessing) and advantage ${m.advantage.toFixed(3)}.`];
+  const c = a.canaries;
+  if (c) {
+    lines.push(`${c.count} canaries of the format "${escapeCell(c.format)}", planted ${c.repeats} time(s) each, have exposure ${c.exposure_mean.toFixed(2)} bits `
+      + `on average and ${c.exposure_max.toFixed(2)} at most (of ${c.exposure_max_possible.toFixed(2)} possible; ${c.method === 'enumerate' ? 'every other secret ranked' : c.method === 'search' ? 'the secrets at least as likely counted exactly' : `ranked against ${c.references} sampled secrets`}); `
+      + `${c.extracted} reproduced verbatim.`);
+  }
+  const e = a.extraction;
+  if (e) lines.push(`Greedy decoding from ${e.prefix_tokens}-token prefixes of ${e.examples} training examples reproduces the next ${e.continuation_tokens} tokens for ${(100 * e.rate).toFixed(1)}% of them.`);
+  lines.push('The `privacy_audit` front matter holds the record.');
+  return ['## Privacy audit', '', lines.join(' ')];
+}
+
 function escapeCell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
@@ -333,6 +354,7 @@ export function renderCard(input: CardInput): string {
       '  token embedding and stored once).' : '- Weights: float32 in `model.safetensors`, stored as transformers saves them.',
     `- Released with ajar (\`ajar release open\`) on ${input.date.toISOString().slice(0, 10)}.`,
     '', ...usageSection(input), '', ...trainingSection(input), '', ...resultsSection(input), '');
+  if (input.privacyAudit) lines.push(...auditSection(input.privacyAudit), '');
   if (!hasHeading(userBody, 'Intended use')) lines.push(...intendedUse(model), '');
   if (!hasHeading(userBody, 'Limitations')) lines.push(...limitations(model), '');
   lines.push('## Licence', '',

@@ -25,3 +25,5 @@ export { appendResult, hasMetrics, readResults, readTrainingArgs, RESULTS_FILE }
 export type { ResultRecord } from './results.js';
 export { verifyRelease } from './verify.js';
 export type { VerifyResult } from './verify.js';
+export { AUDIT_FILE, auditRecord, DEFAULT_EXPOSURE_MARGIN, exposureRefusal, readAuditRecord, writeAuditRecord } from './audit.js';
+export type { AuditRecord } from './audit.js';

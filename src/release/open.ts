@@ -9,6 +9,7 @@ import { CharTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { loadPretrained, saveModelFolder } from '../models/index.js';
 import type { AnyModel } from '../models/types.js';
 import { AjarError } from '../tensor/errors.js';
+import { exposureRefusal, readAuditRecord } from './audit.js';
 import { hubIdOfCachePath, renderCard } from './card.js';
 import { contentHash, sha256Hex, sortByBytes, Staging, sumsText, writeNewFile } from './files.js';
 import { resolveLicense } from './licenses.js';
@@ -41,6 +42,10 @@ export interface OpenReleaseOptions {
   log?: (line: string) => void;
   /** Append the release record to modelDir (default true; a hybrid release writes its own record instead). */
   record?: boolean;
+  /** The release gate's limit on the recorded canary exposure, in bits; default the largest possible minus 2. */
+  maxExposure?: number;
+  /** Release even when the recorded privacy audit is over the limit. */
+  acceptRisk?: boolean;
 }
 
 export interface OpenReleaseResult {
@@ -131,6 +136,12 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
   }
   const trainingArgs = readTrainingArgs(opts.modelDir);
   const privacy = readPrivacy(opts.modelDir);
+  const privacyAudit = readAuditRecord(opts.modelDir);
+  const refusal = exposureRefusal(privacyAudit, opts.maxExposure);
+  if (refusal !== null) {
+    if (!opts.acceptRisk) throw new AjarError('privacy_risk', `${opts.modelDir}: ${refusal}; train with --dp, or pass --accept-risk to release it anyway`);
+    log(`warning: ${refusal}; released anyway (--accept-risk)`);
+  }
   const staging = new Staging(out, 'release');
   try {
     log(`loading ${opts.modelDir}`);
@@ -153,7 +164,7 @@ export function releaseOpen(opts: OpenReleaseOptions): OpenReleaseResult {
         architecture: model.architecture, task: model.task, config: model.config, parameters: model.module.numParameters(),
         contextLength: model.contextLength, vocabSize: model.vocabSize, tokenizerKind: tokenizer.kind,
       },
-      license, results, trainingArgs, privacy, datasets: opts.datasets ?? [], languages: opts.languages ?? [],
+      license, results, trainingArgs, privacy, privacyAudit, datasets: opts.datasets ?? [], languages: opts.languages ?? [],
       baseModel: opts.baseModel ?? hubIdOfCachePath(trainingArgs?.init_from), userCard, date: now,
     });
     writeNewFile(staging.path('README.md'), card);

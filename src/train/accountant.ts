@@ -3,6 +3,10 @@
 // Balle et al. 2020 (arXiv:1905.09982, theorem 21). Follows Opacus's opacus/accountants/analysis/rdp.py
 // (itself TensorFlow Privacy's rdp_accountant.py), the same series in log space, so the numbers agree.
 import { AjarError } from '../tensor/errors.js';
+import { logErfc } from '../tensor/special.js';
+
+// NOTE: logErfc lives in tensor/special.ts (the privacy audit's skew-normal tail uses it too); re-exported for callers here.
+export { logErfc };
 
 /** Opacus's RDPAccountant.DEFAULT_ALPHAS: 1.1, 1.2, ..., 10.9, then 12, 13, ..., 63. */
 export const DEFAULT_ORDERS: readonly number[] = [
@@ -27,44 +31,6 @@ function logSub(x: number, y: number): number {
   // NOTE: Python's math.expm1 raises OverflowError past ~709, where Opacus returns x; exp(x) - exp(y) ~ exp(x).
   if (!Number.isFinite(d)) return x;
   return Math.log(d) + y;
-}
-
-/**
- * log(erfc(x)), accurate where erfc(x) underflows: a power series of erf for |x| < 2, else Laplace's
- * continued fraction erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))) in log form.
- * Opacus computes it as log(2) + scipy's log_ndtr(-x sqrt 2), the same function.
- */
-export function logErfc(x: number): number {
-  if (x < 2) {
-    if (x <= -2) return Math.log(2 - Math.exp(logErfc(-x)));
-    // erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
-    let term = x;
-    let sum = x;
-    const x2 = x * x;
-    for (let n = 1; n < 200; n++) {
-      term *= -x2 / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-    }
-    return Math.log(1 - (2 / Math.sqrt(Math.PI)) * sum);
-  }
-  // Modified Lentz evaluation of K = x + (1/2)/(x + 1/(x + (3/2)/(x + ...))): partial numerators k/2.
-  const tiny = 1e-300;
-  let f = x;
-  let c = x;
-  let d = 0;
-  for (let k = 1; k < 5000; k++) {
-    const a = k / 2;
-    d = x + a * d;
-    d = d === 0 ? tiny : 1 / d;
-    c = x + a / c;
-    if (c === 0) c = tiny;
-    const delta = c * d;
-    f *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  return -x * x - 0.5 * Math.log(Math.PI) - Math.log(f);
 }
 
 /** log C(n, k) for integer n >= k >= 0. */

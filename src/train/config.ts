@@ -2,6 +2,7 @@
 // --key value overrides into one validated TrainConfig. Keys are spelled as on the command line
 // (`max-iters`); files may use `max_iters` or `max-iters`.
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CANARY_FORMAT, parseCanaryFormat } from '../data/index.js';
 import { AjarError } from '../tensor/errors.js';
 
 export interface TrainConfig {
@@ -15,6 +16,10 @@ export interface TrainConfig {
   label_field: string; // 'label'
   prompt_field: string; // 'prompt'
   completion_field: string; // 'completion'
+  // canaries (data/canaries.ts): random secrets planted in the training data for `ajar audit`, kept in OUT.canaries.json
+  canaries: number; // 0 // how many distinct secrets
+  canary_format: string; // 'my PIN is {digits:6}' // placeholders {digits:N} and {letters:N}
+  canary_repeats: number; // 1 // copies of each secret in the training data
   // model
   init_from: string; // 'scratch' or a Hugging Face folder to fine-tune
   tokenizer: string; // for scratch: 'char' (built from the training text), 'gpt2' (GPT-2's BPE) or a folder
@@ -82,6 +87,9 @@ export const DEFAULTS: TrainConfig = {
   label_field: 'label',
   prompt_field: 'prompt',
   completion_field: 'completion',
+  canaries: 0,
+  canary_format: DEFAULT_CANARY_FORMAT,
+  canary_repeats: 1,
   init_from: 'scratch',
   tokenizer: 'char',
   arch: 'gpt2',
@@ -202,7 +210,9 @@ type Kind = 'string' | 'number' | 'int' | 'bool' | 'nullable-string' | 'nullable
 const KINDS: Record<keyof TrainConfig, Kind | string[]> = {
   data: 'string', val_data: 'nullable-string', val_fraction: 'number', format: ['text', 'jsonl', 'csv'],
   task: ['lm', 'instruct', 'classification', 'regression'], text_field: 'string', label_field: 'string',
-  prompt_field: 'string', completion_field: 'string', init_from: 'string', tokenizer: 'string',
+  prompt_field: 'string', completion_field: 'string',
+  canaries: 'int', canary_format: 'string', canary_repeats: 'int',
+  init_from: 'string', tokenizer: 'string',
   arch: ['gpt2', 'llama'], n_kv_head: 'nullable-int', intermediate_size: 'nullable-int', rope_theta: 'number',
   n_layer: 'int', n_head: 'int', n_embd: 'int', dropout: 'number', activation: ['gelu_new', 'gelu', 'relu', 'silu', 'gelu_pytorch_tanh'], bias: 'bool', block_size: 'int',
   lora: 'bool', lora_r: 'int', lora_alpha: 'nullable-number', lora_dropout: 'number', lora_targets: 'nullable-string',
@@ -316,6 +326,9 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   }
   if (c.dp) validateDp(c);
   else if (c.dp_unit !== null) bad(where, 'dp_unit', `chooses the unit of privacy of --dp; add --dp, or leave it out`);
+  if (c.canaries < 0) bad(where, 'canaries', `must be >= 0, got ${c.canaries}`);
+  if (c.canary_repeats < 1) bad(where, 'canary_repeats', `must be at least 1, got ${c.canary_repeats}`);
+  if (c.canaries > 0) parseCanaryFormat(c.canary_format);
   const ckpt = c.checkpoint_interval ?? c.eval_interval;
   if (ckpt < 1) bad(where, 'checkpoint_interval', `must be at least 1, got ${ckpt}`);
   return { ...c, min_lr: minLr, lr_decay_iters: decayIters, checkpoint_interval: ckpt, lora_alpha: c.lora_alpha ?? 2 * c.lora_r };

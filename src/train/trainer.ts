@@ -4,8 +4,8 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  ExampleBatcher, StreamBatcher, checkBlockSize, loadTrainAndValidation, splitValidation,
-  type DataSpec, type Dataset, type ExampleBatch, type ExampleData, type LMBatch, type StreamData,
+  ExampleBatcher, StreamBatcher, canaryCharacters, canaryFilePath, checkBlockSize, drawCanaries, loadTrainAndValidation, parseCanaryFormat,
+  plantCanaries, secretOf, splitValidation, writeCanaryFile, type DataSpec, type Dataset, type ExampleBatch, type ExampleData, type LMBatch, type StreamData,
 } from '../data/index.js';
 import { classificationReport, regressionReport, type ClassificationReport, type RegressionReport } from '../eval/index.js';
 import { CharTokenizer, loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
@@ -58,6 +58,8 @@ export interface TrainSummary {
   stopped_early: boolean;
   task: string;
   metrics?: ClassificationReport | RegressionReport;
+  /** With --canaries: the file beside the run folder that holds the planted secrets, for `ajar audit --canaries`. */
+  canaries_file?: string;
 }
 
 /** Where a bundled GPT-2 vocabulary lives (assets/gpt2 in the package). */
@@ -90,6 +92,7 @@ export class Trainer {
   private lastValLoss: number | null = null;
   private lastMetrics: ClassificationReport | RegressionReport | undefined;
   private bestMetrics: ClassificationReport | RegressionReport | undefined;
+  private canaryFile: string | undefined;
 
   constructor(cfg: TrainConfig, private readonly events: TrainEvents = {}) {
     this.cfg = cfg;
@@ -197,6 +200,8 @@ export class Trainer {
     if (isCharTokenizerSpec(spec)) {
       // nanoGPT's shakespeare_char: the vocabulary is every character of the text (train and validation).
       const texts = [this.cfg.data, this.cfg.val_data].filter((p): p is string => p !== null).map((p) => readDataText(p));
+      // Canaries may hold characters the data lacks (digits): the vocabulary gets every character they can hold.
+      if (this.cfg.canaries > 0) texts.push(canaryCharacters(parseCanaryFormat(this.cfg.canary_format)));
       return CharTokenizer.fromText(texts.join(''));
     }
     if (spec === 'gpt2') return loadTokenizer(new URL(GPT2_ASSETS).pathname);
@@ -230,6 +235,26 @@ export class Trainer {
       this.train = split.train;
       this.val = split.val;
     }
+    // NOTE: planted after the validation split, so that every copy is in the training data.
+    if (c.canaries > 0) this.plantCanaries();
+  }
+
+  /**
+   * --canaries: draw the secrets (seeded by --seed, so a resumed run draws the same ones), plant them in the training
+   * data, and keep them in OUT.canaries.json beside the run folder, never inside what `ajar release` ships.
+   */
+  private plantCanaries(): void {
+    const c = this.cfg;
+    const format = parseCanaryFormat(c.canary_format);
+    const canaries = drawCanaries(format, c.canaries, c.seed);
+    this.train = plantCanaries(this.train, format, canaries, c.canary_repeats, this.tokenizer, c.seed);
+    this.canaryFile = canaryFilePath(this.outDir);
+    writeCanaryFile(this.canaryFile, {
+      format: c.canary_format, repeats: c.canary_repeats, space_size: format.spaceSize, seed: c.seed, data: resolve(c.data), model: this.outDir,
+      canaries: canaries.map((text) => ({ text, secret: secretOf(format, text) })),
+    });
+    this.log(`planted ${c.canaries} canar${c.canaries === 1 ? 'y' : 'ies'} of ${JSON.stringify(c.canary_format)} x ${c.canary_repeats} in the training data; ` +
+      `the secrets are in ${this.canaryFile} (outside the run folder: keep it private, audit with 'ajar audit --canaries')`);
   }
 
   private padId(): number {
@@ -332,7 +357,8 @@ export class Trainer {
 
   private checkResumeCompatible(saved: Record<string, unknown>): void {
     const keys: (keyof TrainConfig)[] = ['arch', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size', 'batch_size', 'optimizer', 'data', 'seed',
-      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora', 'dp', 'dp_noise_multiplier', 'dp_target_epsilon', 'dp_delta', 'dp_max_grad_norm', 'dp_unit'];
+      'lora', 'lora_r', 'lora_alpha', 'lora_targets', 'use_rslora', 'dp', 'dp_noise_multiplier', 'dp_target_epsilon', 'dp_delta', 'dp_max_grad_norm', 'dp_unit',
+      'canaries', 'canary_format', 'canary_repeats'];
     for (const k of keys) {
       if (saved[k] !== undefined && JSON.stringify(saved[k]) !== JSON.stringify(this.cfg[k])) {
         throw new AjarError('bad_checkpoint', `--resume: ${k.replace(/_/g, '-')} was ${JSON.stringify(saved[k])} in the checkpoint, now ${JSON.stringify(this.cfg[k])}; resume with the same settings`);
@@ -588,6 +614,7 @@ export class Trainer {
       stopped_early: stoppedEarly,
       task: this.task,
       metrics: this.savedMetrics(),
+      ...(this.canaryFile !== undefined ? { canaries_file: this.canaryFile } : {}),
     };
   }
 
