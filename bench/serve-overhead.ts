@@ -197,10 +197,18 @@ async function compare(setup: string, bare: Server[], full: Server[], key: strin
   };
 }
 
+/** Every server process started and not yet stopped: killed on the way out, however the bench ends. */
+const running: Server[] = [];
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    running.forEach((s) => s.proc.kill('SIGKILL'));
+    process.exit(130);
+  });
+}
+
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'ajar-overhead-'));
   const rows: Row[] = [];
-  const running: Server[] = [];
   const start = async (n: number, args: string[]): Promise<Server[]> => {
     const out: Server[] = [];
     for (let i = 0; i < n; i++) out.push(await serve(args));
