@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,9 @@ import pg from 'pg';
 import { selectBackend } from '../src/backends/select.js';
 import { CharTokenizer } from '../src/io/tokenizer/index.js';
 import { buildModel, saveModelFolder, type CausalLM } from '../src/models/index.js';
-import { createApiKey, openStore } from '../src/serve/index.js';
+import { buildServer, createApiKey, modelSpecFromFolder, openStore, type Store } from '../src/serve/index.js';
+import type { Limiter } from '../src/serve/limits.js';
+import { nullLimiter, nullStore } from './overhead/null.js';
 import { RedisLimiter } from '../src/serve/redis-limiter.js';
 import { Rng } from '../src/tensor/index.js';
 
@@ -151,6 +153,9 @@ interface Row {
   errors: number; bare_p50_ms: number; bare_p99_ms: number; full_p50_ms: number; full_p99_ms: number;
   added_p50_ms: number; added_p99_ms: number; added_p99_pairs_ms: { min: number; median: number; max: number };
   generator_late_ms: number; cpu_cores: { full: Cpu; bare: Cpu }; cores: number;
+  /** The servers' own CPU time per request (ms), full and bare: what the work costs, whatever the machine's load. */
+  server_cpu_ms_per_request: { full: number; bare: number; added: number };
+  load_average: number;
 }
 
 const avgCpu = (cs: Cpu[]): Cpu => ({
@@ -194,6 +199,11 @@ async function compare(setup: string, bare: Server[], full: Server[], key: strin
     added_p99_pairs_ms: { min: pairs[0], median: pct(pairs, 50), max: pairs[pairs.length - 1] },
     generator_late_ms: Math.max(arms.bare.late, arms.full.late),
     cpu_cores: { full: avgCpu(arms.full.cpu), bare: avgCpu(arms.bare.cpu) }, cores: cpus().length,
+    server_cpu_ms_per_request: {
+      full: (avgCpu(arms.full.cpu).servers * 1000) / RATE, bare: (avgCpu(arms.bare.cpu).servers * 1000) / RATE,
+      added: ((avgCpu(arms.full.cpu).servers - avgCpu(arms.bare.cpu).servers) * 1000) / RATE,
+    },
+    load_average: loadavg()[0],
   };
 }
 
@@ -206,9 +216,54 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/**
+ * The same comparison in this process, one request at a time through app.inject (no sockets, no other process of
+ * ours competing): this process's CPU time per request, and wall time (which includes the PostgreSQL and Redis round
+ * trips), bare and full, in alternating rounds. CPU time is what the work costs, however loaded the machine is.
+ */
+interface InProcessRow { setup: string; requests: number; cpu_ms: { bare: number; full: number; added: number };
+  wall_p50_ms: { bare: number; full: number; added: number }; wall_p99_ms: { bare: number; full: number; added: number } }
+
+async function inProcess(setup: string, model: string, key: string, fullStore: Store, fullLimiter: Limiter | undefined): Promise<InProcessRow> {
+  const limits = { defaultRpm: 1_000_000, defaultTpm: 100_000_000 };
+  const apps = {
+    bare: buildServer({ models: [modelSpecFromFolder(model, 'stub')], store: nullStore(key), limiter: nullLimiter, limits }),
+    full: buildServer({ models: [modelSpecFromFolder(model, 'stub')], store: fullStore, limiter: fullLimiter, limits }),
+  };
+  const payload = { model: 'stub', prompt: 'Hello', max_tokens: 1, temperature: 0 };
+  const one = async (app: typeof apps.bare): Promise<void> => {
+    const r = await app.inject({ method: 'POST', url: '/v1/completions', headers: { authorization: `Bearer ${key}` }, payload });
+    if (r.statusCode !== 200) throw new Error(`in-process request failed: ${r.statusCode} ${r.body}`);
+  };
+  const N = Math.round(RATE * SECONDS / 2);
+  for (const app of Object.values(apps)) for (let i = 0; i < 200; i++) await one(app);
+  const cpu = { bare: 0, full: 0 };
+  const wall: Record<'bare' | 'full', number[]> = { bare: [], full: [] };
+  for (let i = 0; i < 2 * ROUNDS; i++) {
+    const which = (i % 4 === 0 || i % 4 === 3) ? 'bare' : 'full';
+    const c0 = process.cpuUsage();
+    for (let j = 0; j < N; j++) {
+      const t0 = performance.now();
+      await one(apps[which]);
+      wall[which].push(performance.now() - t0);
+    }
+    const c = process.cpuUsage(c0);
+    cpu[which] += (c.user + c.system) / 1000;
+  }
+  await Promise.all(Object.values(apps).map((a) => a.close()));
+  const n = N * ROUNDS;
+  const p = (which: 'bare' | 'full', q: number): number => pct([...wall[which]].sort((x, y) => x - y), q);
+  const triple = (b: number, f: number): { bare: number; full: number; added: number } => ({ bare: b, full: f, added: f - b });
+  return {
+    setup, requests: n, cpu_ms: triple(cpu.bare / n, cpu.full / n), wall_p50_ms: triple(p('bare', 50), p('full', 50)),
+    wall_p99_ms: triple(p('bare', 99), p('full', 99)),
+  };
+}
+
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'ajar-overhead-'));
   const rows: Row[] = [];
+  const inRows: InProcessRow[] = [];
   const start = async (n: number, args: string[]): Promise<Server[]> => {
     const out: Server[] = [];
     for (let i = 0; i < n; i++) out.push(await serve(args));
@@ -226,6 +281,12 @@ async function main(): Promise<void> {
       const full = await start(1, ['--model', model, '--key', key, '--db', db]);
       rows.push(await compare('sqlite, 1 process', bare, full, key));
       running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+      const local = await openStore(db);
+      try {
+        inRows.push(await inProcess('sqlite', model, key, local, undefined));
+      } finally {
+        await local.close();
+      }
     }
     const why = ONLY === 'sqlite' ? 'not asked for (--only sqlite)' : await services();
     if (typeof why === 'string') {
@@ -238,6 +299,16 @@ async function main(): Promise<void> {
         const bare = await start(3, ['--model', model, '--key', key, '--bare']);
         const full = await start(3, ['--model', model, '--key', key, '--db', why.url, '--redis', REDIS_URL]);
         rows.push(await compare('postgres + redis, 3 replicas', bare, full, key));
+        running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+        const local = await openStore(why.url);
+        const limiter = new RedisLimiter(REDIS_URL, { prefix: 'ajar-bench' });
+        try {
+          await limiter.ready(3_000);
+          inRows.push(await inProcess('postgres + redis', model, key, local, limiter));
+        } finally {
+          await local.close();
+          await limiter.close();
+        }
       } finally {
         running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
         await why.drop();
@@ -248,12 +319,13 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   if (JSON_OUT) {
-    console.log(JSON.stringify(rows));
+    console.log(JSON.stringify({ open_loop: rows, in_process: inRows }));
     return;
   }
   console.log(`${RATE} requests/s open loop, ${ROUNDS} rounds x ${SECONDS} s per arm, alternating; ms; `
     + 'added = full - bare at the same percentile');
-  console.log('setup                          requests  bare p50/p99     full p50/p99     added p50/p99   (p99 per pair: min..max)  cores used: servers/generator/pg+redis/machine of N');
+  console.log('setup                          requests  bare p50/p99     full p50/p99     added p50/p99   (p99 per pair: min..max)  '
+    + 'server CPU ms/request full-bare  cores used: servers/generator/pg+redis/machine of N, load average');
   for (const r of rows) {
     const c = r.cpu_cores.full;
     console.log(`${r.setup.padEnd(30)} ${String(r.requests.full).padStart(8)}  `
@@ -261,8 +333,17 @@ async function main(): Promise<void> {
       + `${r.full_p50_ms.toFixed(2).padStart(6)} / ${r.full_p99_ms.toFixed(2).padEnd(6)}  `
       + `${r.added_p50_ms.toFixed(2).padStart(5)} / ${r.added_p99_ms.toFixed(2).padEnd(6)} `
       + `(${r.added_p99_pairs_ms.min.toFixed(2)}..${r.added_p99_pairs_ms.max.toFixed(2)})  `
-      + `${c.servers.toFixed(2)}/${c.load.toFixed(2)}/${c.services.toFixed(2)}/${c.machine.toFixed(2)} of ${r.cores}`
+      + `${r.server_cpu_ms_per_request.full.toFixed(2)}-${r.server_cpu_ms_per_request.bare.toFixed(2)}`
+      + `=${r.server_cpu_ms_per_request.added.toFixed(2)}  `
+      + `${c.servers.toFixed(2)}/${c.load.toFixed(2)}/${c.services.toFixed(2)}/${c.machine.toFixed(2)} of ${r.cores}, ${r.load_average.toFixed(1)}`
       + `${r.errors > 0 ? `  ${r.errors} errors` : ''}`);
+  }
+  console.log(`\nin process, one request at a time (app.inject), ${ROUNDS} rounds per arm, alternating; ms per request; `
+    + 'added = full - bare');
+  console.log('setup               requests  CPU bare / full / added    wall p50 bare / full / added   wall p99 bare / full / added');
+  const t = (x: { bare: number; full: number; added: number }): string => `${x.bare.toFixed(3)} / ${x.full.toFixed(3)} / ${x.added.toFixed(3)}`;
+  for (const r of inRows) {
+    console.log(`${r.setup.padEnd(18)} ${String(r.requests).padStart(9)}  ${t(r.cpu_ms).padEnd(26)} ${t(r.wall_p50_ms).padEnd(30)} ${t(r.wall_p99_ms)}`);
   }
 }
 

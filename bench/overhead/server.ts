@@ -2,42 +2,15 @@
 // limiter the flags name, or (--bare) over a store and a limiter that answer at once and keep nothing: the same
 // server without the cost of authentication lookups, limits and metering. Prints "port N" once listening.
 // Usage: node dist/bench/overhead/server.js --model DIR --key KEY (--bare | --db SPEC [--redis URL])
-import { buildServer, hashKey, modelSpecFromFolder, openStore, parseKey, type Store } from '../../src/serve/index.js';
-import type { KeyRecord } from '../../src/serve/store.js';
-import type { Limiter } from '../../src/serve/limits.js';
 import { selectBackend } from '../../src/backends/select.js';
+import { buildServer, modelSpecFromFolder, openStore } from '../../src/serve/index.js';
+import type { Limiter } from '../../src/serve/limits.js';
+import { nullLimiter, nullStore } from './null.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
 }
-
-/** A store that knows one key and writes nothing: every method resolves at once. */
-function nullStore(key: string): Store {
-  const rec: KeyRecord = {
-    id: parseKey(key)!.id, name: 'bench', hash: hashKey(key), createdAt: 0, rotatedAt: null, revokedAt: null,
-    expiresAt: null, rpm: null, tpm: null, quotaTokens: null, quotaPeriod: null, models: null,
-  };
-  const none = async (): Promise<void> => {};
-  return {
-    kind: 'null',
-    getKey: async (id) => (id === rec.id ? rec : undefined),
-    listKeys: async () => [rec],
-    createKey: none, revokeKey: async () => false, replaceKeyHash: async () => false, recordUsage: none,
-    journalUsage: none, listJournal: async () => [], closeJournal: none, tokensUsedSince: async () => 0,
-    reserveQuota: async (r) => ({ granted: r.want, left: r.quota }), releaseQuota: none, usageSummary: async () => [],
-    dailyUsage: async () => [], listUsage: async () => [], appendAudit: none, appendAudits: none,
-    listAudit: async () => [], ping: none, close: none,
-  };
-}
-
-/** A limiter that always admits. */
-const nullLimiter: Limiter = {
-  shared: false,
-  take: async (_caller, _limits, cost) => ({ reserved: cost.tokens, settle: async () => {} }),
-  headers: () => ({}),
-  close: async () => {},
-};
 
 selectBackend('js');
 const key = arg('key')!;
