@@ -97,6 +97,8 @@ const types = {
     : pg.types.getTypeParser(oid, format as 'text')),
 };
 
+const DAY_MS = 86_400_000;
+
 /** PostgreSQL's codes for a transaction to retry: serialization failure, deadlock. */
 const RETRY_CODES = new Set(['40001', '40P01']);
 
@@ -327,10 +329,18 @@ export class PgStore implements Store {
     if (records.length > 0) await this.retrying(() => this.writeUsage(this.pool, records));
   }
 
-  async tokensUsedSince(keyId: string, since: number): Promise<number> {
-    const r = await this.pool.query(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage
-      WHERE key_id = $1 AND ts >= $2`, [keyId, since]);
+  /** NOTE: from a UTC midnight on (every quota period starts at one), the daily rollups give the sum in a few rows. */
+  private async usedSince(c: pg.Pool | pg.PoolClient, keyId: string, since: number): Promise<number> {
+    const r = since % DAY_MS === 0
+      ? await c.query({ name: 'ajar_used_since_day', text: `SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n
+          FROM usage_daily WHERE key_id = $1 AND day >= $2`, values: [keyId, utcDay(since)] })
+      : await c.query({ name: 'ajar_used_since', text: `SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n
+          FROM usage WHERE key_id = $1 AND ts >= $2`, values: [keyId, since] });
     return Number(r.rows[0].n);
+  }
+
+  async tokensUsedSince(keyId: string, since: number): Promise<number> {
+    return this.usedSince(this.pool, keyId, since);
   }
 
   async reserveQuota(q: QuotaRequest): Promise<{ granted: number; left: number }> {
@@ -339,10 +349,10 @@ export class PgStore implements Store {
       await c.query({ name: 'ajar_quota_lock', text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [q.keyId] });
       await c.query({ name: 'ajar_quota_expire', text: 'DELETE FROM quota_holds WHERE key_id = $1 AND expires_at <= $2',
         values: [q.keyId, q.now] });
-      const r = await c.query({ name: 'ajar_quota_left', text: `SELECT
-          (SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage WHERE key_id = $1 AND ts >= $2) AS used,
-          (SELECT COALESCE(SUM(tokens), 0) FROM quota_holds WHERE key_id = $1) AS held`, values: [q.keyId, q.since] });
-      const left = q.quota - Number(r.rows[0].used) - Number(r.rows[0].held);
+      const used = await this.usedSince(c, q.keyId, q.since);
+      const r = await c.query({ name: 'ajar_quota_held', text: 'SELECT COALESCE(SUM(tokens), 0) AS n FROM quota_holds WHERE key_id = $1',
+        values: [q.keyId] });
+      const left = q.quota - used - Number(r.rows[0].n);
       if (left < q.min) return { granted: 0, left };
       const granted = Math.min(q.want, left);
       await c.query({ name: 'ajar_quota_hold', text: `INSERT INTO quota_holds (request_id, key_id, tokens, expires_at)

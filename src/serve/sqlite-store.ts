@@ -17,6 +17,7 @@ const SQLITE_MIGRATIONS = [
   'daily usage rollups per key',
 ];
 const SCHEMA_VERSION = SQLITE_MIGRATIONS.length;
+const DAY_MS = 86_400_000;
 
 /** Schema 3: totals per key and UTC day, written with each record; filled from the records once when created. */
 const ROLLUPS = `
@@ -223,6 +224,8 @@ export class SqliteStore implements Store {
       unhold: db.prepare('DELETE FROM quota_holds WHERE request_id = ?'),
       expireHolds: db.prepare('DELETE FROM quota_holds WHERE expires_at <= ?'),
       listJournal: db.prepare('SELECT * FROM usage_journal ORDER BY ts, request_id'),
+      tokensSinceDay: db.prepare(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage_daily
+        WHERE key_id = ? AND day >= ?`),
       tokensSince: db.prepare(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage
         WHERE key_id = ? AND ts >= ?`),
       insertAudit: db.prepare(`INSERT INTO audit (ts, actor, action, key_id, key_prefix, remote, detail)
@@ -331,7 +334,7 @@ export class SqliteStore implements Store {
     // NOTE: IMMEDIATE takes the write lock first, so two processes cannot both read the same "left" and both hold it.
     return this.db.transaction(() => {
       this.stmts.expireHolds.run(r.now);
-      const used = (this.stmts.tokensSince.get(r.keyId, r.since) as { n: number }).n;
+      const used = this.usedSince(r.keyId, r.since);
       const held = (this.stmts.holdsOf.get(r.keyId, r.now) as { n: number }).n;
       const left = r.quota - used - held;
       if (left < r.min) return { granted: 0, left };
@@ -366,8 +369,14 @@ export class SqliteStore implements Store {
     this.db.transaction((rs: UsageRecord[]) => rs.forEach(this.record))(records);
   }
 
-  async tokensUsedSince(keyId: string, since: number): Promise<number> {
+  /** NOTE: from a UTC midnight on (every quota period starts at one), the daily rollups give the sum in a few rows. */
+  private usedSince(keyId: string, since: number): number {
+    if (since % DAY_MS === 0) return (this.stmts.tokensSinceDay.get(keyId, utcDay(since)) as { n: number }).n;
     return (this.stmts.tokensSince.get(keyId, since) as { n: number }).n;
+  }
+
+  async tokensUsedSince(keyId: string, since: number): Promise<number> {
+    return this.usedSince(keyId, since);
   }
 
   async usageSummary(filter: UsageFilter): Promise<UsageSummaryRow[]> {
