@@ -8,25 +8,21 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { main } from '../../src/cli/main.js';
 import { openMigrated, openStore, type UsageRecord } from '../../src/serve/index.js';
+import { runCli } from './helpers.js';
 import { pgSchema } from './services.js';
 
-/** Run `ajar ...args` in this process; stdout and stderr as text. */
-async function ajar(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? out.push(s) > 0
-    : write(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? err.push(s) > 0
-    : writeErr(s, ...rest))) as typeof process.stderr.write;
+const ajar = runCli;
+
+/** The daily rollups of the store at `spec` hold `requests` records and equal the raw records' totals. */
+async function rollupsMatch(spec: string, requests: number): Promise<void> {
+  const store = await openStore(spec);
   try {
-    return { code: await main(args), out: out.join(''), err: err.join('') };
+    const daily = await store.dailyUsage({});
+    assert.equal(daily.reduce((n, d) => n + d.requests, 0), requests);
+    assert.deepEqual(daily, await store.usageSummary({}));
   } finally {
-    process.stdout.write = write;
-    process.stderr.write = writeErr;
+    await store.close();
   }
 }
 
@@ -72,14 +68,7 @@ describe('ajar db migrate', () => {
     const r = await ajar('db', 'migrate', '--db', `sqlite:${path}`);
     assert.equal(r.code, 0);
     assert.equal(r.out, `applied 3: daily usage rollups per key\najar db migrate: sqlite:${path} is at schema version 3\n`);
-    const after2 = await openStore(`sqlite:${path}`);
-    try {
-      const daily = await after2.dailyUsage({});
-      assert.equal(daily.reduce((n, d) => n + d.requests, 0), 10);
-      assert.deepEqual(daily, await after2.usageSummary({}));
-    } finally {
-      await after2.close();
-    }
+    await rollupsMatch(`sqlite:${path}`, 10);
   });
 
   it('PostgreSQL: replicas migrating at once apply each migration once; an upgrade fills the rollups',
@@ -107,14 +96,7 @@ describe('ajar db migrate', () => {
         assert.match(r.out, /^applied 2: daily usage rollups per key; key change notifications\n/);
         const again = await ajar('db', 'migrate', '--db', pgTarget.url);
         assert.match(again.out, /is up to date \(schema version 2\)/);
-        const s2 = await openStore(pgTarget.url);
-        try {
-          const daily = await s2.dailyUsage({});
-          assert.equal(daily.reduce((n, d) => n + d.requests, 0), 10);
-          assert.deepEqual(daily, await s2.usageSummary({}));
-        } finally {
-          await s2.close();
-        }
+        await rollupsMatch(pgTarget.url, 10);
       } finally {
         await pgTarget.drop();
       }
