@@ -1,27 +1,32 @@
-// npm run bench:serve: what authentication, limits and metering add to a request, at a fixed request rate, with a
-// model stub that answers at once (a one-layer, 8-wide GPT-2 over 60 characters: its forward pass takes tens of
-// microseconds). Two set-ups: one `ajar serve` on SQLite, and three replicas on PostgreSQL + Redis (skipped, saying
-// why, when either does not answer; $AJAR_TEST_POSTGRES and $AJAR_TEST_REDIS as in the tests).
-// Each request is POST /v1/completions with a key, max_tokens 1 (key lookup, quota-free limits, one usage record);
-// GET /health on the same servers at the same rate is the baseline of HTTP, JSON and the event loop. The row shows
-// p50 and p99 of each and "added" = completions minus health at the same percentile.
-// Usage: node dist/bench/serve-overhead.js [--rate 200] [--seconds 10] [--json]
+// npm run bench:serve: what authentication, limits and metering add to a request. Two set-ups: one server on
+// SQLite, and three replicas on PostgreSQL + Redis (skipped, saying why, when either does not answer;
+// $AJAR_TEST_POSTGRES and $AJAR_TEST_REDIS as in the tests). Each set-up runs twice: "full" (the real store and
+// limiter) and "bare" (the same server over a store and a limiter that answer at once; bench/overhead/server.ts),
+// each a process per replica, and a load generator in its own process (bench/overhead/load.ts) sends
+// POST /v1/completions (max_tokens 1, a model stub whose forward pass takes tens of microseconds) on an open-loop
+// schedule at --rate requests/s. Rounds alternate bare, full, full, bare, ... (so background load on a shared machine
+// falls on both), and "added" = full minus bare at the same percentile over all rounds' samples, with the spread of
+// the per-round-pair differences beside it. The CPU each component used is reported, to show when the machine's
+// cores are oversubscribed (the figures then measure the queueing, not the work).
+// Usage: node dist/bench/serve-overhead.js [--rate 200] [--seconds 5] [--rounds 6] [--json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { selectBackend } from '../src/backends/select.js';
 import { CharTokenizer } from '../src/io/tokenizer/index.js';
 import { buildModel, saveModelFolder, type CausalLM } from '../src/models/index.js';
-import { createApiKey, openStore } from '../src/serve/index.js';
+import { buildServer, createApiKey, modelSpecFromFolder, openStore, type Store } from '../src/serve/index.js';
+import type { Limiter } from '../src/serve/limits.js';
+import { nullLimiter, nullStore } from './overhead/null.js';
 import { RedisLimiter } from '../src/serve/redis-limiter.js';
 import { Rng } from '../src/tensor/index.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const here = fileURLToPath(new URL('.', import.meta.url));
 const PG_URL = process.env.AJAR_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.AJAR_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
@@ -30,8 +35,10 @@ function flag(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const RATE = flag('rate', 200);
-const SECONDS = flag('seconds', 10);
+const SECONDS = flag('seconds', 5);
+const ROUNDS = flag('rounds', 6); // per arm
 const JSON_OUT = process.argv.includes('--json');
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
 function stubModel(dir: string): string {
   selectBackend('js');
@@ -49,143 +56,294 @@ function stubModel(dir: string): string {
 interface Server { proc: ChildProcess; port: number }
 
 async function serve(args: string[]): Promise<Server> {
-  const proc = spawn(process.execPath, [join(root, 'bin/ajar.js'), 'serve', '--port', '0', '--log-level', 'silent',
-    '--backend', 'js', '--queue-depth', '1000', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
+  const proc = spawn(process.execPath, [join(here, 'overhead/server.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
-    proc.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      const m = /listening on http:\/\/[^:\s]+:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`ajar serve exited (${code}): ${err}`)));
+    createInterface({ input: proc.stdout! }).once('line', (line) => resolve(Number(line.split(' ')[1])));
+    proc.once('exit', (code) => reject(new Error(`bench server exited (${code})`)));
   });
   return { proc, port };
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+interface LoadResult { latencies_ms: number[]; errors: number; late_ms: number }
+
+async function load(servers: Server[], key: string, seconds: number): Promise<LoadResult> {
+  const proc = spawn(process.execPath, [join(here, 'overhead/load.js'), '--ports', servers.map((s) => s.port).join(','),
+    '--key', key, '--rate', String(RATE), '--seconds', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  pids.load = proc.pid;
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  await new Promise((resolve) => proc.once('exit', resolve));
+  pids.load = undefined;
+  return JSON.parse(out) as LoadResult;
 }
 
-/** RATE requests a second of each kind for SECONDS, round robin over the servers; latencies in ms. */
-async function drive(servers: Server[], key: string): Promise<{ completions: number[]; health: number[]; errors: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const completions: number[] = [];
-  const health: number[] = [];
-  let errors = 0;
-  const body = JSON.stringify({ model: 'stub', prompt: 'Hello', max_tokens: 1, temperature: 0 });
-  const one = (i: number, kind: 'c' | 'h'): Promise<void> => new Promise((resolve) => {
-    const s = servers[i % servers.length];
-    const t0 = performance.now();
-    const req = request({
-      host: '127.0.0.1', port: s.port, agent, method: kind === 'c' ? 'POST' : 'GET',
-      path: kind === 'c' ? '/v1/completions' : '/health',
-      headers: kind === 'c' ? { 'content-type': 'application/json', authorization: `Bearer ${key}` } : {},
-    }, (res) => {
-      res.resume();
-      res.once('end', () => {
-        if (res.statusCode !== 200) errors++;
-        else (kind === 'c' ? completions : health).push(performance.now() - t0);
-        resolve();
-      });
-    });
-    req.once('error', () => {
-      errors++;
-      resolve();
-    });
-    req.end(kind === 'c' ? body : undefined);
-  });
-  const pending: Array<Promise<void>> = [];
-  const start = performance.now();
-  let sent = 0;
-  // Warm-up: a second at the rate, not measured.
-  for (let phase = 0; phase < 2; phase++) {
-    const until = performance.now() + (phase === 0 ? 1_000 : SECONDS * 1000);
-    const t0 = performance.now();
-    let n = 0;
-    while (performance.now() < until) {
-      const due = Math.floor(((performance.now() - t0) / 1000) * RATE);
-      while (n < due) {
-        n++;
-        sent++;
-        const p = Promise.all([one(sent, 'c'), one(sent, 'h')]).then(() => undefined);
-        if (phase === 1) pending.push(p);
-      }
-      await new Promise((r) => setTimeout(r, 2));
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+// CPU accounting from /proc (Linux; elsewhere the columns read 0).
+const pids: { load?: number } = {};
+function ticksOf(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]); // utime, stime
+  } catch {
+    return 0;
+  }
+}
+function pidsNamed(names: string[]): number[] {
+  const out: number[] = [];
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        if (names.includes(readFileSync(`/proc/${d}/comm`, 'utf8').trim())) out.push(Number(d));
+      } catch { /* gone */ }
     }
-    if (phase === 0) {
-      await new Promise((r) => setTimeout(r, 200));
-      completions.length = 0;
-      health.length = 0;
-      errors = 0;
+  } catch { /* no /proc */ }
+  return out;
+}
+function machineTicks(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + f[4];
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: 0, total: 1 };
+  }
+}
+
+interface Cpu { servers: number; load: number; services: number; machine: number }
+
+/** Cores used (1.0 = one core busy all the time) by the servers, the generator, PostgreSQL + Redis and everything. */
+async function measuredCpu<T>(servers: Server[], f: () => Promise<T>): Promise<{ out: T; cpu: Cpu }> {
+  const services = pidsNamed(['postgres', 'redis-server']);
+  const s0 = servers.reduce((a, s) => a + ticksOf(s.proc.pid!), 0);
+  const v0 = services.reduce((a, p) => a + ticksOf(p), 0);
+  const m0 = machineTicks();
+  const t0 = performance.now();
+  let loadTicks = 0;
+  const watch = setInterval(() => {
+    if (pids.load !== undefined) loadTicks = ticksOf(pids.load);
+  }, 100);
+  const out = await f();
+  clearInterval(watch);
+  const secs = (performance.now() - t0) / 1000;
+  const hz = 100; // USER_HZ
+  const m1 = machineTicks();
+  const ncpu = cpus().length;
+  return {
+    out,
+    cpu: {
+      servers: (servers.reduce((a, s) => a + ticksOf(s.proc.pid!), 0) - s0) / hz / secs,
+      load: loadTicks / hz / secs,
+      services: (services.reduce((a, p) => a + ticksOf(p), 0) - v0) / hz / secs,
+      machine: ((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * ncpu,
+    },
+  };
+}
+
+interface Arm { latencies: number[]; errors: number; late: number; cpu: Cpu[]; roundP: Array<{ p50: number; p99: number }> }
+
+interface Row {
+  setup: string; rate: number; rounds: number; seconds_per_round: number; requests: { bare: number; full: number };
+  errors: number; bare_p50_ms: number; bare_p99_ms: number; full_p50_ms: number; full_p99_ms: number;
+  added_p50_ms: number; added_p99_ms: number; added_p99_pairs_ms: { min: number; median: number; max: number };
+  generator_late_ms: number; cpu_cores: { full: Cpu; bare: Cpu }; cores: number;
+  /** The servers' own CPU time per request (ms), full and bare: what the work costs, whatever the machine's load. */
+  server_cpu_ms_per_request: { full: number; bare: number; added: number };
+  load_average: number;
+}
+
+const avgCpu = (cs: Cpu[]): Cpu => ({
+  servers: cs.reduce((a, c) => a + c.servers, 0) / cs.length, load: cs.reduce((a, c) => a + c.load, 0) / cs.length,
+  services: cs.reduce((a, c) => a + c.services, 0) / cs.length, machine: cs.reduce((a, c) => a + c.machine, 0) / cs.length,
+});
+
+/** Warm both arms up, then ROUNDS rounds of each in the order bare, full, full, bare, bare, full, ... */
+async function compare(setup: string, bare: Server[], full: Server[], key: string): Promise<Row> {
+  await load(bare, key, 1);
+  await load(full, key, 1);
+  const arms: Record<'bare' | 'full', Arm> = {
+    bare: { latencies: [], errors: 0, late: 0, cpu: [], roundP: [] },
+    full: { latencies: [], errors: 0, late: 0, cpu: [], roundP: [] },
+  };
+  for (let i = 0; i < 2 * ROUNDS; i++) {
+    const which = (i % 4 === 0 || i % 4 === 3) ? 'bare' : 'full';
+    const servers = which === 'bare' ? bare : full;
+    const { out, cpu } = await measuredCpu(servers, () => load(servers, key, SECONDS));
+    const a = arms[which];
+    a.latencies.push(...out.latencies_ms);
+    a.errors += out.errors;
+    a.late = Math.max(a.late, out.late_ms);
+    a.cpu.push(cpu);
+    const sorted = [...out.latencies_ms].sort((x, y) => x - y);
+    a.roundP.push({ p50: pct(sorted, 50), p99: pct(sorted, 99) });
+    if (!JSON_OUT) {
+      console.error(`  ${setup} round ${i + 1}/${2 * ROUNDS} ${which}: p50 ${pct(sorted, 50).toFixed(2)} ms, `
+        + `p99 ${pct(sorted, 99).toFixed(2)} ms, ${out.errors} errors; cores: servers ${cpu.servers.toFixed(2)}, `
+        + `generator ${cpu.load.toFixed(2)}, postgres+redis ${cpu.services.toFixed(2)}, machine ${cpu.machine.toFixed(2)}`);
     }
   }
-  await Promise.all(pending);
-  agent.destroy();
-  void start;
-  return { completions, health, errors };
+  const b = [...arms.bare.latencies].sort((x, y) => x - y);
+  const f = [...arms.full.latencies].sort((x, y) => x - y);
+  const pairs = arms.full.roundP.map((r, i) => r.p99 - arms.bare.roundP[i].p99).sort((x, y) => x - y);
+  return {
+    setup, rate: RATE, rounds: ROUNDS, seconds_per_round: SECONDS, requests: { bare: b.length, full: f.length },
+    errors: arms.bare.errors + arms.full.errors,
+    bare_p50_ms: pct(b, 50), bare_p99_ms: pct(b, 99), full_p50_ms: pct(f, 50), full_p99_ms: pct(f, 99),
+    added_p50_ms: pct(f, 50) - pct(b, 50), added_p99_ms: pct(f, 99) - pct(b, 99),
+    added_p99_pairs_ms: { min: pairs[0], median: pct(pairs, 50), max: pairs[pairs.length - 1] },
+    generator_late_ms: Math.max(arms.bare.late, arms.full.late),
+    cpu_cores: { full: avgCpu(arms.full.cpu), bare: avgCpu(arms.bare.cpu) }, cores: cpus().length,
+    server_cpu_ms_per_request: {
+      full: (avgCpu(arms.full.cpu).servers * 1000) / RATE, bare: (avgCpu(arms.bare.cpu).servers * 1000) / RATE,
+      added: ((avgCpu(arms.full.cpu).servers - avgCpu(arms.bare.cpu).servers) * 1000) / RATE,
+    },
+    load_average: loadavg()[0],
+  };
 }
 
-interface Row { setup: string; rate: number; requests: number; errors: number; completions_p50_ms: number; completions_p99_ms: number; health_p50_ms: number; health_p99_ms: number; added_p50_ms: number; added_p99_ms: number }
+/** Every server process started and not yet stopped: killed on the way out, however the bench ends. */
+const running: Server[] = [];
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    running.forEach((s) => s.proc.kill('SIGKILL'));
+    process.exit(130);
+  });
+}
 
-function row(setup: string, r: { completions: number[]; health: number[]; errors: number }): Row {
-  const c50 = pct(r.completions, 50);
-  const c99 = pct(r.completions, 99);
-  const h50 = pct(r.health, 50);
-  const h99 = pct(r.health, 99);
+/**
+ * The same comparison in this process, one request at a time through app.inject (no sockets, no other process of
+ * ours competing): this process's CPU time per request, and wall time (which includes the PostgreSQL and Redis round
+ * trips), bare and full, in alternating rounds. CPU time is what the work costs, however loaded the machine is.
+ */
+interface InProcessRow { setup: string; requests: number; cpu_ms: { bare: number; full: number; added: number };
+  wall_p50_ms: { bare: number; full: number; added: number }; wall_p99_ms: { bare: number; full: number; added: number } }
+
+async function inProcess(setup: string, model: string, key: string, fullStore: Store, fullLimiter: Limiter | undefined): Promise<InProcessRow> {
+  const limits = { defaultRpm: 1_000_000, defaultTpm: 100_000_000 };
+  const apps = {
+    bare: buildServer({ models: [modelSpecFromFolder(model, 'stub')], store: nullStore(key), limiter: nullLimiter, limits }),
+    full: buildServer({ models: [modelSpecFromFolder(model, 'stub')], store: fullStore, limiter: fullLimiter, limits }),
+  };
+  const payload = { model: 'stub', prompt: 'Hello', max_tokens: 1, temperature: 0 };
+  const one = async (app: typeof apps.bare): Promise<void> => {
+    const r = await app.inject({ method: 'POST', url: '/v1/completions', headers: { authorization: `Bearer ${key}` }, payload });
+    if (r.statusCode !== 200) throw new Error(`in-process request failed: ${r.statusCode} ${r.body}`);
+  };
+  const N = Math.round(RATE * SECONDS / 2);
+  for (const app of Object.values(apps)) for (let i = 0; i < 200; i++) await one(app);
+  const cpu = { bare: 0, full: 0 };
+  const wall: Record<'bare' | 'full', number[]> = { bare: [], full: [] };
+  for (let i = 0; i < 2 * ROUNDS; i++) {
+    const which = (i % 4 === 0 || i % 4 === 3) ? 'bare' : 'full';
+    const c0 = process.cpuUsage();
+    for (let j = 0; j < N; j++) {
+      const t0 = performance.now();
+      await one(apps[which]);
+      wall[which].push(performance.now() - t0);
+    }
+    const c = process.cpuUsage(c0);
+    cpu[which] += (c.user + c.system) / 1000;
+  }
+  await Promise.all(Object.values(apps).map((a) => a.close()));
+  const n = N * ROUNDS;
+  const p = (which: 'bare' | 'full', q: number): number => pct([...wall[which]].sort((x, y) => x - y), q);
+  const triple = (b: number, f: number): { bare: number; full: number; added: number } => ({ bare: b, full: f, added: f - b });
   return {
-    setup, rate: RATE, requests: r.completions.length, errors: r.errors, completions_p50_ms: c50, completions_p99_ms: c99,
-    health_p50_ms: h50, health_p99_ms: h99, added_p50_ms: c50 - h50, added_p99_ms: c99 - h99,
+    setup, requests: n, cpu_ms: triple(cpu.bare / n, cpu.full / n), wall_p50_ms: triple(p('bare', 50), p('full', 50)),
+    wall_p99_ms: triple(p('bare', 99), p('full', 99)),
   };
 }
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'ajar-overhead-'));
   const rows: Row[] = [];
-  const servers: Server[] = [];
+  const inRows: InProcessRow[] = [];
+  const start = async (n: number, args: string[]): Promise<Server[]> => {
+    const out: Server[] = [];
+    for (let i = 0; i < n; i++) out.push(await serve(args));
+    running.push(...out);
+    return out;
+  };
   try {
     const model = stubModel(join(tmp, 'stub'));
-    // SQLite, one process.
-    const db = `sqlite:${join(tmp, 'ajar.db')}`;
-    const store = await openStore(db);
-    const { key } = await createApiKey(store, { name: 'bench', rpm: 1_000_000, tpm: 100_000_000 }, { actor: 'bench' }, Date.now());
-    await store.close();
-    servers.push(await serve(['--model', `stub=${model}`, '--db', db]));
-    rows.push(row('sqlite, 1 process', await drive(servers, key)));
-    servers.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
-
-    // PostgreSQL + Redis, three replicas.
-    const why = await services();
+    if (ONLY === undefined || ONLY === 'sqlite') {
+      const db = `sqlite:${join(tmp, 'ajar.db')}`;
+      const store = await openStore(db);
+      const { key } = await createApiKey(store, { name: 'bench', rpm: 1_000_000, tpm: 100_000_000 }, { actor: 'bench' }, Date.now());
+      await store.close();
+      const bare = await start(1, ['--model', model, '--key', key, '--bare']);
+      const full = await start(1, ['--model', model, '--key', key, '--db', db]);
+      rows.push(await compare('sqlite, 1 process', bare, full, key));
+      running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+      const local = await openStore(db);
+      try {
+        inRows.push(await inProcess('sqlite', model, key, local, undefined));
+      } finally {
+        await local.close();
+      }
+    }
+    const why = ONLY === 'sqlite' ? 'not asked for (--only sqlite)' : await services();
     if (typeof why === 'string') {
       console.error(`serve-overhead: skipping PostgreSQL + Redis: ${why}`);
     } else {
       try {
         const pstore = await openStore(why.url);
-        const k = await createApiKey(pstore, { name: 'bench', rpm: 1_000_000, tpm: 100_000_000 }, { actor: 'bench' }, Date.now());
+        const { key } = await createApiKey(pstore, { name: 'bench', rpm: 1_000_000, tpm: 100_000_000 }, { actor: 'bench' }, Date.now());
         await pstore.close();
-        for (let i = 0; i < 3; i++) servers.push(await serve(['--model', `stub=${model}`, '--db', why.url, '--redis', REDIS_URL]));
-        rows.push(row('postgres + redis, 3 replicas', await drive(servers, k.key)));
+        const bare = await start(3, ['--model', model, '--key', key, '--bare']);
+        const full = await start(3, ['--model', model, '--key', key, '--db', why.url, '--redis', REDIS_URL]);
+        rows.push(await compare('postgres + redis, 3 replicas', bare, full, key));
+        running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+        const local = await openStore(why.url);
+        const limiter = new RedisLimiter(REDIS_URL, { prefix: 'ajar-bench' });
+        try {
+          await limiter.ready(3_000);
+          inRows.push(await inProcess('postgres + redis', model, key, local, limiter));
+        } finally {
+          await local.close();
+          await limiter.close();
+        }
       } finally {
-        servers.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+        running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
         await why.drop();
       }
     }
   } finally {
-    servers.forEach((s) => s.proc.kill('SIGKILL'));
+    running.forEach((s) => s.proc.kill('SIGKILL'));
     rmSync(tmp, { recursive: true, force: true });
   }
   if (JSON_OUT) {
-    console.log(JSON.stringify(rows));
+    console.log(JSON.stringify({ open_loop: rows, in_process: inRows }));
     return;
   }
-  console.log(`${RATE} requests/s of each kind for ${SECONDS} s (ms; added = completions - health at the same percentile)`);
-  console.log('setup                          requests errors  completions p50/p99   health p50/p99   added p50/p99');
+  console.log(`${RATE} requests/s open loop, ${ROUNDS} rounds x ${SECONDS} s per arm, alternating; ms; `
+    + 'added = full - bare at the same percentile');
+  console.log('setup                          requests  bare p50/p99     full p50/p99     added p50/p99   (p99 per pair: min..max)  '
+    + 'server CPU ms/request full-bare  cores used: servers/generator/pg+redis/machine of N, load average');
   for (const r of rows) {
-    console.log(`${r.setup.padEnd(30)} ${String(r.requests).padStart(8)} ${String(r.errors).padStart(6)}  `
-      + `${r.completions_p50_ms.toFixed(2).padStart(8)} / ${r.completions_p99_ms.toFixed(2).padEnd(8)} `
-      + `${r.health_p50_ms.toFixed(2).padStart(6)} / ${r.health_p99_ms.toFixed(2).padEnd(6)} `
-      + `${r.added_p50_ms.toFixed(2).padStart(6)} / ${r.added_p99_ms.toFixed(2)}`);
+    const c = r.cpu_cores.full;
+    console.log(`${r.setup.padEnd(30)} ${String(r.requests.full).padStart(8)}  `
+      + `${r.bare_p50_ms.toFixed(2).padStart(6)} / ${r.bare_p99_ms.toFixed(2).padEnd(6)}  `
+      + `${r.full_p50_ms.toFixed(2).padStart(6)} / ${r.full_p99_ms.toFixed(2).padEnd(6)}  `
+      + `${r.added_p50_ms.toFixed(2).padStart(5)} / ${r.added_p99_ms.toFixed(2).padEnd(6)} `
+      + `(${r.added_p99_pairs_ms.min.toFixed(2)}..${r.added_p99_pairs_ms.max.toFixed(2)})  `
+      + `${r.server_cpu_ms_per_request.full.toFixed(2)}-${r.server_cpu_ms_per_request.bare.toFixed(2)}`
+      + `=${r.server_cpu_ms_per_request.added.toFixed(2)}  `
+      + `${c.servers.toFixed(2)}/${c.load.toFixed(2)}/${c.services.toFixed(2)}/${c.machine.toFixed(2)} of ${r.cores}, ${r.load_average.toFixed(1)}`
+      + `${r.errors > 0 ? `  ${r.errors} errors` : ''}`);
+  }
+  console.log(`\nin process, one request at a time (app.inject), ${ROUNDS} rounds per arm, alternating; ms per request; `
+    + 'added = full - bare');
+  console.log('setup               requests  CPU bare / full / added    wall p50 bare / full / added   wall p99 bare / full / added');
+  const t = (x: { bare: number; full: number; added: number }): string => `${x.bare.toFixed(3)} / ${x.full.toFixed(3)} / ${x.added.toFixed(3)}`;
+  for (const r of inRows) {
+    console.log(`${r.setup.padEnd(18)} ${String(r.requests).padStart(9)}  ${t(r.cpu_ms).padEnd(26)} ${t(r.wall_p50_ms).padEnd(30)} ${t(r.wall_p99_ms)}`);
   }
 }
 

@@ -37,6 +37,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./usage.js')).usageCommand },
   audit: { summary: 'the server\'s audit log; with --model, a model\'s privacy audit (membership, canaries, extraction)',
     load: async () => (await import('./audit.js')).auditCommand },
+  db: { summary: 'apply the store\'s schema migrations (ajar db migrate --db URL)',
+    load: async () => (await import('./db.js')).dbCommand },
   release: { summary: 'ship a model: open (Hugging Face folder, card, licence) or closed (encrypted bundle)',
     load: async () => (await import('./release.js')).releaseCommand },
   convert: { summary: 'turn a llama2.c checkpoint and tokenizer into a Hugging Face Llama folder',

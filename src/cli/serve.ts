@@ -22,7 +22,7 @@ const DEFAULT_GRACE_S = 10;
 const HELP = `usage: ajar serve --model [ID=]DIR [--model ...] [--adapter NAME=DIR ...] [--adapter-bundle NAME=BUNDLE ...] [--bundle [ID=]BUNDLE --key-file F]
                   [--mode closed|open]
                   [--host 127.0.0.1] [--port 8080]
-                  [--db sqlite:PATH|postgres://...] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
+                  [--db sqlite:PATH|postgres://...] [--db-sync normal|full] [--admin-token-file F] [--default-rpm N] [--default-tpm N]
                   [--queue-depth N] [--timeout SECONDS] [--body-limit BYTES] [--trust-proxy]
                   [--keep-alive-timeout S] [--headers-timeout S] [--receive-timeout S]
                   [--max-connections N] [--max-connections-per-ip N] [--shutdown-grace S]
@@ -45,6 +45,8 @@ and /admin/keys, /admin/usage, /admin/audit when an admin token is set. See docs
   Its id is ID, else the bundle folder's name. Repeatable (one key for all). See docs/release.md.
 --mode: closed (default) needs an API key from 'ajar keys create'; open needs none and limits per address.
 --db: the store of keys, usage and audit (default ${'$'}AJAR_HOME/ajar.db or ~/.ajar/ajar.db; now ${defaultDbSpec()}).
+--db-sync: normal (default): a usage record is committed before its response ends (no process's crash loses it) and
+  on disk within about a second; full: also flushed to disk before the response ends (an fsync each commit group).
 --admin-token-file: a file holding the admin token (else the AJAR_ADMIN_TOKEN variable); at least 16 characters.
 --default-rpm/--default-tpm: per-minute limits for keys without their own, and per address in open mode
   (default ${DEFAULT_LIMITS.defaultRpm} requests, ${DEFAULT_LIMITS.defaultTpm} tokens).
@@ -120,7 +122,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'keep-alive-timeout': { type: 'string' }, 'headers-timeout': { type: 'string' }, 'receive-timeout': { type: 'string' },
     'max-connections': { type: 'string' }, 'max-connections-per-ip': { type: 'string' }, 'shutdown-grace': { type: 'string' },
     'metrics-token-file': { type: 'string' }, 'metrics-listen': { type: 'string' },
-    redis: { type: 'string' }, 'redis-fail': { type: 'string' },
+    redis: { type: 'string' }, 'redis-fail': { type: 'string' }, 'db-sync': { type: 'string' },
     dashboard: { type: 'boolean' }, runs: { type: 'string' }, models: { type: 'string' },
   });
   if (bool(p, 'help')) {
@@ -188,6 +190,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const metricsListen = str(p, 'metrics-listen');
   const metricsAddr = metricsListen === undefined ? undefined : hostPort(metricsListen);
   const redisUrl = str(p, 'redis');
+  const dbSync = str(p, 'db-sync') ?? 'normal';
+  if (dbSync !== 'normal' && dbSync !== 'full') {
+    throw new AjarError('bad_flag', `ajar serve: --db-sync must be normal or full, got '${dbSync}'`);
+  }
   const failMode = str(p, 'redis-fail') ?? 'closed';
   if (failMode !== 'closed' && failMode !== 'open') {
     throw new AjarError('bad_flag', `ajar serve: --redis-fail must be closed or open, got '${failMode}'`);
@@ -227,7 +233,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   for (const a of adapters) console.error(`ajar serve: loading adapter ${a.id} from ${a.dir}${a.attach ? ' (decrypting in memory)' : ''}`);
   const limiter = redisUrl === undefined ? undefined : await connectRedis(redisUrl, failMode);
-  const store = await openStore(dbSpec);
+  const store = await openStore(dbSpec, { sync: dbSync });
   if (limiter === undefined && !dbSpec.startsWith('sqlite:')) {
     console.error('ajar serve: requests and tokens per minute are limited per process (quotas are shared through --db); '
       + 'give --redis to share the limits between replicas');

@@ -136,7 +136,7 @@ export function guardedAuth(ctx: ServerContext, req: FastifyRequest, target: Aut
       `too many failed authentications from this address; retry in ${wait} s`, { retryAfter: wait });
   }
   return {
-    store: ctx.store, now, remote: req.ip, path,
+    store: ctx.store, getKey: (id) => ctx.keys.get(id), now, remote: req.ip, path,
     audit: (e) => ctx.auditBuffer.add(e),
     onFailure: (reason) => {
       ctx.metrics.authFailures.inc({ target, reason: METRIC_REASON[reason] ?? 'invalid' });

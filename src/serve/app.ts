@@ -23,8 +23,10 @@ import { ERROR_CATALOG, errorBody, ServeError, toServeError } from './errors.js'
 import { RateLimiter, type Limiter } from './limits.js';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
 import { journalOwner } from './journal.js';
-import { ServerControl, watchRevocations } from './lifecycle.js';
+import { KeyCache } from './key-cache.js';
+import { cutRevokedKeys, ServerControl, watchRevocations } from './lifecycle.js';
 import { GenerationQueue } from './queue.js';
+import { timedLimiter, timedStore } from './timed.js';
 import type { Store } from './store.js';
 import { v1Routes } from './v1.js';
 
@@ -200,22 +202,30 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const guard = new ConnectionGuard(limits);
   const adapterHosts = new Map<string, AdapterHost>();
   for (const a of opts.adapters ?? []) addAdapter({ models, adapterHosts }, a.id, a.dir, a.base, clock(), a.attach);
+  // NOTE: adapters share their base's queue, so only bases report one.
+  const metrics = new ServerMetrics(() => [...models.values()].filter((m) => m.parent === null).map((m) => ({
+    model: m.id, waiting: m.queue.waiting, running: m.queue.running,
+  })), () => guard);
+  const store = timedStore(opts.store, metrics.storeLatency);
   const ctx: ServerContext = {
     models,
     adapterHosts,
-    store: opts.store,
+    store,
+    keys: new KeyCache(store, (id) => {
+      // A change to a key with generations running here: cut them now if it was revoked, not at the next check.
+      if ([...ctx.active].some((g) => id === null || g.keyId === id)) {
+        cutRevokedKeys(ctx).catch((e: unknown) => app.log.error({ code: 'revocation_check_failed', message: (e as Error).message }));
+      }
+    }),
     mode: opts.mode ?? 'closed',
     limits,
-    limiter: opts.limiter ?? new RateLimiter(clock),
-    // NOTE: adapters share their base's queue, so only bases report one.
-    metrics: new ServerMetrics(() => [...models.values()].filter((m) => m.parent === null).map((m) => ({
-      model: m.id, waiting: m.queue.waiting, running: m.queue.running,
-    })), () => guard),
+    limiter: timedLimiter(opts.limiter ?? new RateLimiter(clock), metrics.limiterLatency),
+    metrics,
     clock,
     adminTokenHash: opts.adminToken === undefined ? null : adminTokenHash(opts.adminToken),
     active: new Set(),
     authFailures: new AuthFailureLimiter(clock),
-    auditBuffer: new AuditBuffer(opts.store, (message) => app.log.error({ code: 'audit_write_failed', message }, 'could not write audit entries')),
+    auditBuffer: new AuditBuffer(store, (message) => app.log.error({ code: 'audit_write_failed', message }, 'could not write audit entries')),
     journalOwner: opts.journalOwner ?? journalOwner(),
   };
 
@@ -241,8 +251,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   guard.attach(app.server);
   app.decorate('ajarControl', new ServerControl(app, ctx, guard));
   const stopWatch = watchRevocations(ctx, (message) => app.log.error({ code: 'revocation_check_failed', message }));
+  const keysStarted = ctx.keys.start().catch((e: unknown) => {
+    app.log.error({ code: 'key_watch_failed', message: (e as Error).message }, 'key changes are not announced; reading every key from the store');
+  });
   app.addHook('onClose', async () => {
     stopWatch();
+    await keysStarted;
+    await ctx.keys.close();
     await ctx.auditBuffer.flush();
   });
   // JSON only: a text/plain body is refused with 415 rather than parsed into a string.

@@ -1,5 +1,6 @@
 // Who is calling: API keys for /v1 (looked up by their non-secret id, hash compared in constant time, re-read from
-// the store on every request so revocation and expiry hold at once) and the admin token for /admin.
+// the store on every request, or from a cache the store's change notifications keep exact (key-cache.ts), so
+// revocation and expiry hold at once) and the admin token for /admin.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ServeError, type ServeErrorCode } from './errors.js';
 import { burnComparison, keyMatches, keyStatus, parseKey } from './keys.js';
@@ -18,6 +19,8 @@ export type AuthTarget = 'api' | 'admin' | 'dashboard';
 
 export interface AuthContext {
   store: Store;
+  /** Where key records are read (a KeyCache); default: store.getKey. */
+  getKey?: (id: string) => Promise<KeyRecord | undefined>;
   now: number;
   remote: string;
   path: string;
@@ -52,7 +55,7 @@ export async function authenticateKey(ctx: AuthContext, header: string | string[
     // NOTE: a malformed token might be some other secret pasted by mistake: audit nothing of it.
     return fail(ctx, 'invalid_api_key', 'malformed', null, null, 'api');
   }
-  const rec = await ctx.store.getKey(parsed.id);
+  const rec = await (ctx.getKey ? ctx.getKey(parsed.id) : ctx.store.getKey(parsed.id));
   if (!rec) {
     burnComparison(presented);
     return fail(ctx, 'invalid_api_key', 'unknown_key', null, parsed.prefix, 'api');

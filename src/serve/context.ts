@@ -12,6 +12,7 @@ import type { CallerLimits, Limiter } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Cut } from './generation.js';
 import type { GenerationQueue } from './queue.js';
+import type { KeyCache } from './key-cache.js';
 import type { KeyRecord, Store, UsageRecord } from './store.js';
 
 /** What serving needs of a tokenizer (a subset of io/tokenizer's, so an in-memory bundle can supply its own). */
@@ -51,6 +52,8 @@ export interface ServerContext {
   /** Base id -> the adapters loaded over it (created with the first adapter). */
   adapterHosts: Map<string, AdapterHost>;
   store: Store;
+  /** Key records for authentication (key-cache.ts). */
+  keys: KeyCache;
   mode: ServeMode;
   limits: ResolvedLimits;
   limiter: Limiter;

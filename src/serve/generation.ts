@@ -262,6 +262,14 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
     }
     st.deferred = true;
     st.promptTokens = p.promptIds.length;
+    // NOTE: the model is free once the last token is out: the usage write that follows must not hold the next
+    // request back (a queue held across a database round trip caps a replica at one request per round trip).
+    let released = false;
+    const free = (): void => {
+      if (released) return;
+      released = true;
+      release();
+    };
     try {
       // NOTE: drain journals the generation once a second from its first second on (journal.ts), so a crash loses at
       // most its last second, and a request done within a second costs no journal write.
@@ -280,10 +288,10 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
       // NOTE: every forward pass of this generation runs in the request's adapter context (adapters.ts), so the
       // base's layers apply this request's adapter and no other request's.
       return await withAdapter(p.served.adapter, async () => (s.stream
-        ? streamEvents(ctx, kind, req, reply, p, gen, ac.signal)
-        : collect(ctx, kind, req, reply, p, gen, ac.signal)));
+        ? streamEvents(ctx, kind, req, reply, p, gen, ac.signal, free)
+        : collect(ctx, kind, req, reply, p, gen, ac.signal, free)));
     } finally {
-      release();
+      free();
     }
   } finally {
     clearTimeout(timer);
@@ -319,16 +327,18 @@ async function drain(ctx: ServerContext, req: FastifyRequest, gen: Gen,
 
 /** Non-streaming: generate to the end, then one JSON body. */
 async function collect(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest, reply: FastifyReply,
-  p: Prepared, gen: Gen, signal: AbortSignal): Promise<unknown> {
+  p: Prepared, gen: Gen, signal: AbortSignal, free: () => void): Promise<unknown> {
   const st = req.ajar;
   let result: GenerationResult;
   try {
     result = await drain(ctx, req, gen);
   } catch (e) {
+    free();
     const { error } = toServeError(e);
     await finalizeRequest(ctx, req, error.status);
     throw e;
   }
+  free();
   st.finishReason = result.finishReason;
   if (signal.reason === DISCONNECTED) {
     await finalizeRequest(ctx, req, 499);
@@ -361,7 +371,7 @@ async function collect(ctx: ServerContext, kind: GenerationKind, req: FastifyReq
 
 /** Streaming: server-sent events, one per text piece, then the finish, the usage if asked, and [DONE]. */
 async function streamEvents(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest, reply: FastifyReply,
-  p: Prepared, gen: Gen, signal: AbortSignal): Promise<undefined> {
+  p: Prepared, gen: Gen, signal: AbortSignal, free: () => void): Promise<undefined> {
   const st = req.ajar;
   const raw = reply.raw;
   reply.hijack();
@@ -400,6 +410,7 @@ async function streamEvents(ctx: ServerContext, kind: GenerationKind, req: Fasti
     if (converted.internal) req.log.error({ code: 'generation_failed', message: (e as Error).message }, 'generation failed');
     failure = converted.error;
   }
+  free();
   st.finishReason = result?.finishReason ?? null;
   if (signal.reason === DISCONNECTED) {
     await finalizeRequest(ctx, req, 499);

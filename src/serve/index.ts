@@ -22,10 +22,12 @@ export {
   createApiKey, hashKey, keyStatus, keyView, parseKey, revokeApiKey, rotateApiKey, KEY_PREFIX,
 } from './keys.js';
 export type { Actor, KeyStatus, KeyView, NewKeySpec } from './keys.js';
-export { dataDir, defaultDbSpec, openStore, parseDbSpec } from './store.js';
+export { dataDir, defaultDbSpec, openMigrated, openStore, parseDbSpec } from './store.js';
 export type {
-  AuditEntry, AuditFilter, JournalEntry, KeyRecord, Store, UsageFilter, UsageRecord, UsageSummaryRow,
+  AuditEntry, AuditFilter, DbSync, JournalEntry, KeyRecord, Migrated, OpenOptions, Store, UsageFilter, UsageRecord,
+  UsageSummaryRow,
 } from './store.js';
+export { KeyCache } from './key-cache.js';
 // NOTE: SqliteStore's class is reached through openStore(), which loads the native better-sqlite3 only when called.
 export type { SqliteStore } from './sqlite-store.js';
 export { isoTime, parseDate, periodEnd, periodStart } from './time.js';

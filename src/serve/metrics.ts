@@ -105,6 +105,9 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 /** Request latencies, in seconds: from a fast 401 to a long generation on a CPU. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
+/** Store and limiter calls, in seconds: from a cached microsecond to a database under load. */
+const CALL_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 /** The server's metrics, all prefixed ajar_. */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -114,6 +117,11 @@ export class ServerMetrics {
   readonly tokens = this.registry.add(new Counter('ajar_tokens_total', 'Tokens processed, by model and type (prompt, completion).'));
   readonly authFailures = this.registry.add(new Counter('ajar_auth_failures_total', 'Rejected API keys and admin tokens, by reason.'));
   readonly rateLimited = this.registry.add(new Counter('ajar_rate_limited_total', 'Requests refused by a limit, by code.'));
+  readonly storeLatency = this.registry.add(new Histogram('ajar_store_duration_seconds',
+    'Time a call to the store (keys, usage, quotas, audit) took, by operation.', CALL_BUCKETS));
+  readonly limiterLatency = this.registry.add(new Histogram('ajar_limiter_duration_seconds',
+    'Time a call to the rate limiter took (take: check and reserve; settle: give back unused tokens), by operation.',
+    CALL_BUCKETS));
 
   constructor(queues: () => Array<{ model: string; waiting: number; running: number }>,
     connections?: () => { open: number; refused: number; shed: number }) {

@@ -5,12 +5,22 @@
 import pg from 'pg';
 import { AjarError } from '../tensor/errors.js';
 import type {
-  AuditEntry, AuditFilter, JournalEntry, KeyRecord, QuotaRequest, Store, UsageFilter, UsageRecord, UsageSummaryRow,
+  AuditEntry, AuditFilter, DbSync, JournalEntry, KeyRecord, Migrated, QuotaRequest, Store, UsageFilter, UsageRecord,
+  UsageSummaryRow,
 } from './store.js';
+import { GroupCommit } from './group-commit.js';
 import type { QuotaPeriod } from './time.js';
+import { utcDay } from './time.js';
+
+/** The rollup's key: the key id, or "anon:<address>" for open-mode callers (as usageSummary groups them). */
+const ROLLUP_KEY = "COALESCE(key_id, 'anon:' || COALESCE(client, 'unknown'))";
+/** A record's UTC day, YYYY-MM-DD, from its epoch-ms ts. */
+const DAY_OF_TS = "to_char(to_timestamp(ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
+/** NOTIFY channel of api_keys changes (payload: the key id); every replica's key cache listens. */
+export const KEY_CHANNEL = 'ajar_keys';
 
 /** Each migration runs once, in order, in its own transaction. NOTE: append new ones; never edit an applied one. */
-const MIGRATIONS: string[] = [
+export const PG_MIGRATIONS: Array<{ name: string; sql: string }> = [{ name: 'keys, usage, audit, usage journal, quota holds', sql:
   `CREATE TABLE api_keys (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, hash BYTEA NOT NULL, created_at BIGINT NOT NULL, rotated_at BIGINT,
     revoked_at BIGINT, expires_at BIGINT, rpm INTEGER, tpm INTEGER, quota_tokens BIGINT,
@@ -37,7 +47,16 @@ const MIGRATIONS: string[] = [
     BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
   CREATE TRIGGER usage_append_only BEFORE UPDATE OR DELETE ON usage FOR EACH ROW EXECUTE FUNCTION ajar_append_only();
   CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION ajar_append_only();`,
-];
+}, { name: 'daily usage rollups per key; key change notifications', sql:
+  `CREATE TABLE usage_daily (
+    key_id TEXT NOT NULL, day TEXT NOT NULL, requests BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL, PRIMARY KEY (key_id, day));
+  INSERT INTO usage_daily SELECT ${ROLLUP_KEY}, ${DAY_OF_TS}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)
+    FROM usage GROUP BY 1, 2;
+  CREATE FUNCTION ajar_key_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('${KEY_CHANNEL}', COALESCE(NEW.id, OLD.id)); RETURN NULL; END $$;
+  CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys FOR EACH ROW EXECUTE FUNCTION ajar_key_changed();`,
+}];
 
 /** Any advisory-lock key of ours: the migration lock. */
 const MIGRATION_LOCK = 7_311_992_001;
@@ -78,23 +97,81 @@ const types = {
     : pg.types.getTypeParser(oid, format as 'text')),
 };
 
+const DAY_MS = 86_400_000;
+
+/** PostgreSQL's codes for a transaction to retry: serialization failure, deadlock. */
+const RETRY_CODES = new Set(['40001', '40P01']);
+
+/** Writes a batch of usage records, their rollups and the end of their journal entries and quota holds: one statement. */
+const RECORD_BATCH = `WITH r AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[],
+      $9::int[], $10::text[], $11::text[], $12::text[])
+      AS r(ts, key_id, client, model, endpoint, prompt_tokens, completion_tokens, latency_ms, status, finish_reason,
+        "user", request_id)),
+  ins AS (
+    INSERT INTO usage (${USAGE_COLUMNS}) SELECT ${USAGE_COLUMNS} FROM r
+    ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+    RETURNING ts, key_id, client, prompt_tokens, completion_tokens),
+  -- NOTE: only records this statement inserted count in the rollup (a retried record is in neither twice); the rows
+  -- are locked in key order, so concurrent batches from other replicas cannot deadlock on them.
+  roll AS (
+    INSERT INTO usage_daily (key_id, day, requests, prompt_tokens, completion_tokens)
+    SELECT ${ROLLUP_KEY}, ${DAY_OF_TS}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)
+    FROM ins GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (key_id, day) DO UPDATE SET requests = usage_daily.requests + EXCLUDED.requests,
+      prompt_tokens = usage_daily.prompt_tokens + EXCLUDED.prompt_tokens,
+      completion_tokens = usage_daily.completion_tokens + EXCLUDED.completion_tokens),
+  j AS (DELETE FROM usage_journal WHERE request_id = ANY($12::text[])),
+  h AS (DELETE FROM quota_holds WHERE request_id = ANY($12::text[]))
+  SELECT 1`;
+
+function summaryRows(rows: Row[]): UsageSummaryRow[] {
+  return rows.map((x) => ({
+    key_id: x.key_id as string, day: x.day as string, requests: Number(x.requests),
+    prompt_tokens: Number(x.prompt_tokens), completion_tokens: Number(x.completion_tokens),
+  }));
+}
+
+/** The URL with a server setting added to libpq's options= (which may already hold a search_path). */
+function withOption(url: string, option: string): string {
+  const u = new URL(url);
+  const have = u.searchParams.get('options');
+  u.searchParams.set('options', have === null ? option : `${have} ${option}`);
+  return u.toString();
+}
+
+/** The URL without its password, for messages. */
+function safeUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
 export class PgStore implements Store {
   readonly kind = 'postgres';
+  /** What open() found and did (ajar db migrate reports it). */
+  migrated: Migrated = { version: 0, applied: [] };
+  private readonly usage: GroupCommit<UsageRecord>;
 
-  private constructor(private readonly pool: pg.Pool) {}
+  /** pool: everything; meter: usage writes, with the durability `sync` asks for. */
+  private constructor(private readonly pool: pg.Pool, private readonly meter: pg.Pool, private readonly url: string) {
+    this.usage = new GroupCommit((batch) => this.retrying(() => this.writeUsage(this.meter, batch)));
+  }
 
   /** Connect and migrate. `url` is a postgres:// URL (libpq's options= for a search_path is honoured). */
-  static async open(url: string): Promise<PgStore> {
+  static async open(url: string, opts: { sync?: DbSync } = {}): Promise<PgStore> {
     const pool = new pg.Pool({ connectionString: url, max: 10, types, connectionTimeoutMillis: 5_000 });
+    // The commit is acknowledged once in PostgreSQL's memory (any replica may crash after it), before the disk flush.
+    const meterUrl = (opts.sync ?? 'normal') === 'normal' ? withOption(url, '-c synchronous_commit=off') : url;
+    const meter = new pg.Pool({ connectionString: meterUrl, max: 2, types, connectionTimeoutMillis: 5_000 });
     // NOTE: an idle client's error (the server restarted) must not crash the process; the next query reconnects.
     pool.on('error', () => {});
-    const store = new PgStore(pool);
+    meter.on('error', () => {});
+    const store = new PgStore(pool, meter, url);
     try {
-      await store.migrate();
+      store.migrated = await store.migrate();
     } catch (e) {
       await pool.end();
-      const where = url.replace(/\/\/[^@/]*@/, '//***@');
-      throw new AjarError('bad_db', `cannot open the PostgreSQL database ${where}: ${(e as Error).message}`);
+      await meter.end();
+      throw new AjarError('bad_db', `cannot open the PostgreSQL database ${safeUrl(url)}: ${(e as Error).message}`);
     }
     return store;
   }
@@ -114,20 +191,34 @@ export class PgStore implements Store {
     }
   }
 
-  /** Apply the migrations this database lacks; returns how many ran. */
-  async migrate(): Promise<number> {
+  /** Run f again (up to 5 times, after a short random pause) when PostgreSQL asks for a retry. */
+  private async retrying<T>(f: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await f();
+      } catch (e) {
+        if (attempt >= 5 || !RETRY_CODES.has((e as { code?: string }).code ?? '')) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      }
+    }
+  }
+
+  /** Apply the migrations this database lacks. */
+  async migrate(): Promise<Migrated> {
     return this.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await c.query('CREATE TABLE IF NOT EXISTS ajar_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const have = Number((await c.query('SELECT COALESCE(MAX(version), 0) AS v FROM ajar_migrations')).rows[0].v);
-      if (have > MIGRATIONS.length) {
+      if (have > PG_MIGRATIONS.length) {
         throw new AjarError('bad_db', `the database was migrated by a newer ajar (version ${have}); upgrade ajar`);
       }
-      for (let v = have + 1; v <= MIGRATIONS.length; v++) {
-        await c.query(MIGRATIONS[v - 1]);
+      const applied: Migrated['applied'] = [];
+      for (let v = have + 1; v <= PG_MIGRATIONS.length; v++) {
+        await c.query(PG_MIGRATIONS[v - 1].sql);
         await c.query('INSERT INTO ajar_migrations (version, applied_at) VALUES ($1, $2)', [v, Date.now()]);
+        applied.push({ version: v, name: PG_MIGRATIONS[v - 1].name });
       }
-      return MIGRATIONS.length - have;
+      return { version: PG_MIGRATIONS.length, applied };
     });
   }
 
@@ -139,7 +230,8 @@ export class PgStore implements Store {
   }
 
   async getKey(id: string): Promise<KeyRecord | undefined> {
-    const r = await this.pool.query('SELECT * FROM api_keys WHERE id = $1', [id]);
+    // NOTE: named, so each connection parses and plans it once (the hot path of every request without a cache).
+    const r = await this.pool.query({ name: 'ajar_get_key', text: 'SELECT * FROM api_keys WHERE id = $1', values: [id] });
     return r.rows.length > 0 ? keyFromRow(r.rows[0] as Row) : undefined;
   }
 
@@ -157,26 +249,75 @@ export class PgStore implements Store {
     return (r.rowCount ?? 0) > 0;
   }
 
-  private async record(c: pg.PoolClient, u: UsageRecord): Promise<void> {
+  /**
+   * Tell onChange the id of every key created, changed or deleted by any process on this database (NOTIFY from a
+   * trigger), and null whenever notifications may have been missed (the listening connection dropped: it reconnects).
+   * onState(true/false) says whether notifications are flowing. Resolves after the first try to listen; returns the
+   * stop function.
+   */
+  async watchKeys(onChange: (id: string | null) => void, onState: (up: boolean) => void = () => {}): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000 });
+      const lost = (): void => {
+        if (client !== c) return;
+        client = undefined;
+        onState(false);
+        onChange(null);
+        c.end().catch(() => {});
+        if (!stopped) retry = setTimeout(() => void connect().catch(lost), 500);
+      };
+      c.on('error', lost);
+      c.on('end', lost);
+      c.on('notification', (n) => {
+        if (n.channel === KEY_CHANNEL && n.payload !== undefined) onChange(n.payload);
+      });
+      client = c;
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${KEY_CHANNEL}`);
+      } catch (e) {
+        lost();
+        throw e;
+      }
+      if (stopped) {
+        await c.end().catch(() => {});
+        return;
+      }
+      // Anything may have changed while no one listened.
+      onChange(null);
+      onState(true);
+    };
+    // NOTE: a first connection that fails retries like a lost one; until one listens, onState stays false.
+    await connect().catch(() => {});
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => {});
+    };
+  }
+
+  private async writeUsage(c: pg.Pool | pg.PoolClient, batch: UsageRecord[]): Promise<void> {
     // NOTE: ON CONFLICT: a record written twice for one request (a retry after a lost reply) bills once.
-    await c.query(`INSERT INTO usage (${USAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-      ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING`, usageValues(u));
-    if (u.requestId !== null) {
-      await c.query('DELETE FROM usage_journal WHERE request_id = $1', [u.requestId]);
-      await c.query('DELETE FROM quota_holds WHERE request_id = $1', [u.requestId]);
-    }
+    const cols: unknown[][] = Array.from({ length: 12 }, () => []);
+    for (const u of batch) usageValues(u).forEach((v, i) => cols[i].push(v));
+    await c.query({ name: 'ajar_record_usage', text: RECORD_BATCH, values: cols });
   }
 
   async recordUsage(u: UsageRecord): Promise<void> {
-    await this.tx((c) => this.record(c, u));
+    await this.usage.add(u);
   }
 
   async journalUsage(j: JournalEntry): Promise<void> {
-    await this.pool.query(`INSERT INTO usage_journal (request_id, owner, heartbeat, ${USAGE_COLUMNS.replace(', request_id', '')})
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    await this.pool.query({ name: 'ajar_journal', text: `INSERT INTO usage_journal (request_id, owner, heartbeat,
+      ${USAGE_COLUMNS.replace(', request_id', '')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
       ON CONFLICT (request_id) DO UPDATE SET heartbeat = EXCLUDED.heartbeat, completion_tokens = EXCLUDED.completion_tokens,
         latency_ms = EXCLUDED.latency_ms, prompt_tokens = EXCLUDED.prompt_tokens`,
-    [j.requestId, j.owner, j.heartbeat, ...usageValues(j).slice(0, 11)]);
+    values: [j.requestId, j.owner, j.heartbeat, ...usageValues(j).slice(0, 11)] });
   }
 
   async listJournal(): Promise<JournalEntry[]> {
@@ -185,38 +326,44 @@ export class PgStore implements Store {
   }
 
   async closeJournal(records: UsageRecord[]): Promise<void> {
-    await this.tx(async (c) => {
-      for (const u of records) await this.record(c, u);
-    });
+    if (records.length > 0) await this.retrying(() => this.writeUsage(this.pool, records));
+  }
+
+  /** NOTE: from a UTC midnight on (every quota period starts at one), the daily rollups give the sum in a few rows. */
+  private async usedSince(c: pg.Pool | pg.PoolClient, keyId: string, since: number): Promise<number> {
+    const r = since % DAY_MS === 0
+      ? await c.query({ name: 'ajar_used_since_day', text: `SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n
+          FROM usage_daily WHERE key_id = $1 AND day >= $2`, values: [keyId, utcDay(since)] })
+      : await c.query({ name: 'ajar_used_since', text: `SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n
+          FROM usage WHERE key_id = $1 AND ts >= $2`, values: [keyId, since] });
+    return Number(r.rows[0].n);
   }
 
   async tokensUsedSince(keyId: string, since: number): Promise<number> {
-    const r = await this.pool.query(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage
-      WHERE key_id = $1 AND ts >= $2`, [keyId, since]);
-    return Number(r.rows[0].n);
+    return this.usedSince(this.pool, keyId, since);
   }
 
   async reserveQuota(q: QuotaRequest): Promise<{ granted: number; left: number }> {
     return this.tx(async (c) => {
       // NOTE: one lock per key, released at commit: two replicas cannot both read the same "left" and both hold it.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [q.keyId]);
-      await c.query('DELETE FROM quota_holds WHERE key_id = $1 AND expires_at <= $2', [q.keyId, q.now]);
-      const used = Number((await c.query(`SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage
-        WHERE key_id = $1 AND ts >= $2`, [q.keyId, q.since])).rows[0].n);
-      const held = Number((await c.query('SELECT COALESCE(SUM(tokens), 0) AS n FROM quota_holds WHERE key_id = $1',
-        [q.keyId])).rows[0].n);
-      const left = q.quota - used - held;
+      await c.query({ name: 'ajar_quota_lock', text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [q.keyId] });
+      await c.query({ name: 'ajar_quota_expire', text: 'DELETE FROM quota_holds WHERE key_id = $1 AND expires_at <= $2',
+        values: [q.keyId, q.now] });
+      const used = await this.usedSince(c, q.keyId, q.since);
+      const r = await c.query({ name: 'ajar_quota_held', text: 'SELECT COALESCE(SUM(tokens), 0) AS n FROM quota_holds WHERE key_id = $1',
+        values: [q.keyId] });
+      const left = q.quota - used - Number(r.rows[0].n);
       if (left < q.min) return { granted: 0, left };
       const granted = Math.min(q.want, left);
-      await c.query(`INSERT INTO quota_holds (request_id, key_id, tokens, expires_at) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (request_id) DO UPDATE SET tokens = EXCLUDED.tokens, expires_at = EXCLUDED.expires_at`,
-      [q.requestId, q.keyId, granted, q.expiresAt]);
+      await c.query({ name: 'ajar_quota_hold', text: `INSERT INTO quota_holds (request_id, key_id, tokens, expires_at)
+        VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO UPDATE SET tokens = EXCLUDED.tokens, expires_at = EXCLUDED.expires_at`,
+      values: [q.requestId, q.keyId, granted, q.expiresAt] });
       return { granted, left };
     });
   }
 
   async releaseQuota(requestId: string): Promise<void> {
-    await this.pool.query('DELETE FROM quota_holds WHERE request_id = $1', [requestId]);
+    await this.pool.query({ name: 'ajar_quota_release', text: 'DELETE FROM quota_holds WHERE request_id = $1', values: [requestId] });
   }
 
   async usageSummary(filter: UsageFilter): Promise<UsageSummaryRow[]> {
@@ -230,14 +377,17 @@ export class PgStore implements Store {
       args.push(filter.since);
       where.push(`ts >= $${args.length}`);
     }
-    const r = await this.pool.query(`SELECT COALESCE(key_id, 'anon:' || COALESCE(client, 'unknown')) AS key_id,
-        to_char(to_timestamp(ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+    const r = await this.pool.query(`SELECT ${ROLLUP_KEY} AS key_id, ${DAY_OF_TS} AS day,
         COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens
       FROM usage ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY 1, 2 ORDER BY 2, 1`, args);
-    return (r.rows as Row[]).map((x) => ({
-      key_id: x.key_id as string, day: x.day as string, requests: Number(x.requests),
-      prompt_tokens: Number(x.prompt_tokens), completion_tokens: Number(x.completion_tokens),
-    }));
+    return summaryRows(r.rows as Row[]);
+  }
+
+  async dailyUsage(filter: UsageFilter): Promise<UsageSummaryRow[]> {
+    const r = await this.pool.query(`SELECT key_id, day, requests, prompt_tokens, completion_tokens FROM usage_daily
+      WHERE ($1::text IS NULL OR key_id = $1) AND day >= $2 ORDER BY day, key_id`,
+    [filter.keyId ?? null, filter.since === undefined ? '' : utcDay(filter.since)]);
+    return summaryRows(r.rows as Row[]);
   }
 
   async listUsage(filter: UsageFilter): Promise<Array<UsageRecord & { id: number }>> {
@@ -276,6 +426,8 @@ export class PgStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.usage.idle();
     await this.pool.end().catch(() => {});
+    await this.meter.end().catch(() => {});
   }
 }

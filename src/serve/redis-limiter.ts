@@ -72,6 +72,8 @@ export class RedisLimiter implements Limiter {
     this.redis = new Redis(url, {
       // NOTE: no queueing while disconnected: a request must not wait for Redis to come back.
       enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2_000, lazyConnect: false,
+      // NOTE: the scripts of concurrent requests go out in one write (one round trip for all), not one each.
+      enableAutoPipelining: true,
       retryStrategy: (times) => Math.min(times * 200, 2_000),
     });
     this.redis.on('error', () => {});

@@ -102,6 +102,19 @@ export interface AuditFilter {
   limit?: number;
 }
 
+/** How a store makes usage records durable: 'full' waits for the log's flush to disk at every commit; 'normal'
+ * (default) commits without waiting for it (PostgreSQL's synchronous_commit off for metering writes, flushed within
+ * ~0.6 s; SQLite's WAL synced once a second), so a commit survives any server process's crash but the last second
+ * could be lost to a power cut. */
+export type DbSync = 'full' | 'normal';
+
+export interface Migrated {
+  /** The schema version now. */
+  version: number;
+  /** The migrations this open applied, oldest first (none when the database was up to date). */
+  applied: Array<{ version: number; name: string }>;
+}
+
 export interface Store {
   readonly kind: string;
   createKey(rec: KeyRecord): Promise<void>;
@@ -132,6 +145,11 @@ export interface Store {
   reserveQuota(r: QuotaRequest): Promise<{ granted: number; left: number }>;
   releaseQuota(requestId: string): Promise<void>;
   usageSummary(filter: UsageFilter): Promise<UsageSummaryRow[]>;
+  /**
+   * The daily per-key rollups (kept in the same transaction as the raw records, so they always agree with
+   * usageSummary over whole days). `since` is rounded down to its UTC day.
+   */
+  dailyUsage(filter: UsageFilter): Promise<UsageSummaryRow[]>;
   /** Raw usage records, oldest first (billing exports, tests). */
   listUsage(filter: UsageFilter): Promise<Array<UsageRecord & { id: number }>>;
   appendAudit(e: AuditEntry): Promise<void>;
@@ -168,12 +186,23 @@ export function parseDbSpec(spec: string): DbSpec {
   throw new AjarError('bad_db', `--db '${spec}' is not a database address: use sqlite:PATH or postgres://USER@HOST:PORT/DB`);
 }
 
-/** Open the store a --db value names (default: defaultDbSpec()). Each store's driver loads only when used. */
-export async function openStore(spec: string = defaultDbSpec()): Promise<Store> {
+export interface OpenOptions {
+  /** How usage records reach the disk (pg-store.ts's DbSync): 'normal' (default) or 'full'. */
+  sync?: DbSync;
+}
+
+/** Open the store a --db value names (default: defaultDbSpec()), applying its migrations. Drivers load when used. */
+export async function openStore(spec: string = defaultDbSpec(), opts: OpenOptions = {}): Promise<Store> {
+  return (await openMigrated(spec, opts)).store;
+}
+
+/** Open a store and say which migrations this open applied (ajar db migrate). */
+export async function openMigrated(spec: string = defaultDbSpec(), opts: OpenOptions = {}): Promise<{ store: Store; migrated: Migrated }> {
   const parsed = parseDbSpec(spec);
   if (parsed.kind === 'postgres') {
     const { PgStore } = await import('./pg-store.js');
-    return PgStore.open(parsed.url);
+    const store = await PgStore.open(parsed.url, opts);
+    return { store, migrated: store.migrated };
   }
   // NOTE: better-sqlite3 is an optional dependency (a native module): loaded here, on first use, so that a failed
   // native build leaves the rest of ajar, and 'ajar/serve' with another Store, working.
@@ -184,5 +213,6 @@ export async function openStore(spec: string = defaultDbSpec()): Promise<Store> 
     throw new AjarError('sqlite_unavailable', `the SQLite store needs the better-sqlite3 package, which is not installed `
       + `(${(e as Error).message.split('\n')[0]}); install it with: npm install better-sqlite3`);
   }
-  return sqlite.SqliteStore.open(parsed.path);
+  const store = sqlite.SqliteStore.open(parsed.path, opts);
+  return { store, migrated: store.migrated };
 }

@@ -54,3 +54,8 @@ export function periodEnd(period: QuotaPeriod, now: number): number {
 export function isoTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/** The UTC day of an epoch-ms time: YYYY-MM-DD. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}

@@ -221,8 +221,16 @@ describe('serve: OpenAI endpoints', () => {
     assert.equal(r.statusCode, 200);
     assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
     const families = parsePrometheus(r.body);
-    for (const name of ['ajar_requests_total', 'ajar_tokens_total', 'ajar_request_duration_seconds', 'ajar_queue_depth']) {
+    for (const name of ['ajar_requests_total', 'ajar_tokens_total', 'ajar_request_duration_seconds', 'ajar_queue_depth',
+      'ajar_store_duration_seconds', 'ajar_limiter_duration_seconds']) {
       assert.ok(families.has(name), `${name} present`);
+    }
+    assert.equal(families.get('ajar_store_duration_seconds'), 'histogram');
+    assert.equal(families.get('ajar_limiter_duration_seconds'), 'histogram');
+    // Earlier requests in this suite authenticated, were limited and were metered: each call was timed.
+    for (const [family, op] of [['store', 'getKey'], ['store', 'recordUsage'], ['limiter', 'take']]) {
+      const m = new RegExp(`ajar_${family}_duration_seconds_count\\{op="${op}"\\} (\\d+)`).exec(r.body);
+      assert.ok(m && Number(m[1]) > 0, `${family} ${op} timed`);
     }
     assert.equal(families.get('ajar_request_duration_seconds'), 'histogram');
     assert.match(r.body, /ajar_requests_total\{route="\/v1\/completions",status="200"\} \d+/);

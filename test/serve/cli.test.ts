@@ -5,36 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../src/cli/main.js';
 import type { UsageRecord } from '../../src/serve/index.js';
 import { SqliteStore } from '../../src/serve/sqlite-store.js';
-import { storeBytes } from './helpers.js';
+import { runCli, storeBytes } from './helpers.js';
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** Run `ajar ...args` in this process, capturing stdout and stderr. */
-async function ajar(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  // NOTE: only strings are the command's; the test runner reports through the same stdout with Buffers.
-  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? out.push(s) > 0
-    : write(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? err.push(s) > 0
-    : writeErr(s, ...rest))) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = writeErr;
-  }
-}
+const ajar = runCli;
 
 describe('cli: keys, usage, audit', () => {
   let dir: string;

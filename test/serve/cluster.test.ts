@@ -4,7 +4,7 @@
 // PostgreSQL or Redis does not answer (test/serve/services.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createApiKey, openStore, type Store } from '../../src/serve/index.js';
+import { createApiKey, openStore, rotateApiKey, type Store } from '../../src/serve/index.js';
 import { goldenPath } from '../helpers/golden.js';
 import { MODEL_ID } from './helpers.js';
 import { sleep, spawnServe, type Live } from './live.js';
@@ -41,6 +41,7 @@ describe('serve: three replicas on PostgreSQL and Redis', { skip, timeout: 180_0
     await make('rpm', { rpm: 60 });
     await make('tpm', { tpm: 600 });
     await make('revoked', {});
+    await make('rotated', {});
     for (let i = 0; i < 3; i++) replicas.push(await spawnServe(args()));
   });
   after(async () => {
@@ -156,18 +157,39 @@ describe('serve: three replicas on PostgreSQL and Redis', { skip, timeout: 180_0
     t.diagnostic(`rpm 60: ${rpmOk} of 90 admitted; tpm 600: ${tpmOk} of 45 admitted (30 fit)`);
   });
 
-  it('a key revoked mid-run is refused by every replica within a second', async () => {
+  /** Each replica's first refusal of `key` after t0 (ms), polling every 25 ms for up to 3 s; each must then stay refused. */
+  const refusedWithin = (key: string, code: string, t0: number): Promise<number[]> => Promise.all([0, 1, 2].map(async (i) => {
+    while (performance.now() - t0 < 3_000) {
+      const r = await post(i, key, { prompt: 'x', max_tokens: 1 });
+      const got = [r.status, (await r.json() as { error?: { code: string } }).error?.code];
+      if (r.status !== 200) {
+        assert.deepEqual(got, [401, code]);
+        const ms = performance.now() - t0;
+        const again = await post(i, key, { prompt: 'x', max_tokens: 1 });
+        assert.equal(again.status, 401, 'a replica served a key again after refusing it');
+        return ms;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return Infinity;
+  }));
+
+  it('a key revoked or rotated mid-run is refused by every replica within a second', async (t) => {
+    // NOTE: each replica has just authenticated the key (its cache holds the record) before the change.
     for (let i = 0; i < 3; i++) {
       const r = await post(i, keys.revoked.key, { prompt: 'x', max_tokens: 1 });
       assert.equal(r.status, 200);
+      const r2 = await post(i, keys.rotated.key, { prompt: 'x', max_tokens: 1 });
+      assert.equal(r2.status, 200);
     }
+    let t0 = performance.now();
     await store.revokeKey(keys.revoked.id, Date.now());
-    const t0 = performance.now();
-    const statuses = await Promise.all([0, 1, 2].map(async (i) => {
-      const r = await post(i, keys.revoked.key, { prompt: 'x', max_tokens: 1 });
-      return [r.status, (await r.json() as { error?: { code: string } }).error?.code];
-    }));
-    assert.ok(performance.now() - t0 < 1_000);
-    assert.deepEqual(statuses, [[401, 'key_revoked'], [401, 'key_revoked'], [401, 'key_revoked']]);
+    const revoked = await refusedWithin(keys.revoked.key, 'key_revoked', t0);
+    t0 = performance.now();
+    await rotateApiKey(store, keys.rotated.id, { actor: 'test' });
+    const rotated = await refusedWithin(keys.rotated.key, 'invalid_api_key', t0);
+    t.diagnostic(`refused after revocation in ${revoked.map((ms) => ms.toFixed(0)).join(', ')} ms; `
+      + `old key after rotation in ${rotated.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    for (const ms of [...revoked, ...rotated]) assert.ok(ms < 1_000, `a replica took ${ms} ms`);
   });
 });

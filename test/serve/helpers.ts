@@ -1,5 +1,6 @@
 // Fixtures for the serve tests: the tiny GPT-2 loaded once per test file, a fresh SQLite store in a temp folder,
-// an app with captured logs and a movable clock, and small readers for SSE bodies and stored bytes.
+// an app with captured logs and a movable clock, small readers for SSE bodies and stored bytes, and the CLI run in
+// this process with its output captured.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import {
   buildServer, createApiKey, modelSpecFromFolder, type ModelSpec, type NewKeySpec, type ServerOptions,
 } from '../../src/serve/index.js';
+import { main } from '../../src/cli/main.js';
 import { SqliteStore } from '../../src/serve/sqlite-store.js';
 import { useReferenceBackend } from '../helpers/backends.js';
 import { goldenPath } from '../helpers/golden.js';
@@ -99,5 +101,31 @@ export async function waitFor<T>(f: () => Promise<T | undefined | null | false>,
     if (v) return v;
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface CliRun {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Run `ajar ...args` in this process, capturing stdout and stderr (one run at a time: the capture is global). */
+export async function runCli(...args: string[]): Promise<CliRun> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  // NOTE: only strings are the command's; the test runner reports through the same stdout with Buffers.
+  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? out.push(s) > 0
+    : write(s, ...rest))) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? err.push(s) > 0
+    : writeErr(s, ...rest))) as typeof process.stderr.write;
+  try {
+    const code = await main(args);
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = writeErr;
   }
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openStore, type Store, type UsageRecord } from '../../src/serve/index.js';
+import { KeyCache } from '../../src/serve/key-cache.js';
 import { pgSchema } from './services.js';
 
 const pgTarget = await pgSchema();
@@ -122,6 +123,79 @@ for (const t of targets) {
       assert.deepEqual(all.map((x) => [x.ts, x.detail]), [[T0, { reason: 'missing' }], [T0 + 1, { reason: 'invalid', count: 7 }], [T0 + 2, null]]);
       assert.deepEqual((await store.listAudit({ limit: 1 })).map((x) => x.ts), [T0 + 2]);
       assert.deepEqual((await store.listAudit({ since: T0 + 1 })).map((x) => x.ts), [T0 + 1, T0 + 2]);
+    });
+
+    it('rollups: daily totals per key equal the raw records, under concurrent writers on two connections', async () => {
+      // A second connection to the same database: another process's writes, racing this one's on the same rollup rows.
+      const other = await openStore(t.spec!);
+      try {
+        const DAY = 86_400_000;
+        const written: UsageRecord[] = [];
+        const writes: Array<Promise<void>> = [];
+        for (let i = 0; i < 120; i++) {
+          const u = usage({
+            keyId: i % 7 === 0 ? null : `kr${i % 3}`, client: `10.0.0.${i % 2}`, ts: T0 + (i % 4) * DAY + i,
+            promptTokens: i % 11, completionTokens: (i * 7) % 13, requestId: i % 10 === 9 ? null : `roll_${i}`,
+          });
+          written.push(u);
+          writes.push((i % 2 === 0 ? store : other).recordUsage(u));
+          // The same request id again, concurrently, through the other connection: billed once.
+          if (i % 5 === 0 && u.requestId !== null) writes.push((i % 2 === 0 ? other : store).recordUsage(u));
+        }
+        await Promise.all(writes);
+        // Expected: from the inputs, summed here (each request id once).
+        const want = new Map<string, { key_id: string; day: string; requests: number; prompt_tokens: number; completion_tokens: number }>();
+        for (const u of written) {
+          const key = u.keyId ?? `anon:${u.client}`;
+          const day = new Date(u.ts).toISOString().slice(0, 10);
+          const row = want.get(`${day} ${key}`) ?? { key_id: key, day, requests: 0, prompt_tokens: 0, completion_tokens: 0 };
+          row.requests++;
+          row.prompt_tokens += u.promptTokens;
+          row.completion_tokens += u.completionTokens;
+          want.set(`${day} ${key}`, row);
+        }
+        // This test's keys (the anonymous callers' rows also hold earlier tests' records: compared below).
+        const ours = (rows: Array<{ key_id: string }>) => rows.filter((r) => r.key_id.startsWith('kr'));
+        const expected = [...want.values()].sort((a, b) => (a.day === b.day ? (a.key_id < b.key_id ? -1 : 1) : a.day < b.day ? -1 : 1));
+        const daily = await store.dailyUsage({});
+        assert.deepEqual(ours(daily), ours(expected));
+        // The rollups equal the raw records' totals for every key and day, earlier tests' records included.
+        assert.deepEqual(daily, await store.usageSummary({}));
+        assert.deepEqual(await store.dailyUsage({ keyId: 'kr1' }), await store.usageSummary({ keyId: 'kr1' }));
+        const day2 = Date.UTC(2026, 4, 2);
+        assert.deepEqual(await other.dailyUsage({ since: day2 + 5 }), await store.usageSummary({ since: day2 }), 'since: from its UTC day on');
+        // The journal's records (closeJournal) roll up too.
+        const u = usage({ keyId: 'kr9', requestId: 'roll_journal' });
+        await store.journalUsage({ ...u, requestId: 'roll_journal', owner: 'h:2:b', heartbeat: T0 });
+        await other.closeJournal([u, u]);
+        assert.deepEqual(await store.dailyUsage({ keyId: 'kr9' }), [
+          { key_id: 'kr9', day: '2026-05-01', requests: 1, prompt_tokens: 10, completion_tokens: 5 }]);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('a key change reaches a key cache on another connection within a second', async () => {
+      const other = await openStore(t.spec!);
+      const cache = new KeyCache(other);
+      try {
+        await cache.start();
+        if (t.name === 'postgres') assert.equal(cache.caching, true, 'PostgreSQL announces key changes: the cache serves');
+        else assert.equal(cache.caching, false, 'SQLite does not: every read goes to the store');
+        assert.equal((await cache.get('k1'))?.revokedAt, null);
+        const t0 = performance.now();
+        await store.revokeKey('k1', T0 + 100);
+        let rec = await cache.get('k1');
+        while (rec?.revokedAt === null && performance.now() - t0 < 2_000) {
+          await new Promise((r) => setTimeout(r, 5));
+          rec = await cache.get('k1');
+        }
+        assert.equal(rec?.revokedAt, T0 + 100);
+        assert.ok(performance.now() - t0 < 1_000, `seen after ${performance.now() - t0} ms`);
+      } finally {
+        await cache.close();
+        await other.close();
+      }
     });
 
     it('answers ping', async () => {
