@@ -1,6 +1,7 @@
 // The native backend's kernels against the js reference (the oracle): every transpose, batch and stride form of
 // matmul and GELU on each instruction set this CPU has, on one thread and two, over plain and wasm-memory buffers; NaN and
-// infinity propagation; argument checks; and the fallback to wasm when the addon is missing.
+// infinity propagation; the whole kernel suite (test/helpers/kernel-suite.ts) on one thread and two; argument checks;
+// and the fallback to wasm when the addon is missing.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
@@ -12,6 +13,8 @@ import {
 import { getWasmBackend, wasmAvailable } from '../../src/backends/wasm/index.js';
 import type { Backend, MatmulArgs } from '../../src/tensor/backend.js';
 import { Rng } from '../../src/tensor/random.js';
+import { adamwUpdate } from '../../src/tensor/optim-math.js';
+import { kernelTests, type FullBackend } from '../helpers/kernel-suite.js';
 import { assertMatmulForms, MATMUL_DIMS } from '../helpers/matmul.js';
 
 const EPS32 = 2 ** -24;
@@ -111,6 +114,32 @@ for (const isa of ISAS) {
   }
 }
 
+for (const threads of [1, 2]) {
+  describe(`native kernels vs js (${threads} thread${threads > 1 ? 's' : ''})`, { skip }, () => {
+    let be: NativeBackend;
+    before(() => {
+      be = createNativeBackend({ threads });
+    });
+    const wasm = wasmAvailable() ? getWasmBackend() : null;
+    const place = (n: number, where: string): Float32Array => (where === 'wasm memory' ? wasm!.alloc(n) : new Float32Array(n));
+    kernelTests(() => be as FullBackend, place, wasm ? ['plain', 'wasm memory'] : ['plain']);
+
+    test('AdamW gives the reference\'s bits, and a split sum of squares stays within double rounding', () => {
+      const rng = new Rng(22);
+      const n = 100_003;
+      const [w, g, m, v] = [randoms(rng, n), randoms(rng, n).map((x) => x * 0.1), randoms(rng, n).map((x) => x * 0.01),
+        randoms(rng, n).map((x) => x * x * 1e-4)];
+      const h = { decay: Math.fround(1 - 6e-4 * 0.1), beta1: 0.9, beta2: 0.99, eps: 1e-8, bc2Sqrt: Math.sqrt(1 - 0.99 ** 7),
+        stepSize: 6e-4 / (1 - 0.9 ** 7) };
+      const mine = [w, m, v].map((a) => Float32Array.from(a));
+      const ref = [w, m, v].map((a) => Float32Array.from(a));
+      be.fused!.adamw!(mine[0], g, mine[1], mine[2], h);
+      adamwUpdate(ref[0], g, ref[1], ref[2], h);
+      mine.forEach((a, k) => assert.ok(a.every((x, i) => Object.is(x, ref[k][i])), `buffer ${k} differs`));
+    });
+  });
+}
+
 describe('native backend plumbing', { skip }, () => {
   test('the split across threads does not change any sum: one and two threads agree bit for bit', () => {
     const rng = new Rng(18);
@@ -139,14 +168,26 @@ describe('native backend plumbing', { skip }, () => {
       new Float32Array(48), args), /Float32Arrays/);
   });
 
-  test('the other kernels are the base backend\'s own', () => {
+  test('the training kernels are native, the buffers and the rest the base backend\'s own', () => {
     const base = wasmAvailable() ? getWasmBackend() : jsBackend;
     const be = createNativeBackend({ base });
     assert.equal(be.name, 'native');
     assert.equal(be.base, base);
-    assert.equal(be.binary, base.binary);
+    assert.notEqual(be.binary, base.binary);
+    assert.notEqual(be.fused?.layerNorm, base.fused?.layerNorm);
     assert.equal(be.alloc, base.alloc);
-    assert.equal(be.fused?.layerNorm, base.fused?.layerNorm);
+    assert.equal(be.permute, base.permute);
+  });
+
+  test('a binary or norm call with a short operand throws instead of reading out of bounds', () => {
+    const be = createNativeBackend({ threads: 2, base: jsBackend });
+    assert.throws(() => be.binary('add', new Float32Array(5), [2, 3], new Float32Array(3), [1, 3], new Float32Array(6), [2, 3]),
+      /shorter than its shape/);
+    assert.throws(() => be.binary('add', new Float32Array(6), [2, 3], new Float32Array(2), [1, 3], new Float32Array(6), [2, 3]),
+      /shorter than its shape/);
+    assert.throws(() => be.fused!.layerNorm!(new Float32Array(6), 2, 3, new Float32Array(2), null, 1e-5, new Float32Array(6)),
+      /shorter than its shape/);
+    assert.throws(() => be.reduce('sum', new Float32Array(5), { outer: 2, n: 3, inner: 1 }, new Float32Array(2)), /shorter/);
   });
 });
 
