@@ -159,6 +159,36 @@ describe('native backend plumbing', { skip }, () => {
     one.forEach((x, i) => assert.ok(x.every((e, j) => Object.is(e, two[i][j])), `result ${i} differs`));
   });
 
+  test('the training kernels split across threads give the bits of one thread', () => {
+    const rng = new Rng(23);
+    const [R, C] = [768, 512];
+    const x = randoms(rng, R * C);
+    const y = randoms(rng, R * C);
+    const bias = randoms(rng, C);
+    const w = randoms(rng, C);
+    const qkv = randoms(rng, 4 * 64 * 3 * 128);
+    const run = (threads: number): Float32Array[] => {
+      const be = createNativeBackend({ threads, base: jsBackend });
+      const f = be.fused!;
+      const out = (n: number): Float32Array => new Float32Array(n);
+      const [sum, row, col, soft, ln, mean, rstd, dx, gx, gelu, att, p, datt] = [out(R * C), out(R * C), out(C), out(R * C),
+        out(R * C), out(R), out(R), out(R * C), out(R * C), out(R * C), out(4 * 64 * 128), out(4 * 4 * 64 * 64), out(qkv.length)];
+      be.binary('add', x, [R, C], y, [R, C], sum, [R, C]);
+      be.binary('mul', x, [R, C], bias, [1, C], row, [R, C]);
+      be.reduce('sum', x, { outer: 1, n: R, inner: C }, col);
+      f.logSoftmax!(x, R, C, soft);
+      f.layerNorm!(x, R, C, w, bias, 1e-5, ln, mean, rstd);
+      f.layerNormBackward!(x, y, w, mean, rstd, R, C, dx, gx);
+      f.geluTanhBackward!(x, y, gelu);
+      f.attention!(qkv, 4, 64, 128, 4, 0.17, att, p);
+      f.attentionBackward!(att, qkv, p, 4, 64, 128, 4, 0.17, datt);
+      return [sum, row, col, soft, ln, mean, rstd, dx, gx, gelu, att, p, datt, Float32Array.of(f.sumSquares!(x))];
+    };
+    const one = run(1);
+    const two = run(2);
+    one.forEach((a, i) => assert.ok(a.every((e, j) => Object.is(e, two[i][j])), `result ${i} differs`));
+  });
+
   test('a short operand or a wrong array type throws instead of reading out of bounds', () => {
     const be = createNativeBackend({ threads: 2, base: jsBackend });
     const args: MatmulArgs = { batch: 2, M: 4, K: 5, N: 6, transA: false, transB: false, aBatchStride: 20, bBatchStride: 30 };
