@@ -142,20 +142,31 @@ GEMV_BODIES(avx2, __attribute__((target("avx2,fma"))), 16)
     _mm256_storeu_ps(t + i * 16 + 8, c##i##1);                                     \
   }
 
-__attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float *A, const float *B, float *C,
-                                                            int64_t ldc, int accumulate, int mr, int nr) {
-  A2_ROW(0) A2_ROW(1) A2_ROW(2) A2_ROW(3) A2_ROW(4) A2_ROW(5)
-  for (int k = 0; k < kc; k++) {
-    __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
-    A2_FMA(0) A2_FMA(1) A2_FMA(2) A2_FMA(3) A2_FMA(4) A2_FMA(5)
-    A += 6;
-    B += 16;
+/** A kernel's A parameters: a packed strip, or a row-major A read in place with its leading dimension. */
+#define A_PACKED const float *A
+#define A_ROWS const float *A, int64_t lda
+
+/**
+ * The 6 x 16 AVX2 micro-kernel over the packed B strip; A element (i, k) is what FMA(i) reads at A, and A steps
+ * ASTEP a depth step (the packed strip's 6, or 1 in place).
+ */
+#define KERNEL_AVX2(NAME, A_PARAMS, FMA, ASTEP)                                                                  \
+  __attribute__((target("avx2,fma"))) static void NAME(int kc, A_PARAMS, const float *B, float *C, int64_t ldc, \
+                                                       int accumulate, int mr, int nr) {                        \
+    A2_ROW(0) A2_ROW(1) A2_ROW(2) A2_ROW(3) A2_ROW(4) A2_ROW(5)                                               \
+    for (int k = 0; k < kc; k++) {                                                                            \
+      __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);                                              \
+      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5)                                                               \
+      A += ASTEP;                                                                                             \
+      B += 16;                                                                                                \
+    }                                                                                                         \
+    const int full = mr == 6 && nr == 16;                                                                     \
+    float t[6 * 16] __attribute__((aligned(32)));                                                             \
+    A2_OUT(0) A2_OUT(1) A2_OUT(2) A2_OUT(3) A2_OUT(4) A2_OUT(5)                                               \
+    if (!full) store_partial(t, 16, C, ldc, accumulate, mr, nr);                                              \
   }
-  const int full = mr == 6 && nr == 16;
-  float t[6 * 16] __attribute__((aligned(32)));
-  A2_OUT(0) A2_OUT(1) A2_OUT(2) A2_OUT(3) A2_OUT(4) A2_OUT(5)
-  if (!full) store_partial(t, 16, C, ldc, accumulate, mr, nr);
-}
+
+KERNEL_AVX2(kernel_avx2, A_PACKED, A2_FMA, 6)
 
 #define A2_FMA_R(i)                                    \
   {                                                    \
@@ -166,20 +177,7 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float 
 
 // NOTE: the rows kernels read a row-major A in place: packing it meant a transposing copy that cost as much as
 // the product itself when N is narrow (N = 128 in the baby model's layers). Only full MR-row strips come here.
-__attribute__((target("avx2,fma"))) static void rows_avx2(int kc, const float *A, int64_t lda, const float *B, float *C,
-                                                          int64_t ldc, int accumulate, int mr, int nr) {
-  A2_ROW(0) A2_ROW(1) A2_ROW(2) A2_ROW(3) A2_ROW(4) A2_ROW(5)
-  for (int k = 0; k < kc; k++) {
-    __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
-    A2_FMA_R(0) A2_FMA_R(1) A2_FMA_R(2) A2_FMA_R(3) A2_FMA_R(4) A2_FMA_R(5)
-    A += 1;
-    B += 16;
-  }
-  const int full = mr == 6 && nr == 16;
-  float t[6 * 16] __attribute__((aligned(32)));
-  A2_OUT(0) A2_OUT(1) A2_OUT(2) A2_OUT(3) A2_OUT(4) A2_OUT(5)
-  if (!full) store_partial(t, 16, C, ldc, accumulate, mr, nr);
-}
+KERNEL_AVX2(rows_avx2, A_ROWS, A2_FMA_R, 1)
 
 // ---- AVX-512: 12 x 32 tiles (24 zmm accumulators) ----
 
@@ -206,23 +204,26 @@ GEMV_BODIES(avx512, __attribute__((target("avx512f"))), 16)
     _mm512_storeu_ps(t + i * 32 + 16, c##i##1);                                    \
   }
 
-__attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float *A, const float *B, float *C,
-                                                             int64_t ldc, int accumulate, int mr, int nr) {
-  A5_ROW(0) A5_ROW(1) A5_ROW(2) A5_ROW(3) A5_ROW(4) A5_ROW(5)
-  A5_ROW(6) A5_ROW(7) A5_ROW(8) A5_ROW(9) A5_ROW(10) A5_ROW(11)
-  for (int k = 0; k < kc; k++) {
-    __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
-    A5_FMA(0) A5_FMA(1) A5_FMA(2) A5_FMA(3) A5_FMA(4) A5_FMA(5)
-    A5_FMA(6) A5_FMA(7) A5_FMA(8) A5_FMA(9) A5_FMA(10) A5_FMA(11)
-    A += 12;
-    B += 32;
+/** The 12 x 32 AVX-512 micro-kernel, as KERNEL_AVX2. */
+#define KERNEL_AVX512(NAME, A_PARAMS, FMA, ASTEP)                                                               \
+  __attribute__((target("avx512f"))) static void NAME(int kc, A_PARAMS, const float *B, float *C, int64_t ldc,  \
+                                                      int accumulate, int mr, int nr) {                         \
+    A5_ROW(0) A5_ROW(1) A5_ROW(2) A5_ROW(3) A5_ROW(4) A5_ROW(5)                                               \
+    A5_ROW(6) A5_ROW(7) A5_ROW(8) A5_ROW(9) A5_ROW(10) A5_ROW(11)                                             \
+    for (int k = 0; k < kc; k++) {                                                                            \
+      __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);                                             \
+      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)                   \
+      A += ASTEP;                                                                                             \
+      B += 32;                                                                                                \
+    }                                                                                                         \
+    const int full = mr == 12 && nr == 32;                                                                    \
+    float t[12 * 32] __attribute__((aligned(64)));                                                            \
+    A5_OUT(0) A5_OUT(1) A5_OUT(2) A5_OUT(3) A5_OUT(4) A5_OUT(5)                                               \
+    A5_OUT(6) A5_OUT(7) A5_OUT(8) A5_OUT(9) A5_OUT(10) A5_OUT(11)                                             \
+    if (!full) store_partial(t, 32, C, ldc, accumulate, mr, nr);                                              \
   }
-  const int full = mr == 12 && nr == 32;
-  float t[12 * 32] __attribute__((aligned(64)));
-  A5_OUT(0) A5_OUT(1) A5_OUT(2) A5_OUT(3) A5_OUT(4) A5_OUT(5)
-  A5_OUT(6) A5_OUT(7) A5_OUT(8) A5_OUT(9) A5_OUT(10) A5_OUT(11)
-  if (!full) store_partial(t, 32, C, ldc, accumulate, mr, nr);
-}
+
+KERNEL_AVX512(kernel_avx512, A_PACKED, A5_FMA, 12)
 
 #define A5_FMA_R(i)                                    \
   {                                                    \
@@ -231,23 +232,7 @@ __attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float
     c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);         \
   }
 
-__attribute__((target("avx512f"))) static void rows_avx512(int kc, const float *A, int64_t lda, const float *B, float *C,
-                                                           int64_t ldc, int accumulate, int mr, int nr) {
-  A5_ROW(0) A5_ROW(1) A5_ROW(2) A5_ROW(3) A5_ROW(4) A5_ROW(5)
-  A5_ROW(6) A5_ROW(7) A5_ROW(8) A5_ROW(9) A5_ROW(10) A5_ROW(11)
-  for (int k = 0; k < kc; k++) {
-    __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
-    A5_FMA_R(0) A5_FMA_R(1) A5_FMA_R(2) A5_FMA_R(3) A5_FMA_R(4) A5_FMA_R(5)
-    A5_FMA_R(6) A5_FMA_R(7) A5_FMA_R(8) A5_FMA_R(9) A5_FMA_R(10) A5_FMA_R(11)
-    A += 1;
-    B += 32;
-  }
-  const int full = mr == 12 && nr == 32;
-  float t[12 * 32] __attribute__((aligned(64)));
-  A5_OUT(0) A5_OUT(1) A5_OUT(2) A5_OUT(3) A5_OUT(4) A5_OUT(5)
-  A5_OUT(6) A5_OUT(7) A5_OUT(8) A5_OUT(9) A5_OUT(10) A5_OUT(11)
-  if (!full) store_partial(t, 32, C, ldc, accumulate, mr, nr);
-}
+KERNEL_AVX512(rows_avx512, A_ROWS, A5_FMA_R, 1)
 
 #endif  // AJAR_X86
 

@@ -177,20 +177,22 @@ static void reduce_unit(void *ctx, int unit, int thread) {
   }
 }
 
+/** A job over n items split into `units` ranges; each kernel reads the fields it needs. */
 typedef struct {
-  const float *x;
-  float *out;
-  int64_t n;
+  const float *x, *g;
+  float *out, *m, *v;
+  const adamw_scalars *h;
+  double *partial;
+  int64_t n, width;  // items; floats per item (row sums)
   int units;
-  int64_t rows;
-} rowsum_job;
+} range_job;
 
 static void rowsum_unit(void *ctx, int unit, int thread) {
   (void)thread;
-  const rowsum_job *j = ctx;
+  const range_job *j = ctx;
   int64_t lo, hi;
-  share(j->rows, j->units, unit, &lo, &hi);
-  for (int64_t r = lo; r < hi; r++) j->out[r] = (float)sum_run(j->x + r * j->n, j->n);
+  share(j->n, j->units, unit, &lo, &hi);
+  for (int64_t r = lo; r < hi; r++) j->out[r] = (float)sum_run(j->x + r * j->width, j->width);
 }
 
 void reduce_op(int op, const float *x, int64_t outer, int64_t n, int64_t inner, float *out) {
@@ -201,7 +203,7 @@ void reduce_op(int op, const float *x, int64_t outer, int64_t n, int64_t inner, 
     return;
   }
   if (op == 0 && inner == 1) {
-    rowsum_job j = { x, out, n, units_for(outer * n, GRAIN), outer };
+    range_job j = { .x = x, .out = out, .n = outer, .width = n, .units = units_for(outer * n, GRAIN) };
     if (j.units > outer) j.units = (int)outer;
     pool_run(rowsum_unit, &j, j.units);
     return;
@@ -417,15 +419,6 @@ void layer_norm_backward(const float *x, const float *g, const float *w, const f
 }
 
 // ---- GELU's gradient, AdamW, sum of squares ----
-
-typedef struct {
-  const float *x, *g;
-  float *out, *m, *v;
-  const adamw_scalars *h;
-  double *partial;
-  int64_t n;
-  int units;
-} range_job;
 
 CLONES static void mul_into(float *o, const float *g, int64_t n) {
   for (int64_t i = 0; i < n; i++) o[i] = g[i] * o[i];
