@@ -2,10 +2,10 @@
   "targets": [
     {
       "target_name": "ajar_native",
-      "sources": ["native/attention.c", "native/binding.c", "native/elementwise.c", "native/gemm.c", "native/pool.c"],
-      "cflags": ["-O3", "-std=c11", "-D_GNU_SOURCE", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"],
+      "sources": ["native/attention.c", "native/binding.c", "native/elementwise.c", "native/gemm.c", "native/pool.c", "native/train.c", "native/train_binding.c"],
+      "cflags": ["-O3", "-std=c11", "-D_GNU_SOURCE", "-fno-strict-aliasing", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
       "cflags!": ["-O2", "-O0"],
-      "libraries": ["-lpthread"],
+      "libraries": ["-lpthread", "-lm"],
       "xcode_settings": {
         "GCC_OPTIMIZATION_LEVEL": "3",
         "OTHER_CFLAGS": ["-std=c11"]

@@ -12,6 +12,7 @@
 #include "elementwise.h"
 #include "gemm.h"
 #include "pool.h"
+#include "train_binding.h"
 
 #define CHECK(call)                                  \
   do {                                               \
@@ -206,6 +207,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
     { "attentionBackward", NULL, attention_back, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (!train_register(env, exports)) return NULL;
   return exports;
 }
 

@@ -216,3 +216,7 @@ void unary(int op, const float *x, float *out, int64_t n) {
   unary_job j = { KERNELS[op], x, out, n };
   pool_run(unary_unit, &j, (int)((n + CHUNK - 1) / CHUNK));
 }
+
+void unary_serial(int op, const float *x, float *out, int64_t n) {
+  if (n > 0 && op >= 0 && op < UNARY_COUNT) KERNELS[op](x, out, n);
+}

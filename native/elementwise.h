@@ -13,6 +13,9 @@ void elementwise_init(const char *isa);
 /** out[i] = op(x[i]) for i < n (x and out may be the same array). */
 void unary(int op, const float *x, float *out, int64_t n);
 
+/** unary() on the calling thread alone (inside a pool unit). */
+void unary_serial(int op, const float *x, float *out, int64_t n);
+
 /** out[i] = e^x[i] for i < n on the calling thread (exp32's accuracy: about one ulp; below -86 it gives ~4e-38). */
 void exp_array(const float *x, float *out, int n);
 

@@ -27,6 +27,10 @@
 typedef void (*micro_kernel)(int kc, const float *A, const float *B, float *C, int64_t ldc, int accumulate, int mr,
                              int nr);
 
+/** The same over A read in place: element (i, k) of the strip at A[i * lda + k] (op(A) row-major, unpacked). */
+typedef void (*rows_kernel)(int kc, const float *A, int64_t lda, const float *B, float *C, int64_t ldc, int accumulate,
+                            int mr, int nr);
+
 /** y[j] (+)= v . W row j for j < J (W rows ldw apart), or y[j] = sum_k v[k] W[k * ldw + j] (stream). */
 typedef void (*gemv_kernel)(const float *v, const float *w, float *y, int K, int J, int64_t ldw);
 
@@ -34,6 +38,7 @@ static struct {
   const char *isa;
   int mr, nr;
   micro_kernel kernel;
+  rows_kernel rows;  // NULL: A is always packed
   gemv_kernel dot, stream;
 } ISA;
 
@@ -137,20 +142,42 @@ GEMV_BODIES(avx2, __attribute__((target("avx2,fma"))), 16)
     _mm256_storeu_ps(t + i * 16 + 8, c##i##1);                                     \
   }
 
-__attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float *A, const float *B, float *C,
-                                                            int64_t ldc, int accumulate, int mr, int nr) {
-  A2_ROW(0) A2_ROW(1) A2_ROW(2) A2_ROW(3) A2_ROW(4) A2_ROW(5)
-  for (int k = 0; k < kc; k++) {
-    __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
-    A2_FMA(0) A2_FMA(1) A2_FMA(2) A2_FMA(3) A2_FMA(4) A2_FMA(5)
-    A += 6;
-    B += 16;
+/** A kernel's A parameters: a packed strip, or a row-major A read in place with its leading dimension. */
+#define A_PACKED const float *A
+#define A_ROWS const float *A, int64_t lda
+
+/**
+ * The 6 x 16 AVX2 micro-kernel over the packed B strip; A element (i, k) is what FMA(i) reads at A, and A steps
+ * ASTEP a depth step (the packed strip's 6, or 1 in place).
+ */
+#define KERNEL_AVX2(NAME, A_PARAMS, FMA, ASTEP)                                                                  \
+  __attribute__((target("avx2,fma"))) static void NAME(int kc, A_PARAMS, const float *B, float *C, int64_t ldc, \
+                                                       int accumulate, int mr, int nr) {                        \
+    A2_ROW(0) A2_ROW(1) A2_ROW(2) A2_ROW(3) A2_ROW(4) A2_ROW(5)                                               \
+    for (int k = 0; k < kc; k++) {                                                                            \
+      __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);                                              \
+      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5)                                                               \
+      A += ASTEP;                                                                                             \
+      B += 16;                                                                                                \
+    }                                                                                                         \
+    const int full = mr == 6 && nr == 16;                                                                     \
+    float t[6 * 16] __attribute__((aligned(32)));                                                             \
+    A2_OUT(0) A2_OUT(1) A2_OUT(2) A2_OUT(3) A2_OUT(4) A2_OUT(5)                                               \
+    if (!full) store_partial(t, 16, C, ldc, accumulate, mr, nr);                                              \
   }
-  const int full = mr == 6 && nr == 16;
-  float t[6 * 16] __attribute__((aligned(32)));
-  A2_OUT(0) A2_OUT(1) A2_OUT(2) A2_OUT(3) A2_OUT(4) A2_OUT(5)
-  if (!full) store_partial(t, 16, C, ldc, accumulate, mr, nr);
-}
+
+KERNEL_AVX2(kernel_avx2, A_PACKED, A2_FMA, 6)
+
+#define A2_FMA_R(i)                                    \
+  {                                                    \
+    __m256 a = _mm256_broadcast_ss(A + (i) * lda);     \
+    c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);         \
+    c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);         \
+  }
+
+// NOTE: the rows kernels read a row-major A in place: packing it meant a transposing copy that cost as much as
+// the product itself when N is narrow (N = 128 in the baby model's layers). Only full MR-row strips come here.
+KERNEL_AVX2(rows_avx2, A_ROWS, A2_FMA_R, 1)
 
 // ---- AVX-512: 12 x 32 tiles (24 zmm accumulators) ----
 
@@ -177,23 +204,35 @@ GEMV_BODIES(avx512, __attribute__((target("avx512f"))), 16)
     _mm512_storeu_ps(t + i * 32 + 16, c##i##1);                                    \
   }
 
-__attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float *A, const float *B, float *C,
-                                                             int64_t ldc, int accumulate, int mr, int nr) {
-  A5_ROW(0) A5_ROW(1) A5_ROW(2) A5_ROW(3) A5_ROW(4) A5_ROW(5)
-  A5_ROW(6) A5_ROW(7) A5_ROW(8) A5_ROW(9) A5_ROW(10) A5_ROW(11)
-  for (int k = 0; k < kc; k++) {
-    __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
-    A5_FMA(0) A5_FMA(1) A5_FMA(2) A5_FMA(3) A5_FMA(4) A5_FMA(5)
-    A5_FMA(6) A5_FMA(7) A5_FMA(8) A5_FMA(9) A5_FMA(10) A5_FMA(11)
-    A += 12;
-    B += 32;
+/** The 12 x 32 AVX-512 micro-kernel, as KERNEL_AVX2. */
+#define KERNEL_AVX512(NAME, A_PARAMS, FMA, ASTEP)                                                               \
+  __attribute__((target("avx512f"))) static void NAME(int kc, A_PARAMS, const float *B, float *C, int64_t ldc,  \
+                                                      int accumulate, int mr, int nr) {                         \
+    A5_ROW(0) A5_ROW(1) A5_ROW(2) A5_ROW(3) A5_ROW(4) A5_ROW(5)                                               \
+    A5_ROW(6) A5_ROW(7) A5_ROW(8) A5_ROW(9) A5_ROW(10) A5_ROW(11)                                             \
+    for (int k = 0; k < kc; k++) {                                                                            \
+      __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);                                             \
+      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)                   \
+      A += ASTEP;                                                                                             \
+      B += 32;                                                                                                \
+    }                                                                                                         \
+    const int full = mr == 12 && nr == 32;                                                                    \
+    float t[12 * 32] __attribute__((aligned(64)));                                                            \
+    A5_OUT(0) A5_OUT(1) A5_OUT(2) A5_OUT(3) A5_OUT(4) A5_OUT(5)                                               \
+    A5_OUT(6) A5_OUT(7) A5_OUT(8) A5_OUT(9) A5_OUT(10) A5_OUT(11)                                             \
+    if (!full) store_partial(t, 32, C, ldc, accumulate, mr, nr);                                              \
   }
-  const int full = mr == 12 && nr == 32;
-  float t[12 * 32] __attribute__((aligned(64)));
-  A5_OUT(0) A5_OUT(1) A5_OUT(2) A5_OUT(3) A5_OUT(4) A5_OUT(5)
-  A5_OUT(6) A5_OUT(7) A5_OUT(8) A5_OUT(9) A5_OUT(10) A5_OUT(11)
-  if (!full) store_partial(t, 32, C, ldc, accumulate, mr, nr);
-}
+
+KERNEL_AVX512(kernel_avx512, A_PACKED, A5_FMA, 12)
+
+#define A5_FMA_R(i)                                    \
+  {                                                    \
+    __m512 a = _mm512_set1_ps(A[(i) * lda]);           \
+    c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0);         \
+    c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);         \
+  }
+
+KERNEL_AVX512(rows_avx512, A_ROWS, A5_FMA_R, 1)
 
 #endif  // AJAR_X86
 
@@ -202,6 +241,7 @@ static void use_generic(void) {
   ISA.mr = G_MR;
   ISA.nr = G_NR;
   ISA.kernel = kernel_generic;
+  ISA.rows = NULL;
   ISA.dot = dot_generic;
   ISA.stream = stream_generic;
 }
@@ -219,6 +259,7 @@ void gemm_init(const char *force) {
     ISA.mr = 12;
     ISA.nr = 32;
     ISA.kernel = kernel_avx512;
+    ISA.rows = rows_avx512;
     ISA.dot = dot_avx512;
     ISA.stream = stream_avx512;
   } else if (avx2) {
@@ -226,6 +267,7 @@ void gemm_init(const char *force) {
     ISA.mr = 6;
     ISA.nr = 16;
     ISA.kernel = kernel_avx2;
+    ISA.rows = rows_avx2;
     ISA.dot = dot_avx2;
     ISA.stream = stream_avx2;
   }
@@ -238,28 +280,36 @@ const char *gemm_isa(void) { return ISA.isa; }
 
 // ---- packing ----
 
+/** Copy n floats of src to dst and zero dst up to `width`. */
+static inline void copy_pad(const float *src, int n, int width, float *dst) {
+  int i = 0;
+  for (; i < n; i++) dst[i] = src[i];
+  for (; i < width; i++) dst[i] = 0;
+}
+
+// NOTE: where a depth step k is one contiguous row of the source (transposed A, B stored (K, N)), k is the outer
+// loop and the strips the inner one, so the source is read front to back once (the hardware prefetcher follows
+// it) instead of one narrow strip at a time down the rows.
+
 /** op(A)'s rows [i0, i0 + m) x depth [p0, p0 + kc) into MR-row strips, zero-padded to whole strips. */
 static void pack_a(const gemm_args *g, const float *a, int i0, int m, int p0, int kc, float *out) {
   const int MR = ISA.mr;
+  if (g->transA) {
+    // (i, k) at a[k * lda + i]: each k's values are contiguous.
+    for (int k = 0; k < kc; k++) {
+      const float *src = a + (int64_t)(p0 + k) * g->lda + i0;
+      for (int s = 0; s < m; s += MR) copy_pad(src + s, m - s < MR ? m - s : MR, MR, out + (int64_t)s * kc + k * MR);
+    }
+    return;
+  }
   for (int s = 0; s < m; s += MR) {
     const int rows = m - s < MR ? m - s : MR;
-    if (g->transA) {
-      // (i, k) at a[k * lda + i]: each k's MR values are contiguous.
-      for (int k = 0; k < kc; k++) {
-        const float *src = a + (int64_t)(p0 + k) * g->lda + i0 + s;
-        float *dst = out + k * MR;
-        int i = 0;
-        for (; i < rows; i++) dst[i] = src[i];
-        for (; i < MR; i++) dst[i] = 0;
-      }
-    } else {
-      for (int i = 0; i < MR; i++) {
-        if (i < rows) {
-          const float *src = a + (int64_t)(i0 + s + i) * g->lda + p0;
-          for (int k = 0; k < kc; k++) out[k * MR + i] = src[k];
-        } else {
-          for (int k = 0; k < kc; k++) out[k * MR + i] = 0;
-        }
+    for (int i = 0; i < MR; i++) {
+      if (i < rows) {
+        const float *src = a + (int64_t)(i0 + s + i) * g->lda + p0;
+        for (int k = 0; k < kc; k++) out[k * MR + i] = src[k];
+      } else {
+        for (int k = 0; k < kc; k++) out[k * MR + i] = 0;
       }
     }
     out += MR * kc;
@@ -269,24 +319,21 @@ static void pack_a(const gemm_args *g, const float *a, int i0, int m, int p0, in
 /** op(B)'s depth [p0, p0 + kc) x columns [j0, j0 + n) into NR-column strips, zero-padded to whole strips. */
 static void pack_b(const gemm_args *g, const float *b, int p0, int kc, int j0, int n, float *out) {
   const int NR = ISA.nr;
+  if (!g->transB) {
+    for (int k = 0; k < kc; k++) {
+      const float *src = b + (int64_t)(p0 + k) * g->ldb + j0;
+      for (int s = 0; s < n; s += NR) copy_pad(src + s, n - s < NR ? n - s : NR, NR, out + (int64_t)s * kc + k * NR);
+    }
+    return;
+  }
   for (int s = 0; s < n; s += NR) {
     const int cols = n - s < NR ? n - s : NR;
-    if (g->transB) {
-      for (int j = 0; j < NR; j++) {
-        if (j < cols) {
-          const float *src = b + (int64_t)(j0 + s + j) * g->ldb + p0;
-          for (int k = 0; k < kc; k++) out[k * NR + j] = src[k];
-        } else {
-          for (int k = 0; k < kc; k++) out[k * NR + j] = 0;
-        }
-      }
-    } else {
-      for (int k = 0; k < kc; k++) {
-        const float *src = b + (int64_t)(p0 + k) * g->ldb + j0 + s;
-        float *dst = out + k * NR;
-        int j = 0;
-        for (; j < cols; j++) dst[j] = src[j];
-        for (; j < NR; j++) dst[j] = 0;
+    for (int j = 0; j < NR; j++) {
+      if (j < cols) {
+        const float *src = b + (int64_t)(j0 + s + j) * g->ldb + p0;
+        for (int k = 0; k < kc; k++) out[k * NR + j] = src[k];
+      } else {
+        for (int k = 0; k < kc; k++) out[k * NR + j] = 0;
       }
     }
     out += NR * kc;
@@ -320,6 +367,29 @@ typedef struct {
   int mc, nc, mChunks, nChunks;
 } tiled_job;
 
+/**
+ * C block (m, n) at c (+)= op(A) rows [i0, i0 + m) x depth [p0, p0 + kc) times the packed B strips at bp (kc deep).
+ * Row-major A is read in place in whole strips (ISA.rows); the rest of it (a partial strip), and a transposed A
+ * (whose packing is a plain copy), are packed into ap.
+ */
+static void compute_block(const gemm_args *g, const float *a, int i0, int m, int p0, int kc, const float *bp, int n,
+                          float *c, float *ap) {
+  const int MR = ISA.mr, NR = ISA.nr;
+  const int direct = ISA.rows != NULL && !g->transA ? m / MR * MR : 0;
+  if (direct < m) pack_a(g, a, i0 + direct, m - direct, p0, kc, ap);
+  const int acc = p0 > 0 || g->accumulate;
+  for (int js = 0; js < n; js += NR) {
+    const int nr = n - js < NR ? n - js : NR;
+    for (int is = 0; is < m; is += MR) {
+      const int mr = m - is < MR ? m - is : MR;
+      float *ct = c + is * g->ldc + js;
+      if (is < direct) ISA.rows(kc, a + (int64_t)(i0 + is) * g->lda + p0, g->lda, bp + js * kc, ct, g->ldc, acc, mr, nr);
+      else ISA.kernel(kc, ap + (is - direct) * kc, bp + js * kc, ct, g->ldc, acc, mr, nr);
+    }
+  }
+}
+
+/** One (item, row block, column block) of a batched product: packs its own B. */
 static void tiled_unit(void *ctx, int unit, int thread) {
   const tiled_job *j = ctx;
   const gemm_args *g = j->g;
@@ -335,18 +405,10 @@ static void tiled_unit(void *ctx, int unit, int thread) {
   float *c = g->c + item * g->cBatch + (int64_t)i0 * g->ldc + j0;
   float *ap = scratch[thread];
   float *bp = ap + (MC + MR_MAX) * KC;
-  const int MR = ISA.mr, NR = ISA.nr;
   for (int p0 = 0; p0 < g->K; p0 += KC) {
     const int kc = g->K - p0 < KC ? g->K - p0 : KC;
     pack_b(g, b, p0, kc, j0, n, bp);
-    pack_a(g, a, i0, m, p0, kc, ap);
-    for (int js = 0; js < n; js += NR) {
-      const int nr = n - js < NR ? n - js : NR;
-      for (int is = 0; is < m; is += MR) {
-        const int mr = m - is < MR ? m - is : MR;
-        ISA.kernel(kc, ap + is * kc, bp + js * kc, c + is * g->ldc + js, g->ldc, p0 > 0 || g->accumulate, mr, nr);
-      }
-    }
+    compute_block(g, a, i0, m, p0, kc, bp, n, c, ap);
   }
 }
 
@@ -358,10 +420,82 @@ static void run_units(pool_task task, void *ctx, int units, int parallel) {
   }
 }
 
+/** Columns of B one shared packing holds (a kc x NCS panel, about L2-sized). */
+#define NCS 512
+
+/** B packed once for every row block of one (column panel, depth block) step of a single product. */
+static float *shared_b;
+
+typedef struct {
+  const gemm_args *g;
+  int j0, n, p0, kc;
+  int mc, mChunks;       // row blocks
+  int sub, subs;         // columns per unit (a multiple of NR) and units per row block
+  int packUnits;         // units packing B, NR-strip groups
+} shared_job;
+
+static void shared_pack_unit(void *ctx, int unit, int thread) {
+  (void)thread;
+  const shared_job *j = ctx;
+  const int NR = ISA.nr;
+  const int strips = (j->n + NR - 1) / NR;
+  const int s0 = strips * unit / j->packUnits * NR, s1 = strips * (unit + 1) / j->packUnits * NR;
+  const int cols = (s1 < j->n ? s1 : j->n) - s0;
+  if (cols > 0) pack_b(j->g, j->g->b, j->p0, j->kc, j->j0 + s0, cols, shared_b + (int64_t)s0 * j->kc);
+}
+
+static void shared_compute_unit(void *ctx, int unit, int thread) {
+  const shared_job *j = ctx;
+  const gemm_args *g = j->g;
+  const int i0 = (unit / j->subs) * j->mc, js = (unit % j->subs) * j->sub;
+  const int m = g->M - i0 < j->mc ? g->M - i0 : j->mc;
+  const int n = j->n - js < j->sub ? j->n - js : j->sub;
+  compute_block(g, g->a, i0, m, j->p0, j->kc, shared_b + (int64_t)js * j->kc, n,
+                g->c + (int64_t)i0 * g->ldc + j->j0 + js, scratch[thread]);
+}
+
+/**
+ * A single product in the BLIS loop order: for each column panel and depth block, B is packed once (split across
+ * the pool by strips), then row blocks x column slices compute from it, each packing only the A it needs. With
+ * per-unit packing, B was packed again for every row block, which cost as much as the product when it was cold.
+ */
+static int tiled_single(const gemm_args *g, int parallel) {
+  if (!shared_b && posix_memalign((void **)&shared_b, 64, (size_t)(NCS + NR_MAX) * KC * sizeof(float)) != 0) {
+    shared_b = NULL;
+    return 0;
+  }
+  const int threads = parallel ? pool_threads() : 1;
+  const int NR = ISA.nr, MR = ISA.mr;
+  for (int j0 = 0; j0 < g->N; j0 += NCS) {
+    const int n = g->N - j0 < NCS ? g->N - j0 : NCS;
+    const int strips = (n + NR - 1) / NR;
+    shared_job j = { .g = g, .j0 = j0, .n = n, .mc = g->M < MC ? g->M : MC, .sub = strips * NR };
+    // Aim at a few units per thread: narrower column slices first (they share the packed B), then row blocks.
+    const int want = threads > 1 ? threads * 3 : 1;
+    for (;;) {
+      j.mChunks = (g->M + j.mc - 1) / j.mc;
+      j.subs = (n + j.sub - 1) / j.sub;
+      if (j.mChunks * j.subs >= want) break;
+      if (j.sub > NR) j.sub = ((j.sub / NR + 1) / 2) * NR;
+      else if (j.mc > 2 * MR) j.mc = (j.mc / 2 + MR - 1) / MR * MR;
+      else break;
+    }
+    j.packUnits = strips < 2 * threads ? strips : 2 * threads;
+    for (int p0 = 0; p0 < g->K; p0 += KC) {
+      j.p0 = p0;
+      j.kc = g->K - p0 < KC ? g->K - p0 : KC;
+      run_units(shared_pack_unit, &j, j.packUnits, parallel);
+      run_units(shared_compute_unit, &j, j.mChunks * j.subs, parallel);
+    }
+  }
+  return 1;
+}
+
 static void tiled(const gemm_args *g) {
   const int threads = pool_threads();
   const double flops = 2.0 * g->batch * g->M * (double)g->N * g->K;
   const int parallel = threads > 1 && flops >= PARALLEL_FLOPS;
+  if (g->batch == 1 && tiled_single(g, parallel)) return;
   int mc = g->M < MC ? g->M : MC;
   int nc = g->N < NC ? g->N : NC;
   if (parallel) {

@@ -150,6 +150,11 @@ export interface FusedKernels {
   groupedAttentionBackward(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, p: Float32Array,
     B: number, Tq: number, Tk: number, Hq: number, Hkv: number, hs: number, scale: number, dq: Float32Array,
     dk: Float32Array, dv: Float32Array): void;
+  /**
+   * GELU's (tanh form) gradient: dx = g * gelu_tanh'(x), element-wise over x's length, in one pass.
+   * Composite: the gelu_tanh gradient rule's mul(g, gelu_tanh_grad(x)).
+   */
+  geluTanhBackward(x: Float32Array, g: Float32Array, dx: Float32Array): void;
   /** One AdamW update of w, m, v in place from g. Composite: adamwUpdate in tensor/optim-math.ts. */
   adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void;
   /** The sum of squares of x, accumulated in float64. Composite: sumSquares in tensor/optim-math.ts. */

@@ -392,7 +392,13 @@ const rules: Record<string, GradRule> = {
   sigmoid: elementwise((g, _x, y) => mul(g, mul(y, sub(1, y)))),
   relu: elementwise((g, x) => mul(g, unaryOp('step', x))),
   abs: elementwise((g, x) => mul(g, unaryOp('sign', x))),
-  gelu_tanh: elementwise((g, x) => mul(g, unaryOp('gelu_tanh_grad', x))),
+  gelu_tanh: elementwise((g, x) => {
+    const kernel = getBackend().fused?.geluTanhBackward;
+    if (!kernel || g.size !== x.size) return mul(g, unaryOp('gelu_tanh_grad', x));
+    const dx = emptyBuf(x.size);
+    kernel(x.data, g.data, dx);
+    return new Tensor(dx, x.shape);
+  }),
   gelu_erf: elementwise((g, x) => mul(g, unaryOp('gelu_erf_grad', x))),
   step: noGradient,
   sign: noGradient,

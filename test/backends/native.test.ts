@@ -1,6 +1,7 @@
 // The native backend's kernels against the js reference (the oracle): every transpose, batch and stride form of
 // matmul and GELU on each instruction set this CPU has, on one thread and two, over plain and wasm-memory buffers; NaN and
-// infinity propagation; argument checks; and the fallback to wasm when the addon is missing.
+// infinity propagation; the whole kernel suite (test/helpers/kernel-suite.ts) on one thread and two; argument checks;
+// and the fallback to wasm when the addon is missing.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
@@ -12,6 +13,8 @@ import {
 import { getWasmBackend, wasmAvailable } from '../../src/backends/wasm/index.js';
 import type { Backend, MatmulArgs } from '../../src/tensor/backend.js';
 import { Rng } from '../../src/tensor/random.js';
+import { adamwUpdate } from '../../src/tensor/optim-math.js';
+import { kernelTests, type FullBackend } from '../helpers/kernel-suite.js';
 import { assertMatmulForms, MATMUL_DIMS } from '../helpers/matmul.js';
 
 const EPS32 = 2 ** -24;
@@ -111,6 +114,32 @@ for (const isa of ISAS) {
   }
 }
 
+for (const threads of [1, 2]) {
+  describe(`native kernels vs js (${threads} thread${threads > 1 ? 's' : ''})`, { skip }, () => {
+    let be: NativeBackend;
+    before(() => {
+      be = createNativeBackend({ threads });
+    });
+    const wasm = wasmAvailable() ? getWasmBackend() : null;
+    const place = (n: number, where: string): Float32Array => (where === 'wasm memory' ? wasm!.alloc(n) : new Float32Array(n));
+    kernelTests(() => be as FullBackend, place, wasm ? ['plain', 'wasm memory'] : ['plain']);
+
+    test('AdamW gives the reference\'s bits, and a split sum of squares stays within double rounding', () => {
+      const rng = new Rng(22);
+      const n = 100_003;
+      const [w, g, m, v] = [randoms(rng, n), randoms(rng, n).map((x) => x * 0.1), randoms(rng, n).map((x) => x * 0.01),
+        randoms(rng, n).map((x) => x * x * 1e-4)];
+      const h = { decay: Math.fround(1 - 6e-4 * 0.1), beta1: 0.9, beta2: 0.99, eps: 1e-8, bc2Sqrt: Math.sqrt(1 - 0.99 ** 7),
+        stepSize: 6e-4 / (1 - 0.9 ** 7) };
+      const mine = [w, m, v].map((a) => Float32Array.from(a));
+      const ref = [w, m, v].map((a) => Float32Array.from(a));
+      be.fused!.adamw!(mine[0], g, mine[1], mine[2], h);
+      adamwUpdate(ref[0], g, ref[1], ref[2], h);
+      mine.forEach((a, k) => assert.ok(a.every((x, i) => Object.is(x, ref[k][i])), `buffer ${k} differs`));
+    });
+  });
+}
+
 describe('native backend plumbing', { skip }, () => {
   test('the split across threads does not change any sum: one and two threads agree bit for bit', () => {
     const rng = new Rng(18);
@@ -130,6 +159,36 @@ describe('native backend plumbing', { skip }, () => {
     one.forEach((x, i) => assert.ok(x.every((e, j) => Object.is(e, two[i][j])), `result ${i} differs`));
   });
 
+  test('the training kernels split across threads give the bits of one thread', () => {
+    const rng = new Rng(23);
+    const [R, C] = [768, 512];
+    const x = randoms(rng, R * C);
+    const y = randoms(rng, R * C);
+    const bias = randoms(rng, C);
+    const w = randoms(rng, C);
+    const qkv = randoms(rng, 4 * 64 * 3 * 128);
+    const run = (threads: number): Float32Array[] => {
+      const be = createNativeBackend({ threads, base: jsBackend });
+      const f = be.fused!;
+      const out = (n: number): Float32Array => new Float32Array(n);
+      const [sum, row, col, soft, ln, mean, rstd, dx, gx, gelu, att, p, datt] = [out(R * C), out(R * C), out(C), out(R * C),
+        out(R * C), out(R), out(R), out(R * C), out(R * C), out(R * C), out(4 * 64 * 128), out(4 * 4 * 64 * 64), out(qkv.length)];
+      be.binary('add', x, [R, C], y, [R, C], sum, [R, C]);
+      be.binary('mul', x, [R, C], bias, [1, C], row, [R, C]);
+      be.reduce('sum', x, { outer: 1, n: R, inner: C }, col);
+      f.logSoftmax!(x, R, C, soft);
+      f.layerNorm!(x, R, C, w, bias, 1e-5, ln, mean, rstd);
+      f.layerNormBackward!(x, y, w, mean, rstd, R, C, dx, gx);
+      f.geluTanhBackward!(x, y, gelu);
+      f.attention!(qkv, 4, 64, 128, 4, 0.17, att, p);
+      f.attentionBackward!(att, qkv, p, 4, 64, 128, 4, 0.17, datt);
+      return [sum, row, col, soft, ln, mean, rstd, dx, gx, gelu, att, p, datt, Float32Array.of(f.sumSquares!(x))];
+    };
+    const one = run(1);
+    const two = run(2);
+    one.forEach((a, i) => assert.ok(a.every((e, j) => Object.is(e, two[i][j])), `result ${i} differs`));
+  });
+
   test('a short operand or a wrong array type throws instead of reading out of bounds', () => {
     const be = createNativeBackend({ threads: 2, base: jsBackend });
     const args: MatmulArgs = { batch: 2, M: 4, K: 5, N: 6, transA: false, transB: false, aBatchStride: 20, bBatchStride: 30 };
@@ -139,14 +198,26 @@ describe('native backend plumbing', { skip }, () => {
       new Float32Array(48), args), /Float32Arrays/);
   });
 
-  test('the other kernels are the base backend\'s own', () => {
+  test('the training kernels are native, the buffers and the rest the base backend\'s own', () => {
     const base = wasmAvailable() ? getWasmBackend() : jsBackend;
     const be = createNativeBackend({ base });
     assert.equal(be.name, 'native');
     assert.equal(be.base, base);
-    assert.equal(be.binary, base.binary);
+    assert.notEqual(be.binary, base.binary);
+    assert.notEqual(be.fused?.layerNorm, base.fused?.layerNorm);
     assert.equal(be.alloc, base.alloc);
-    assert.equal(be.fused?.layerNorm, base.fused?.layerNorm);
+    assert.equal(be.permute, base.permute);
+  });
+
+  test('a binary or norm call with a short operand throws instead of reading out of bounds', () => {
+    const be = createNativeBackend({ threads: 2, base: jsBackend });
+    assert.throws(() => be.binary('add', new Float32Array(5), [2, 3], new Float32Array(3), [1, 3], new Float32Array(6), [2, 3]),
+      /shorter than its shape/);
+    assert.throws(() => be.binary('add', new Float32Array(6), [2, 3], new Float32Array(2), [1, 3], new Float32Array(6), [2, 3]),
+      /shorter than its shape/);
+    assert.throws(() => be.fused!.layerNorm!(new Float32Array(6), 2, 3, new Float32Array(2), null, 1e-5, new Float32Array(6)),
+      /shorter than its shape/);
+    assert.throws(() => be.reduce('sum', new Float32Array(5), { outer: 2, n: 3, inner: 1 }, new Float32Array(2)), /shorter/);
   });
 });
 

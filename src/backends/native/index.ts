@@ -1,5 +1,6 @@
 // The native backend: C kernels (native/, built by node-gyp at install into build/Release/ajar_native.node) for
-// the products, GELU and causal self-attention, over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
+// the products, GELU, causal self-attention and the training step's element-wise, reduction, norm, softmax and
+// optimizer kernels (./train.ts), over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
 // The addon is loaded lazily; when it is missing or fails to load, nativeAvailable() is false and says why.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -7,9 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { jsBackend } from '../js/index.js';
 import { defaultThreads, getWasmBackend, wasmAvailable } from '../wasm/index.js';
 import type { Backend, FusedKernels, MatmulArgs, UnaryOp } from '../../tensor/backend.js';
+import { trainKernels, type TrainAddon } from './train.js';
 
-/** The addon's exports (native/binding.c). */
-interface Addon {
+/** The addon's exports (native/binding.c, and native/train_binding.c's through TrainAddon). */
+interface Addon extends TrainAddon {
   init(threads: number, isa?: string): { isa: string; threads: number };
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, K: number, N: number,
     transA: boolean, transB: boolean, aBatchStride: number, bBatchStride: number): void;
@@ -108,6 +110,8 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     else base.unary(op, x, out);
   };
 
+  const train = trainKernels(lib, base);
+
   // NOTE: every other kernel is the base's own function (the wasm ones are bound arrow functions), so buffers
   // from base.alloc stay where its kernels expect them; the addon reads any Float32Array in place.
   return {
@@ -119,9 +123,9 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     empty: base.empty,
     free: base.free,
     unary,
-    binary: base.binary,
+    binary: train.binary,
     where: base.where,
-    reduce: base.reduce,
+    reduce: train.reduce,
     argmax: base.argmax,
     gather: base.gather,
     scatterAdd: base.scatterAdd,
@@ -130,6 +134,6 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     copyAxis: base.copyAxis,
     gatherRows: base.gatherRows,
     scatterAddRows: base.scatterAddRows,
-    fused: { ...base.fused, attention: lib.attention, attentionBackward: lib.attentionBackward },
+    fused: { ...base.fused, ...train.fused, attention: lib.attention, attentionBackward: lib.attentionBackward },
   };
 }

@@ -172,6 +172,11 @@ class WasmBackendImpl implements WasmBackend {
         this.groupedAttention(q, k, v, { B, Tq, Tk, Hq, Hkv, hs }, scale, window, y, p),
       groupedAttentionBackward: (dy, q, k, v, p, B, Tq, Tk, Hq, Hkv, hs, scale, dq, dk, dv) =>
         this.groupedAttentionBackward(dy, q, k, v, p, { B, Tq, Tk, Hq, Hkv, hs }, scale, dq, dk, dv),
+      // The composite's two kernels, into dx (no buffer for the derivative).
+      geluTanhBackward: (x, g, dx) => {
+        this.unary('gelu_tanh_grad', x, dx);
+        this.binary('mul', g, [x.length], dx, [x.length], dx, [x.length]);
+      },
       adamw: (w, g, m, v, h) => this.adamw(w, g, m, v, h),
       sumSquares: (x) => this.sumSquares(x),
     };

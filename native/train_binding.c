@@ -1,0 +1,204 @@
+// The N-API side of train.h: binary, reduce, softmax, layerNorm, layerNormBackward, geluTanhBackward, adamw and
+// sumSquares on the addon's exports (train_register, called from binding.c's module init). Arguments are read by
+// one signature-driven parser and every length is checked against the shape, so a bad call throws instead of
+// reading or writing out of bounds.
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "train.h"
+#include "train_binding.h"
+
+#define MAX_ARGS 12
+#define DIM_MAX ((int64_t)1 << 31)
+
+/**
+ * Read the call's arguments by `sig`, one letter each: 'f' a Float32Array (float **, int64_t *length),
+ * 'o' the same or null/undefined (NULL and 0 then), 'i' an integer in [0, 2^31) (int64_t *), 'd' a number
+ * (double *), 'I' an Int32Array (int32_t **, int64_t *length). Returns 0 when any is missing or of the wrong kind.
+ */
+static int read_args(napi_env env, napi_callback_info info, const char *sig, ...) {
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  va_list ap;
+  va_start(ap, sig);
+  int ok = 1;
+  for (size_t k = 0; sig[k] && ok; k++) {
+    const char c = sig[k];
+    napi_valuetype t = napi_undefined;
+    if (k < argc) napi_typeof(env, argv[k], &t);
+    if (c == 'f' || c == 'o' || c == 'I') {
+      void **data = va_arg(ap, void **);
+      int64_t *len = va_arg(ap, int64_t *);
+      *data = NULL;
+      *len = 0;
+      if (c == 'o' && (t == napi_null || t == napi_undefined)) continue;
+      bool is = false;
+      napi_typedarray_type type;
+      size_t n = 0;
+      ok = k < argc && napi_is_typedarray(env, argv[k], &is) == napi_ok && is &&
+           napi_get_typedarray_info(env, argv[k], &type, &n, data, NULL, NULL) == napi_ok &&
+           type == (c == 'I' ? napi_int32_array : napi_float32_array);
+      *len = (int64_t)n;
+    } else if (c == 'i') {
+      int64_t *v = va_arg(ap, int64_t *);
+      ok = t == napi_number && napi_get_value_int64(env, argv[k], v) == napi_ok && *v >= 0 && *v < DIM_MAX;
+    } else {
+      double *v = va_arg(ap, double *);
+      ok = t == napi_number && napi_get_value_double(env, argv[k], v) == napi_ok;
+    }
+  }
+  va_end(ap);
+  return ok;
+}
+
+static napi_value fail(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+/** binary(op, a, b, out, dims): dims = [rank, shape..., a strides..., b strides...] (Int32Array). */
+static napi_value binary_js(napi_env env, napi_callback_info info) {
+  int64_t op, na, nb, no, nd;
+  float *a, *b, *out;
+  int32_t *dims;
+  if (!read_args(env, info, "ifffI", &op, &a, &na, &b, &nb, &out, &no, &dims, &nd) || op >= BIN_COUNT) {
+    return fail(env, "binary(op, a, b, out, dims): wrong argument types");
+  }
+  const int rank = nd > 0 ? dims[0] : 0;
+  if (rank < 1 || rank > BIN_MAX_RANK || nd < 1 + 3 * rank) return fail(env, "binary: dims must hold 1 <= rank <= 8 and 3 rank values");
+  int64_t shape[BIN_MAX_RANK], as[BIN_MAX_RANK], bs[BIN_MAX_RANK];
+  int64_t total = 1, lastA = 0, lastB = 0;
+  for (int d = 0; d < rank; d++) {
+    shape[d] = dims[1 + d];
+    as[d] = dims[1 + rank + d];
+    bs[d] = dims[1 + 2 * rank + d];
+    if (shape[d] < 0 || as[d] < 0 || bs[d] < 0) return fail(env, "binary: sizes and strides must be >= 0");
+    total *= shape[d];
+    if (total > INT64_MAX / DIM_MAX) return fail(env, "binary: too many elements");
+    lastA += (shape[d] - 1) * as[d];
+    lastB += (shape[d] - 1) * bs[d];
+  }
+  if (total == 0) return NULL;
+  if (total > no || lastA >= na || lastB >= nb) return fail(env, "binary: an operand is shorter than its shape");
+  binary_op((int)op, a, as, b, bs, out, shape, rank);
+  return NULL;
+}
+
+/** reduce(op, x, outer, n, inner, out): op 0 sum, 1 max. */
+static napi_value reduce_js(napi_env env, napi_callback_info info) {
+  int64_t op, nx, outer, n, inner, no;
+  float *x, *out;
+  if (!read_args(env, info, "ifiiif", &op, &x, &nx, &outer, &n, &inner, &out, &no) || op > 1) {
+    return fail(env, "reduce(op, x, outer, n, inner, out): wrong argument types");
+  }
+  if ((double)outer * (double)n * (double)inner > (double)nx || outer * inner > no) return fail(env, "reduce: x or out is shorter than its shape");
+  reduce_op((int)op, x, outer, n, inner, out);
+  return NULL;
+}
+
+/** Whether rows x n floats fit in every length given (the rest 0-terminated). */
+static int rows_fit(int64_t rows, int64_t n, int64_t len, ...) {
+  va_list ap;
+  va_start(ap, len);
+  int ok = 1;
+  for (int64_t l = len; l != 0; l = va_arg(ap, int64_t)) ok = ok && rows * n <= l;
+  va_end(ap);
+  return ok;
+}
+
+/** softmax(x, rows, n, out, log): log 1 for log-softmax. */
+static napi_value softmax_js(napi_env env, napi_callback_info info) {
+  int64_t nx, rows, n, no, log;
+  float *x, *out;
+  if (!read_args(env, info, "fiifi", &x, &nx, &rows, &n, &out, &no, &log)) {
+    return fail(env, "softmax(x, rows, n, out, log): wrong argument types");
+  }
+  if (rows * n == 0) return NULL;
+  if (!rows_fit(rows, n, nx, no, (int64_t)0)) return fail(env, "softmax: x or out is shorter than its shape");
+  if (!softmax_rows(x, rows, n, out, log != 0)) napi_throw_error(env, NULL, "softmax: out of memory");
+  return NULL;
+}
+
+/** layerNorm(x, rows, n, weight, bias, eps, out, mean, rstd): weight, bias, mean, rstd may be null. */
+static napi_value layer_norm_js(napi_env env, napi_callback_info info) {
+  int64_t nx, rows, n, nw, nb, no, nm, nr;
+  float *x, *w, *b, *out, *mean, *rstd;
+  double eps;
+  if (!read_args(env, info, "fiioodfoo", &x, &nx, &rows, &n, &w, &nw, &b, &nb, &eps, &out, &no, &mean, &nm, &rstd, &nr)) {
+    return fail(env, "layerNorm(x, rows, n, weight, bias, eps, out, mean, rstd): wrong argument types");
+  }
+  if (rows * n == 0) return NULL;
+  if (!rows_fit(rows, n, nx, no, (int64_t)0) || (w && nw < n) || (b && nb < n) || (mean && nm < rows) || (rstd && nr < rows)) {
+    return fail(env, "layerNorm: an operand is shorter than its shape");
+  }
+  layer_norm(x, rows, n, w, b, (float)eps, out, mean, rstd);
+  return NULL;
+}
+
+/** layerNormBackward(x, g, weight, mean, rstd, rows, n, dx, gxhat): weight and gxhat may be null. */
+static napi_value layer_norm_back_js(napi_env env, napi_callback_info info) {
+  int64_t nx, ng, nw, nm, nr, rows, n, nd, nh;
+  float *x, *g, *w, *mean, *rstd, *dx, *gxhat;
+  if (!read_args(env, info, "ffoffiifo", &x, &nx, &g, &ng, &w, &nw, &mean, &nm, &rstd, &nr, &rows, &n, &dx, &nd, &gxhat, &nh)) {
+    return fail(env, "layerNormBackward(x, g, weight, mean, rstd, rows, n, dx, gxhat): wrong argument types");
+  }
+  if (rows * n == 0) return NULL;
+  if (!rows_fit(rows, n, nx, ng, nd, (int64_t)0) || (w && nw < n) || nm < rows || nr < rows || (gxhat && nh < rows * n)) {
+    return fail(env, "layerNormBackward: an operand is shorter than its shape");
+  }
+  layer_norm_backward(x, g, w, mean, rstd, rows, n, dx, gxhat);
+  return NULL;
+}
+
+/** geluTanhBackward(x, g, dx): dx = g * gelu_tanh'(x) over x's length. */
+static napi_value gelu_back_js(napi_env env, napi_callback_info info) {
+  int64_t nx, ng, nd;
+  float *x, *g, *dx;
+  if (!read_args(env, info, "fff", &x, &nx, &g, &ng, &dx, &nd)) return fail(env, "geluTanhBackward(x, g, dx): wrong argument types");
+  if (ng < nx || nd < nx) return fail(env, "geluTanhBackward: g or dx is shorter than x");
+  gelu_tanh_backward(x, g, dx, nx);
+  return NULL;
+}
+
+/** adamw(w, g, m, v, decay, beta1, beta2, eps, bc2Sqrt, stepSize) over w's length. */
+static napi_value adamw_js(napi_env env, napi_callback_info info) {
+  int64_t nw, ng, nm, nv;
+  float *w, *g, *m, *v;
+  double decay;
+  adamw_scalars h;
+  if (!read_args(env, info, "ffffdddddd", &w, &nw, &g, &ng, &m, &nm, &v, &nv, &decay, &h.beta1, &h.beta2, &h.eps,
+                 &h.bc2Sqrt, &h.stepSize)) {
+    return fail(env, "adamw(w, g, m, v, decay, beta1, beta2, eps, bc2Sqrt, stepSize): wrong argument types");
+  }
+  if (ng < nw || nm < nw || nv < nw) return fail(env, "adamw: g, m or v is shorter than w");
+  h.decay = (float)decay;
+  adamw(w, g, m, v, nw, &h);
+  return NULL;
+}
+
+/** sumSquares(x) -> number. */
+static napi_value sum_squares_js(napi_env env, napi_callback_info info) {
+  int64_t nx;
+  float *x;
+  if (!read_args(env, info, "f", &x, &nx)) return fail(env, "sumSquares(x): x must be a Float32Array");
+  napi_value r;
+  if (napi_create_double(env, sum_squares(x, nx), &r) != napi_ok) return NULL;
+  return r;
+}
+
+int train_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "binary", NULL, binary_js, NULL, NULL, NULL, napi_default, NULL },
+    { "reduce", NULL, reduce_js, NULL, NULL, NULL, napi_default, NULL },
+    { "softmax", NULL, softmax_js, NULL, NULL, NULL, napi_default, NULL },
+    { "layerNorm", NULL, layer_norm_js, NULL, NULL, NULL, napi_default, NULL },
+    { "layerNormBackward", NULL, layer_norm_back_js, NULL, NULL, NULL, napi_default, NULL },
+    { "geluTanhBackward", NULL, gelu_back_js, NULL, NULL, NULL, napi_default, NULL },
+    { "adamw", NULL, adamw_js, NULL, NULL, NULL, napi_default, NULL },
+    { "sumSquares", NULL, sum_squares_js, NULL, NULL, NULL, napi_default, NULL },
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
+}
