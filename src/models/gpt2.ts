@@ -2,10 +2,10 @@
 // transformers' modeling_gpt2.py GPT2LMHeadModel defines it: learned positions, pre-LayerNorm blocks,
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
 import {
-  Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, asTensorSource, causalAttention, type TensorSource, type Weights,
+  Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, asTensorSource, causalAttention, lmHeadLogits, type TensorSource, type Weights,
 } from '../nn/index.js';
 import {
-  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, getBackend, type Rng, type Tensor,
+  add, causalSelfAttention, dropout, embedding, gelu, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, getBackend, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { discardNormal, normalFill } from '../tensor/random.js';
 import { CONFIG_MAXIMA, ConfigReader, checkTokenInput, extraLayersNote } from './config.js';
@@ -347,8 +347,7 @@ export class GPT2LMHeadModel extends GPT2Base implements CausalLM {
 
   forward(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
     const x = this.hidden(ids, batch, opts); // (B, T, C)
-    const head = this.module.lm_head ? this.module.lm_head.weight : this.module.transformer.wte.weight;
-    return matmul(x, head, { transB: true }); // (B, T, V)
+    return lmHeadLogits(x, this.module.lm_head, this.module.transformer.wte); // (B, T, V)
   }
 }
 
