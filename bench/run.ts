@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
-const ALL = ['train-baby', 'decode-gpt2', 'train-gpt2', 'train-gpt2-lora', 'decode-llama', 'train-llama'];
+const ALL = ['train-baby', 'decode-gpt2', 'decode-gpt2-int8', 'train-gpt2', 'train-gpt2-lora', 'decode-llama', 'train-llama'];
 const DEFAULT_ROUNDS: Record<string, number> = { 'train-gpt2': 1, 'train-gpt2-lora': 1, 'train-llama': 1, 'decode-llama': 3 };
 const ROUNDS = 5;
 
