@@ -54,8 +54,8 @@ export class KVCache {
     const D = x.shape[2];
     const T = prev ? prev.shape[1] : 0;
     const total = T + x.shape[1];
+    // NOTE: room[layer] is set only here and cleared whenever append takes the concat path, so prev is its front.
     let buf = room[layer];
-    if (prev && (buf === null || prev.data.buffer !== buf.buffer || prev.data.byteOffset !== buf.byteOffset)) buf = null;
     if (buf === null || buf.length < total * D) {
       const grown = emptyBuf(Math.max(MIN_CAPACITY, 2 * total) * D);
       if (prev) grown.set(prev.data);
