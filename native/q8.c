@@ -27,6 +27,16 @@
 /** x (K) . W row (K int8 values, K / group scales). */
 typedef float (*dot_kernel)(const float *x, const int8_t *q, const float *s, int K, int group);
 
+/** out (K) = one W row dequantised. */
+typedef void (*row_kernel)(const int8_t *q, const float *s, int K, int group, float *out);
+
+static void row_generic(const int8_t *q, const float *s, int K, int group, float *out) {
+  for (int g = 0; g < K / group; g++) {
+    const float d = s[g];
+    for (int l = 0; l < group; l++) out[g * group + l] = (float)q[g * group + l] * d;
+  }
+}
+
 static float dot_generic(const float *x, const int8_t *q, const float *s, int K, int group) {
   float total = 0;
   for (int g = 0; g < K / group; g++) {
@@ -81,6 +91,13 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *x, const
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+__attribute__((target("avx512f"))) static void row_avx512(const int8_t *q, const float *s, int K, int group, float *out) {
+  for (int g = 0; g < K / group; g++) {
+    const __m512 d = _mm512_set1_ps(s[g]);
+    for (int l = 0; l < group; l += 16) _mm512_storeu_ps(out + g * group + l, _mm512_mul_ps(CVT16(q + g * group + l), d));
+  }
+}
+
 #define CVT8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
 
 __attribute__((target("avx2,fma"))) static float dot_avx2(const float *x, const int8_t *q, const float *s, int K,
@@ -106,10 +123,18 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *x, const 
   return _mm_cvtss_f32(h);
 }
 
+__attribute__((target("avx2,fma"))) static void row_avx2(const int8_t *q, const float *s, int K, int group, float *out) {
+  for (int g = 0; g < K / group; g++) {
+    const __m256 d = _mm256_set1_ps(s[g]);
+    for (int l = 0; l < group; l += 8) _mm256_storeu_ps(out + g * group + l, _mm256_mul_ps(CVT8(q + g * group + l), d));
+  }
+}
+
 #endif  // AJAR_X86
 
 static const char *picked_for;
 static dot_kernel dot = dot_generic;
+static row_kernel dequant_row = row_generic;
 
 /** Follow gemm.c's choice of instruction set (it changes when init() forces one). */
 static void pick(void) {
@@ -117,9 +142,15 @@ static void pick(void) {
   if (isa == picked_for) return;
   picked_for = isa;
   dot = dot_generic;
+  dequant_row = row_generic;
 #ifdef AJAR_X86
-  if (strcmp(isa, "avx512") == 0) dot = dot_avx512;
-  else if (strcmp(isa, "avx2") == 0) dot = dot_avx2;
+  if (strcmp(isa, "avx512") == 0) {
+    dot = dot_avx512;
+    dequant_row = row_avx512;
+  } else if (strcmp(isa, "avx2") == 0) {
+    dot = dot_avx2;
+    dequant_row = row_avx2;
+  }
 #endif
 }
 
@@ -188,13 +219,7 @@ static void gemm_unit(void *ctx, int unit, int thread) {
   const int G = j->K / j->group;
   float *w = deq[thread];
   for (int r = 0; r < nb; r++) {
-    const int8_t *qr = j->q + (int64_t)(n0 + r) * j->K;
-    const float *sr = j->s + (int64_t)(n0 + r) * G;
-    float *wr = w + (int64_t)r * j->K;
-    for (int g = 0; g < G; g++) {
-      const float d = sr[g];
-      for (int l = 0; l < j->group; l++) wr[g * j->group + l] = (float)qr[g * j->group + l] * d;
-    }
+    dequant_row(j->q + (int64_t)(n0 + r) * j->K, j->s + (int64_t)(n0 + r) * G, j->K, j->group, w + (int64_t)r * j->K);
   }
   gemm_args g = { .a = j->x, .b = w, .c = j->out + n0, .batch = 1, .M = j->M, .K = j->K, .N = nb, .transA = 0,
                   .transB = 1, .lda = j->K, .ldb = j->K, .ldc = j->N };
