@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PY = '/usr/bin/python3';
-const ALL = ['train-baby', 'train-baby-dp', 'decode-gpt2', 'train-gpt2', 'train-gpt2-lora', 'decode-llama', 'train-llama'];
+const ALL = ['train-baby', 'train-baby-dp', 'decode-gpt2', 'decode-gpt2-int8', 'train-gpt2', 'train-gpt2-lora', 'decode-llama', 'train-llama'];
 /** Workloads measured against a plain ajar workload in the same rounds instead of PyTorch: workload -> its plain peer. */
 const PLAIN_PEER: Record<string, string> = { 'train-baby-dp': 'train-baby' };
 const DP_BAR = 2;

@@ -246,7 +246,8 @@ def main():
         model = add_lora(GPT(50257, 1024, 768, 12, 12), 8)
         times = train_bench(model, 4, 64, steps or 5, 1)
         tokens = 4 * 64
-    elif workload == "decode-gpt2":
+    elif workload in ("decode-gpt2", "decode-gpt2-int8"):
+        # NOTE: decode-gpt2-int8 is ajar's int8 decoding; the peer it is compared with is PyTorch's float32 decoding.
         model = GPT(50257, 1024, 768, 12, 12).eval()
         times = decode_bench(model, steps or 64)
         tokens = 1

@@ -2,7 +2,7 @@
 // (napi_get_typedarray_info: no copies; plain and shared buffers alike), the C pool doing the threading.
 // Exports: init(threads, isa?) -> { isa, threads }, matmul(a, b, out, batch, M, K, N, transA, transB,
 // aBatchStride, bBatchStride), unary(op, x, out) with op an elementwise.h code, attention and
-// attentionBackward (FusedKernels' signatures). Arguments are checked here, so a bad call throws instead of reading out of bounds.
+// attentionBackward (FusedKernels' signatures), matmulQ8 (q8.h). Arguments are checked here, so a bad call throws instead of reading out of bounds.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include "gemm.h"
 #include "pool.h"
 #include "train_binding.h"
+#include "q8.h"
 
 #define CHECK(call)                                  \
   do {                                               \
@@ -196,6 +197,41 @@ static napi_value attention_back(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** A typed array argument's data and length when it has `want`'s element type; 0 otherwise. */
+static int typed_view(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok || type != want) return 0;
+  return 1;
+}
+
+/** matmulQ8(x, q, scales, bias | null, M, K, N, group, out): out (M, N) = x (M, K) W^T + bias (native/q8.h). */
+static napi_value matmul_q8(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *x, *q, *s, *bias = NULL, *out;
+  size_t nx, nq, ns, nb = 0, nout;
+  int64_t d[4];
+  napi_valuetype bt = napi_null;
+  if (argc >= 4) napi_typeof(env, argv[3], &bt);
+  if (argc < 9 || !typed_view(env, argv[0], napi_float32_array, &x, &nx) ||
+      !typed_view(env, argv[1], napi_int8_array, &q, &nq) || !typed_view(env, argv[2], napi_float32_array, &s, &ns) ||
+      (bt != napi_null && !typed_view(env, argv[3], napi_float32_array, &bias, &nb)) || !get_ints(env, argv, 4, 4, 0, d) ||
+      !typed_view(env, argv[8], napi_float32_array, &out, &nout)) {
+    return fail(env, "matmulQ8(x: Float32Array, q: Int8Array, scales: Float32Array, bias: Float32Array | null, M, K, N, group, out: Float32Array): wrong argument types");
+  }
+  const int64_t M = d[0], K = d[1], N = d[2], group = d[3];
+  if (group < 16 || group % 16 != 0 || K % group != 0) return fail(env, "matmulQ8: group must be a multiple of 16 that divides K");
+  if ((int64_t)nx < M * K || (int64_t)nq < N * K || (int64_t)ns < N * (K / group) || (int64_t)nout < M * N ||
+      (bias && (int64_t)nb < N)) {
+    return fail(env, "matmulQ8: an operand is shorter than its shape");
+  }
+  if (!q8_matmul(x, q, s, bias, (int)M, (int)K, (int)N, (int)group, out)) napi_throw_error(env, NULL, "matmulQ8: out of memory");
+  return NULL;
+}
+
 static napi_value module_init(napi_env env, napi_value exports) {
   gemm_init(NULL);
   elementwise_init(gemm_isa());
@@ -205,6 +241,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
     { "unary", NULL, unary_op, NULL, NULL, NULL, napi_default, NULL },
     { "attention", NULL, attention, NULL, NULL, NULL, napi_default, NULL },
     { "attentionBackward", NULL, attention_back, NULL, NULL, NULL, napi_default, NULL },
+    { "matmulQ8", NULL, matmul_q8, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (!train_register(env, exports)) return NULL;

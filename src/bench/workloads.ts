@@ -3,9 +3,9 @@
 // 124M greedy decoding with a KV cache, the GPT-2 step training only LoRA adapters (r 8) over the frozen model,
 // and the same training step and decoding for a Llama of SmolLM2-135M's shape (grouped-query attention, RoPE,
 // RMSNorm, SwiGLU); and the shakespeare-char step under DP-SGD (per-example clipping and noise), to set
-// against the plain one.
+// against the plain one; and GPT-2 decoding with int8 weights, which bench/run.ts sets against PyTorch's float32 decoding.
 import { generate, generateStream } from '../generate/index.js';
-import { attachLora, buildModel, defaultLoraTargets, type CausalLM } from '../models/index.js';
+import { attachLora, buildModel, defaultLoraTargets, quantizeModel, type CausalLM } from '../models/index.js';
 import { crossEntropy, mul, reshape, Rng, type Tensor } from '../tensor/index.js';
 import { dpGradient } from '../train/dp.js';
 import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
@@ -134,14 +134,18 @@ function trainWorkload(name: string, about: string, config: Record<string, unkno
   };
 }
 
-/** Greedy decoding with a KV cache after a 16-token prompt: the median time of one generated token. */
-function decodeWorkload(name: string, about: string, config: Record<string, unknown>, defaultSteps: number): WorkloadSpec {
+/**
+ * Greedy decoding with a KV cache after a 16-token prompt: the median time of one generated token. With `int8` the
+ * initialised weights are quantised first (ajar quantize's int8 format).
+ */
+function decodeWorkload(name: string, about: string, config: Record<string, unknown>, defaultSteps: number, int8 = false): WorkloadSpec {
   return {
     name,
     about,
     async run({ steps = defaultSteps, onStep }) {
       const model = buildModel(config) as CausalLM;
       model.initWeights(new Rng(1));
+      if (int8) quantizeModel(model);
       model.module.eval();
       const prompt = Array.from({ length: 16 }, (_, i) => (i * 977) % Math.min(50000, model.vocabSize));
       const noBytes = { encode: () => [], tokenBytes: () => new Uint8Array(0) };
@@ -175,6 +179,8 @@ export const WORKLOADS: Record<string, WorkloadSpec> = {
   'train-gpt2-lora': trainWorkload('train-gpt2-lora', 'GPT-2 124M frozen, LoRA r 8 on c_attn, c_proj and c_fc, training step at batch 4 x 64',
     gpt2Config({}), 4, 64, 5, 1, loraTraining(8)),
   'decode-gpt2': decodeWorkload('decode-gpt2', 'GPT-2 124M greedy decoding with a KV cache after a 16-token prompt', gpt2Config({}), 64),
+  'decode-gpt2-int8': decodeWorkload('decode-gpt2-int8', 'decode-gpt2 with int8 weights (ajar quantize: 32 values per float32 scale)',
+    gpt2Config({}), 64, true),
   'train-llama': trainWorkload('train-llama', 'Llama of SmolLM2-135M\'s shape from random initialisation, training step at batch 4 x 64',
     smolLM2Config(), 4, 64, 3, 1),
   'decode-llama': decodeWorkload('decode-llama', 'Llama of SmolLM2-135M\'s shape, greedy decoding with a KV cache after a 16-token prompt',

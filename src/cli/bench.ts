@@ -7,7 +7,7 @@ import { backendChoice, printJson, selectBackend } from './common.js';
 const HELP = `usage: ajar bench WORKLOAD [--json] [--steps N] [--backend native|wasm|js]
 
 workloads:
-${Object.values(WORKLOADS).map((w) => `  ${w.name.padEnd(15)} ${w.about}`).join('\n')}
+${Object.values(WORKLOADS).map((w) => `  ${w.name.padEnd(16)} ${w.about}`).join('\n')}
 
 Prints {"workload", "step_ms_median", "tokens_per_s", "peak_rss_mib", "backend", "backend_why"} with --json:
 backend is native, wasm or js, and backend_why says what chose it (the flag, AJAR_BACKEND, or the default

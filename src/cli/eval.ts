@@ -39,7 +39,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   selectBackend(str(p, 'backend'));
   const json = bool(p, 'json');
   const adapter = str(p, 'adapter');
-  const loaded = loadPretrained(modelDir, adapter !== undefined ? { adapter } : {});
+  const loaded = loadPretrained(modelDir, { int8: true, ...(adapter !== undefined ? { adapter } : {}) });
   const recordDir = adapter ?? modelDir;
   if (loaded.model.task === 'sequence-classification') {
     return evalClassifier(loaded.model, loaded.tokenizer, recordDir, dataPath, blockSize, json, bool(p, 'record'));

@@ -46,7 +46,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   };
   selectBackend(str(p, 'backend'));
   const adapter = str(p, 'adapter');
-  const { model, tokenizer } = loadCausalLM(dir, { onProgress: weightLoadProgress(dir), ...(adapter !== undefined ? { adapter } : {}) });
+  const { model, tokenizer } = loadCausalLM(dir, { onProgress: weightLoadProgress(dir), int8: true, ...(adapter !== undefined ? { adapter } : {}) });
   const promptIds = tokenizer.encode(prompt);
   if (tokenizer.addBos && tokenizer.bosTokenId !== null) promptIds.unshift(tokenizer.bosTokenId);
   if (promptIds.length === 0) promptIds.push(...emptyPromptIds(tokenizer));

@@ -17,6 +17,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./generate.js')).generateCommand },
   merge: { summary: 'fold a LoRA adapter (PEFT format) into its base: a standalone Hugging Face folder',
     load: async () => (await import('./merge.js')).mergeCommand },
+  quantize: { summary: 'store a model\'s weights as int8 (Q8_0-style, 32 per scale) for faster generate, serve and eval',
+    load: async () => (await import('./quantize.js')).quantizeCommand },
   pull: { summary: 'download a Hugging Face model repo into the hub cache (any --model also takes ORG/NAME[@REV])',
     load: async () => (await import('./pull.js')).pullCommand },
   train: { summary: 'train from scratch or fine-tune; --preset shakespeare-char is nanoGPT\'s CPU recipe',

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
 import { entryExists, readRegularJson, type FileKind } from './safe-read.js';
 import {
-  checkLoadable, oneLine, readSafetensorsHeader, readTensorInto, type SafeTensor, type TensorLocation, type WeightTensor,
+  checkLoadable, oneLine, readInt8Into, readSafetensorsHeader, readTensorInto, type SafeTensor, type TensorLocation, type WeightTensor,
 } from './safetensors.js';
 
 export interface ModelFolder {
@@ -141,6 +141,13 @@ export class WeightFiles {
     readTensorInto(p.path, name, p.location, out);
   }
 
+  /** Read one I8 tensor (a quantised weight; folders opened with { int8: true }) into `out`. */
+  readInt8Into(name: string, out: Int8Array): void {
+    const p = this.placed.get(name);
+    if (p === undefined) throw fail('bad_weights', `${this.dir} holds no tensor ${JSON.stringify(name)}`);
+    readInt8Into(p.path, name, p.location, out);
+  }
+
   /** One tensor in a new float32 array. */
   read(name: string): SafeTensor {
     const p = this.placed.get(name);
@@ -158,18 +165,29 @@ export class WeightFiles {
   }
 }
 
+/** Options of openWeights. */
+export interface OpenWeightsOptions {
+  /** Accept I8 tensors besides the float dtypes (a quantised folder, models/quantize.ts); read them with readInt8Into. */
+  int8?: boolean;
+}
+
+/** Refuse a tensor ajar cannot load: only float dtypes, and I8 when the folder is quantised. */
+function checkPlaced(path: string, name: string, location: TensorLocation, opts: OpenWeightsOptions): void {
+  if (!(opts.int8 === true && location.dtype === 'I8')) checkLoadable(path, name, location);
+}
+
 /** One file's tensors, each checked loadable. */
-function placeFile(path: string, dir: string): Map<string, Placed> {
+function placeFile(path: string, dir: string, opts: OpenWeightsOptions): Map<string, Placed> {
   const header = readSafetensorsHeader(path, dir);
   const placed = new Map<string, Placed>();
   for (const [name, location] of header.tensors) {
-    checkLoadable(path, name, location);
+    checkPlaced(path, name, location, opts);
     placed.set(name, { path, location });
   }
   return placed;
 }
 
-function placeSharded(dir: string): Map<string, Placed> {
+function placeSharded(dir: string, opts: OpenWeightsOptions): Map<string, Placed> {
   const indexPath = join(dir, INDEX);
   const byShard = readIndex(indexPath, dir);
   // Check every shard is there before loading any: a missing shard should not cost reading the others.
@@ -191,7 +209,7 @@ function placeSharded(dir: string): Map<string, Placed> {
       if (location === undefined) {
         throw fail('bad_weights', `${indexPath} puts tensor ${JSON.stringify(name)} in ${shard}, but ${path} does not hold it`);
       }
-      checkLoadable(path, name, location);
+      checkPlaced(path, name, location, opts);
       placed.set(name, { path, location });
     }
     // NOTE: an unlisted tensor means the index and shards come from different saves; refuse rather than guess.
@@ -209,11 +227,11 @@ function placeSharded(dir: string): Map<string, Placed> {
  * Open a model folder's weights, model.safetensors or the shards of model.safetensors.index.json, reading and
  * checking every header but no tensor data.
  */
-export function openWeights(dir: string): WeightFiles {
+export function openWeights(dir: string, opts: OpenWeightsOptions = {}): WeightFiles {
   checkFolder(dir);
   const single = join(dir, SINGLE);
-  if (entryExists(single)) return new WeightFiles(dir, placeFile(single, dir));
-  if (entryExists(join(dir, INDEX))) return new WeightFiles(dir, placeSharded(dir));
+  if (entryExists(single)) return new WeightFiles(dir, placeFile(single, dir, opts));
+  if (entryExists(join(dir, INDEX))) return new WeightFiles(dir, placeSharded(dir, opts));
   const pickle = PICKLES.find((name) => entryExists(join(dir, name)));
   if (pickle !== undefined) {
     throw fail('bad_weights', `${dir} holds ${pickle} but no ${SINGLE}: ajar does not load PyTorch pickle files `

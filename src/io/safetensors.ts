@@ -25,7 +25,13 @@ export interface SafeTensors {
   metadata: Record<string, string>;
 }
 
-export type TensorInput = Map<string, WeightTensor> | Record<string, WeightTensor>;
+/** An int8 tensor (a quantised weight, models/quantize.ts), written and read as the I8 dtype. */
+export interface Int8Tensor {
+  shape: readonly number[];
+  data: Int8Array; // (numel(shape),)
+}
+
+export type TensorInput = Map<string, WeightTensor | Int8Tensor> | Record<string, WeightTensor | Int8Tensor>;
 
 /** The reference implementation refuses headers longer than this (safetensors' MAX_HEADER_SIZE). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -394,6 +400,15 @@ export function readTensorInto(path: string, name: string, t: TensorLocation, ou
   });
 }
 
+/** Read one I8 tensor (a quantised weight) from `path` into `out` (numel(shape) values). */
+export function readInt8Into(path: string, name: string, t: TensorLocation, out: Int8Array): void {
+  if (t.dtype !== 'I8') throw bad(path, `tensor ${quote(name)} has dtype ${t.dtype}, expected I8 (int8 weights)`);
+  if (out.length !== t.bytes) {
+    throw new AjarError('bad_weights', `${path}: tensor ${quote(name)} holds ${t.bytes} values, the destination ${out.length}`);
+  }
+  withFile(path, (fd) => readExactly(path, fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), t.offset));
+}
+
 /**
  * Read and parse a safetensors file; a missing, unreadable or malformed file is an AjarError('bad_weights'). With
  * `root`, the file's real path must lie inside that folder.
@@ -415,7 +430,7 @@ export function readSafetensors(path: string, root?: string): SafeTensors {
 
 interface Prepared {
   header: Uint8Array; // JSON padded with spaces to a multiple of 8 bytes
-  order: { name: string; tensor: WeightTensor }[]; // in data-area order
+  order: { name: string; tensor: WeightTensor | Int8Tensor }[]; // in data-area order
   dataBytes: number;
 }
 
@@ -427,7 +442,7 @@ function sortedByUtf8(names: string[]): string[] {
     .map((x) => x.name);
 }
 
-function entriesOf(tensors: TensorInput): [string, WeightTensor][] {
+function entriesOf(tensors: TensorInput): [string, WeightTensor | Int8Tensor][] {
   return tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
 }
 
@@ -453,17 +468,18 @@ function prepare(tensors: TensorInput, metadata: Record<string, string> | undefi
     if (!Array.isArray(t.shape) || !t.shape.every(isIndex)) {
       throw new AjarError('bad_weights', `cannot write tensor ${quote(name)}: shape ${JSON.stringify(t.shape)} must list non-negative integers`);
     }
-    if (!(t.data instanceof Float32Array)) {
-      throw new AjarError('bad_weights', `cannot write tensor ${quote(name)}: data must be a Float32Array`);
+    if (!(t.data instanceof Float32Array) && !(t.data instanceof Int8Array)) {
+      throw new AjarError('bad_weights', `cannot write tensor ${quote(name)}: data must be a Float32Array or an Int8Array`);
     }
+    const int8 = t.data instanceof Int8Array;
     const numel = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== numel) {
       throw new AjarError('bad_weights', `cannot write tensor ${quote(name)}: shape ${JSON.stringify(t.shape)} has ${numel} `
         + `elements but its data has ${t.data.length}`);
     }
-    const end = offset + 4 * numel;
+    const end = offset + (int8 ? 1 : 4) * numel;
     // Field order and compact form are what serde_json writes for the reference library's TensorInfo.
-    parts.push(`${JSON.stringify(name)}:{"dtype":"F32","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    parts.push(`${JSON.stringify(name)}:{"dtype":"${int8 ? 'I8' : 'F32'}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
     order.push({ name, tensor: t });
     offset = end;
   }
@@ -484,9 +500,9 @@ function lengthPrefix(n: number): Uint8Array {
 }
 
 /** The little-endian bytes of a Float32Array (a view when the host is little endian, a swapped copy otherwise). */
-function littleEndianBytes(data: Float32Array): Uint8Array {
+function littleEndianBytes(data: Float32Array | Int8Array): Uint8Array {
   const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (HOST_LITTLE_ENDIAN) return view;
+  if (HOST_LITTLE_ENDIAN || data instanceof Int8Array) return view;
   const out = new Uint8Array(view.length);
   for (let i = 0; i < view.length; i += 4) {
     out[i] = view[i + 3];

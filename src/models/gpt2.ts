@@ -2,10 +2,10 @@
 // transformers' modeling_gpt2.py GPT2LMHeadModel defines it: learned positions, pre-LayerNorm blocks,
 // Conv1D weights stored (in, out), activation from config.activation_function, tied LM head.
 import {
-  Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, asTensorSource, causalAttention, type TensorSource, type Weights,
+  Conv1D, Embedding, KVCache, LayerNorm, Linear, Module, ModuleList, asTensorSource, causalAttention, lmHeadLogits, type TensorSource, type Weights,
 } from '../nn/index.js';
 import {
-  add, causalSelfAttention, dropout, embedding, gelu, matmul, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, getBackend, type Rng, type Tensor,
+  add, causalSelfAttention, dropout, embedding, gelu, groupedCausalAttention, mul, permute, relu, reshape, sigmoid, silu, slice, AjarError, getBackend, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { discardNormal, normalFill } from '../tensor/random.js';
 import { CONFIG_MAXIMA, ConfigReader, checkTokenInput, extraLayersNote } from './config.js';
@@ -105,12 +105,19 @@ class GPT2Attention extends Module {
       // No cache and no attention dropout: one op over the packed projections.
       return drop(this.c_proj.forward(causalSelfAttention(qkv, nh, scale)), this.cfg.resid_pdrop);
     }
+    if (opts.cache) {
+      // With a cache (generation): keys and values are kept (B, T, C), heads side by side, so a decoding step appends
+      // one row in place and the grouped kernel reads every head from it without permuted copies.
+      const part = (i: number): Tensor => slice(qkv, 2, i * C, (i + 1) * C); // (B, T, C)
+      const [k, v] = opts.cache.append(this.layerIdx, part(1), part(2)); // (B, past + T, C)
+      const y = groupedCausalAttention(part(0), k, v, {
+        nHead: nh, nKvHead: nh, scale, dropout: attnDropout ? (t) => drop(t, pdrop) : undefined,
+      }); // (B, T, C)
+      return drop(this.c_proj.forward(y), this.cfg.resid_pdrop);
+    }
     const heads = (i: number): Tensor =>
       permute(reshape(slice(qkv, 2, i * C, (i + 1) * C), [B, T, nh, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)
-    const q = heads(0);
-    let k = heads(1);
-    let v = heads(2);
-    if (opts.cache) [k, v] = opts.cache.append(this.layerIdx, k, v);
+    const [q, k, v] = [heads(0), heads(1), heads(2)];
     const y = causalAttention(q, k, v, scale, (t) => drop(t, pdrop)); // (B, nh, T, hs)
     const merged = reshape(permute(y, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
     return drop(this.c_proj.forward(merged), this.cfg.resid_pdrop);
@@ -211,7 +218,7 @@ abstract class GPT2Base {
   }
 
   newCache(): KVCache {
-    return new KVCache(this.cfg.n_layer);
+    return new KVCache(this.cfg.n_layer, 1); // (B, T, C) per layer, as forward's cached path keeps them
   }
 
   /** The final hidden states (B, T, C) after ln_f: the input to the LM head or a classification head. */
@@ -347,8 +354,7 @@ export class GPT2LMHeadModel extends GPT2Base implements CausalLM {
 
   forward(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
     const x = this.hidden(ids, batch, opts); // (B, T, C)
-    const head = this.module.lm_head ? this.module.lm_head.weight : this.module.transformer.wte.weight;
-    return matmul(x, head, { transB: true }); // (B, T, V)
+    return lmHeadLogits(x, this.module.lm_head, this.module.transformer.wte); // (B, T, V)
   }
 }
 

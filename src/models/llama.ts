@@ -2,9 +2,9 @@
 // as Hugging Face transformers' modeling_llama.py defines LlamaForCausalLM: RMSNorm pre-norm blocks, rotate-half
 // RoPE, grouped-query attention (num_key_value_heads), a SwiGLU MLP. Mistral (sliding_window) and Qwen2
 // (q/k/v biases) are the same network with other config defaults, as modeling_mistral.py / modeling_qwen2.py.
-import { KVCache, Embedding, Linear, Module, ModuleList, RMSNorm, asTensorSource, type Weights } from '../nn/index.js';
+import { KVCache, Embedding, Linear, Module, ModuleList, RMSNorm, asTensorSource, lmHeadLogits, type Weights } from '../nn/index.js';
 import {
-  add, dropout, groupedCausalAttention, matmul, rope, siluMul, tensor, AjarError, type Rng, type Tensor,
+  add, dropout, groupedCausalAttention, rope, siluMul, tensor, AjarError, type Rng, type Tensor,
 } from '../tensor/index.js';
 import { normalFill } from '../tensor/random.js';
 import { fmtShape } from '../tensor/shape.js';
@@ -314,8 +314,7 @@ export class LlamaForCausalLM implements CausalLM {
 
   forward(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
     const x = this.hidden(ids, batch, opts); // (B, T, C)
-    const head = this.module.lm_head ? this.module.lm_head.weight : this.module.model.embed_tokens.weight;
-    return matmul(x, head, { transB: true }); // (B, T, V)
+    return lmHeadLogits(x, this.module.lm_head, this.module.model.embed_tokens); // (B, T, V)
   }
 
   checkWeights(weights: Weights, label: string): void {

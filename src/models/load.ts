@@ -1,10 +1,14 @@
 // Load a Hugging Face model folder into a ready model: config.json -> registry -> weights -> tokenizer.
 // Everything that can be refused is refused before the model's memory is allocated; weights then stream from the
 // files straight into the parameters, so loading needs the model's float32 size plus one read chunk.
-import { openWeights, readConfig } from '../io/folder.js';
+import { readConfig } from '../io/folder.js';
+import { AjarError } from '../tensor/errors.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer/index.js';
 import { buildShapesOnly, type TensorSource } from '../nn/index.js';
 import { checkAdapter, loadAdapter, readAdapterHead, type LoraSet } from './adapter.js';
+import {
+  attachQuantized, checkQuantizedWeights, openFolderWeights, quantizedSource, readQuantizationConfig,
+} from './quantize.js';
 import { asCausalLM, buildModel } from './registry.js';
 import type { AnyModel, CausalLM } from './types.js';
 
@@ -21,6 +25,11 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
   /** A PEFT LoRA adapter folder to apply over the base weights (adapter_config.json, adapter_model.safetensors). */
   adapter?: string;
+  /**
+   * Accept a quantised folder (ajar quantize: int8 weights, for inference only). Off by default, so training,
+   * merging and releasing refuse one with a message instead of meeting weights they cannot read.
+   */
+  int8?: boolean;
 }
 
 /** `source` reporting the values read through it to `onProgress`. */
@@ -44,8 +53,16 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const weightsLabel = `${dir}/model.safetensors`;
   // 1. Cheap checks, nothing large allocated: the config (a shapes-only build reads every field), every
   //    safetensors header, every tensor's name and shape against the config, the tokenizer.
-  const weights = openWeights(dir);
+  //    A quantised folder (ajar quantize) shows the model its float32 tensors, its int8 ones checked apart.
+  const quant = readQuantizationConfig(config, configLabel);
+  if (quant && opts.int8 !== true) {
+    throw new AjarError('quantized_model', `${dir} holds int8 weights (ajar quantize), which serve generate, serve and ` +
+      'eval only; use the float32 model it was quantised from');
+  }
+  const files = openFolderWeights(dir, quant);
   const plan = buildShapesOnly(() => buildModel(config, configLabel));
+  if (quant) checkQuantizedWeights(plan, files, quant, weightsLabel);
+  const weights = quant ? quantizedSource(plan, files, quant, weightsLabel) : files;
   plan.checkWeights(weights, weightsLabel);
   const tokenizer = loadTokenizer(dir);
   if (opts.adapter !== undefined) {
@@ -58,6 +75,7 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): Pretrained 
   const total = plan.module.namedParameterShapes().reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
   opts.onProgress?.(0, total);
   model.loadWeights(opts.onProgress ? reporting(weights, total, opts.onProgress) : weights, weightsLabel);
+  if (quant) attachQuantized(model, files, quant, weightsLabel);
   if (opts.adapter === undefined) {
     model.module.eval();
     return { dir, model, tokenizer };

@@ -53,6 +53,21 @@ export function buildShapesOnly<T>(make: () => T): T {
   }
 }
 
+/**
+ * Drop a parameter's float32 values (a quantised weight's: its layer holds the int8 copy now). The tensor keeps its
+ * name and declared shape and becomes a placeholder holding nothing, as in a shapes-only build.
+ */
+export function releaseParameter(t: Tensor): void {
+  if (declaredShapes.has(t)) return;
+  declaredShapes.set(t, t.shape);
+  t.data = new Float32Array(0);
+  // NOTE: shape is readonly to users of Tensor; a placeholder's is [0] so that data and shape still agree.
+  (t as { shape: readonly number[] }).shape = Object.freeze([0]);
+  t.requiresGrad = false;
+  t.grad = null;
+  t.spareGrad = null;
+}
+
 /** A parameter's declared shape (a shapes-only placeholder's too). */
 export function declaredShape(t: Tensor): Shape {
   return declaredShapes.get(t) ?? t.shape;

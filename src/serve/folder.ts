@@ -6,6 +6,6 @@ import type { ModelSpec } from './app.js';
 import { loadChatTemplate } from './chat.js';
 
 export function modelSpecFromFolder(dir: string, id?: string): ModelSpec {
-  const { model, tokenizer } = loadCausalLM(dir);
+  const { model, tokenizer } = loadCausalLM(dir, { int8: true });
   return { id: id ?? basename(resolve(dir)), model, tokenizer, chatTemplate: loadChatTemplate(dir) };
 }

@@ -159,6 +159,13 @@ export interface FusedKernels {
   adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWScalars): void;
   /** The sum of squares of x, accumulated in float64. Composite: sumSquares in tensor/optim-math.ts. */
   sumSquares(x: Float32Array): number;
+  /**
+   * A product with a weight-only int8 matrix (tensor/quant.ts, llama.cpp's Q8_0): out (M, N) = x (M, K) W^T + bias,
+   * W (N, K) = q (N, K) int8 times scales (N, K / group), one scale per `group` values of a row; bias (N) or null.
+   * Composite: quant.ts's linearQ8Composite (dequantise, then linear).
+   */
+  matmulQ8(x: Float32Array, q: Int8Array, scales: Float32Array, bias: Float32Array | null, M: number, K: number, N: number,
+    group: number, out: Float32Array): void;
 }
 
 /** The per-step scalars of an AdamW update (see adamwUpdate). */

@@ -7,6 +7,9 @@ export {
 } from './backend.js';
 export * from './errors.js';
 export * from './ops.js';
+export {
+  Q8_GROUP, dequantizeQ8, embeddingQ8, linearQ8, linearQ8Composite, q8Fits, q8ShapeProblem, quantizeQ8, type Q8Matrix,
+} from './quant.js';
 export { Rng } from './random.js';
 export { ShapeError, broadcastShapes, numel, type Shape } from './shape.js';
 export { noGrad, isGradEnabled, Tensor, type BackwardHooks } from './tensor.js';

@@ -18,7 +18,7 @@ test('ajar bench: an unknown or missing workload is a one-line error with exit c
   for (const args of [['bench', 'train-huge'], ['bench']]) {
     const r = runCli(args);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /train-baby, train-gpt2, train-gpt2-lora, decode-gpt2, train-llama, decode-llama/);
+    assert.match(r.stderr, /train-baby, train-gpt2, train-gpt2-lora, decode-gpt2, decode-gpt2-int8, train-llama, decode-llama/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 });

@@ -3,6 +3,7 @@
 import type { AxisLayout, Backend, BinaryOp, MatmulArgs, ReduceOp, UnaryOp } from '../../tensor/backend.js';
 import { broadcastStrides, stridesOf } from '../../tensor/shape.js';
 import { geluErf, geluErfGrad, geluTanh, geluTanhGrad } from './math.js';
+import { matmulQ8 } from './q8.js';
 
 type Fn1 = (x: number) => number;
 type Fn2 = (x: number, y: number) => number;
@@ -237,4 +238,5 @@ export const jsBackend: Backend = {
   copyAxis,
   gatherRows,
   scatterAddRows,
+  fused: { matmulQ8 },
 };

@@ -18,6 +18,7 @@ interface Addon extends TrainAddon {
   unary(op: number, x: Float32Array, out: Float32Array): void;
   attention: FusedKernels['attention'];
   attentionBackward: FusedKernels['attentionBackward'];
+  matmulQ8: FusedKernels['matmulQ8'];
 }
 
 /** The unary ops the addon has, by its code (native/elementwise.h). */
@@ -134,6 +135,6 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     copyAxis: base.copyAxis,
     gatherRows: base.gatherRows,
     scatterAddRows: base.scatterAddRows,
-    fused: { ...base.fused, ...train.fused, attention: lib.attention, attentionBackward: lib.attentionBackward },
+    fused: { ...base.fused, ...train.fused, attention: lib.attention, attentionBackward: lib.attentionBackward, matmulQ8: lib.matmulQ8 },
   };
 }

@@ -3,6 +3,7 @@
 // Buffers from elsewhere (a plain Float32Array) still work: they are copied into scratch blocks and back.
 import { availableParallelism, totalmem } from 'node:os';
 import { jsBackend } from '../js/index.js';
+import { matmulQ8 } from '../js/q8.js';
 import {
   BINARY_OPS, UNARY_OPS, type AxisLayout, type Backend, type BinaryOp, type FusedKernels, type MatmulArgs,
   type ReduceOp, type UnaryOp, type AdamWScalars,
@@ -179,6 +180,8 @@ class WasmBackendImpl implements WasmBackend {
       },
       adamw: (w, g, m, v, h) => this.adamw(w, g, m, v, h),
       sumSquares: (x) => this.sumSquares(x),
+      // NOTE: int8 weights have no wasm kernel yet; the js reference runs them (the native backend has its own).
+      matmulQ8,
     };
   }
 
