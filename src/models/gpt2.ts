@@ -105,9 +105,9 @@ class GPT2Attention extends Module {
       // No cache and no attention dropout: one op over the packed projections.
       return drop(this.c_proj.forward(causalSelfAttention(qkv, nh, scale)), this.cfg.resid_pdrop);
     }
-    if (opts.cache) {
-      // With a cache (generation): keys and values are kept (B, T, C), heads side by side, so a decoding step appends
-      // one row in place and the grouped kernel reads every head from it without permuted copies.
+    if (opts.cache?.seqAxis === 1) {
+      // With a (B, T, C) cache (generation on a backend with the fused grouped kernel, newCache): heads side by side,
+      // so a decoding step appends one row in place and the kernel reads every head from it without permuted copies.
       const part = (i: number): Tensor => slice(qkv, 2, i * C, (i + 1) * C); // (B, T, C)
       const [k, v] = opts.cache.append(this.layerIdx, part(1), part(2)); // (B, past + T, C)
       const y = groupedCausalAttention(part(0), k, v, {
@@ -117,7 +117,10 @@ class GPT2Attention extends Module {
     }
     const heads = (i: number): Tensor =>
       permute(reshape(slice(qkv, 2, i * C, (i + 1) * C), [B, T, nh, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)
-    const [q, k, v] = [heads(0), heads(1), heads(2)];
+    const q = heads(0);
+    let k = heads(1);
+    let v = heads(2);
+    if (opts.cache) [k, v] = opts.cache.append(this.layerIdx, k, v); // (B, nh, past + T, hs)
     const y = causalAttention(q, k, v, scale, (t) => drop(t, pdrop)); // (B, nh, T, hs)
     const merged = reshape(permute(y, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
     return drop(this.c_proj.forward(merged), this.cfg.resid_pdrop);
@@ -218,7 +221,10 @@ abstract class GPT2Base {
   }
 
   newCache(): KVCache {
-    return new KVCache(this.cfg.n_layer, 1); // (B, T, C) per layer, as forward's cached path keeps them
+    // NOTE: (B, T, C) per layer where the backend has the fused grouped kernel; without it (the reference backend) the
+    // composite would permute the whole cache every step, so keys and values stay (B, nh, T, hs) for the matmuls.
+    const f = getBackend().fused;
+    return new KVCache(this.cfg.n_layer, f?.groupedAttention && f.groupedAttentionBackward ? 1 : 2);
   }
 
   /** The final hidden states (B, T, C) after ln_f: the input to the LM head or a classification head. */
