@@ -85,12 +85,16 @@ export interface LiveStream {
   done: Promise<string>;
   /** Seconds since the first token, and tokens since then, at this moment. */
   rate: () => number;
+  /** Closes the connection, as a client that gives up would; done then resolves with what arrived. */
+  abort: () => void;
 }
 
 export async function openStream(url: string, key: string, prompt: string, maxTokens: number,
   extraHeaders: Record<string, string> = {}): Promise<LiveStream> {
+  const controller = new AbortController();
   const res = await fetch(`${url}/v1/completions`, {
     method: 'POST',
+    signal: controller.signal,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...extraHeaders },
     body: JSON.stringify({ model: SLOW_ID, prompt, max_tokens: maxTokens, temperature: 0, stream: true }),
   });
@@ -121,6 +125,7 @@ export async function openStream(url: string, key: string, prompt: string, maxTo
     tokens: () => count,
     done,
     rate: () => (count > 1 ? (count - 1) / ((performance.now() - first) / 1000) : 0),
+    abort: () => controller.abort(),
   };
 }
 
