@@ -4,7 +4,7 @@
 // Usage: node dist/bench/run.js [WORKLOAD ...] [--rounds N] [--json]
 // Each round runs ajar then PyTorch, alternating, so drift in this machine's speed hits both sides alike; the
 // row shows the median over rounds of each side's median step and the largest peak memory. PyTorch runs at its
-// defaults and with set_num_threads(2), and the row compares against the faster of the two. Default rounds: 5,
+// defaults and with set_num_threads(n) for every other n up to the core count, and the row compares against the fastest. Default rounds: 5,
 // 1 for train-gpt2, train-gpt2-lora and train-llama (about a minute a side), 3 for decode-llama. With both
 // train-gpt2 and train-gpt2-lora in the run, it also prints LoRA's step time and peak memory as a share of full
 // fine-tuning's, on each side (issue's bar: at most 0.7x the time, 0.5x the memory).
@@ -12,6 +12,7 @@
 // of its rounds runs ajar's plain train-baby and then train-baby-dp, and the row reports the DP step's cost as a
 // multiple of the plain step's, medians over the rounds (issue's bar: at most 2x).
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -97,6 +98,13 @@ function torchAvailable(): boolean {
   return spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 }
 
+/** PyTorch's own default number of ATen threads on this machine (null if it cannot say). */
+function torchDefaultThreads(env: NodeJS.ProcessEnv): number | null {
+  const r = spawnSync(PY, ['-c', 'import torch; print(torch.get_num_threads())'], { encoding: 'utf8', env });
+  const n = Number(r.stdout.trim());
+  return r.status === 0 && Number.isInteger(n) ? n : null;
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
@@ -116,11 +124,15 @@ function main(): void {
   const torchEnv = { ...process.env };
   delete torchEnv.OPENBLAS_CORETYPE;
   delete torchEnv.OPENBLAS_L2_SIZE;
-  // PyTorch at its fastest: its defaults (one ATen thread here, OpenBLAS on every core) and set_num_threads(2),
-  // each run every round; the row compares against the faster. AJAR_THREADS=N pins one setting instead.
+  // PyTorch at its fastest: its defaults (one ATen thread on this 2-core machine, OpenBLAS on every core) and
+  // set_num_threads(n) for each n from 1 to the number of cores that differs from the default, each run every
+  // round; the row compares against the fastest. AJAR_THREADS=N pins one setting instead.
+  const defaultThreads = haveTorch && !process.env.AJAR_THREADS ? torchDefaultThreads(torchEnv) : null;
   const settings: { label: string; env: NodeJS.ProcessEnv }[] = process.env.AJAR_THREADS
     ? [{ label: `${process.env.AJAR_THREADS} threads`, env: torchEnv }]
-    : [{ label: 'defaults', env: torchEnv }, { label: '2 threads', env: { ...torchEnv, AJAR_THREADS: '2' } }];
+    : [{ label: 'defaults', env: torchEnv }, ...Array.from({ length: availableParallelism() }, (_, i) => i + 1)
+      .filter((n) => n !== defaultThreads)
+      .map((n) => ({ label: `${n} thread${n === 1 ? '' : 's'}`, env: { ...torchEnv, AJAR_THREADS: String(n) } }))];
   const rows: {
     workload: string; ajar: Result | string; torch: Result | string | null; torch_setting: string | null;
     torch_settings: { setting: string; step_ms_median: number | null }[];
