@@ -6,6 +6,7 @@
 //   <cache>/models--org--name/blobs/<etag>                     the file's bytes (sha256 for LFS, git blob sha1 else)
 //   <cache>/models--org--name/snapshots/<commit>/<file>        relative symlink to ../../blobs/<etag>
 //   <cache>/models--org--name/refs/<revision>                  the commit sha the revision pointed to
+//   <cache>/.locks/models--org--name/<etag>.lock                held while the blob downloads (file-lock.ts)
 // The HTTP protocol follows huggingface_hub's file_download.py: GET /api/models/{repo}/revision/{rev} for the commit
 // and file list; HEAD /{repo}/resolve/{commit}/{file} for the etag (X-Linked-Etag else ETag, unquoted, W/ dropped)
 // and size (X-Linked-Size else Content-Length), without following the LFS redirect to the CDN; then GET of the
@@ -20,6 +21,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { AjarError } from '../tensor/errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { withFileLock } from './file-lock.js';
 import { readRegularJson, readRegularText } from './safe-read.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -561,10 +563,21 @@ export async function pull(ref: HubRef, opts: PullOptions = {}): Promise<PullRes
   let done = 0;
   if (toFetch.length > 0) opts.log?.(`downloading ${toFetch.length} file(s), ${total} bytes, from ${settings.endpoint}`);
   await pool(toFetch, concurrency, ctx.abort, async (m) => {
-    await downloadBlob(ctx, m, join(repo, 'blobs', m.etag), opts.retries ?? 3, (n) => {
-      done += n;
-      opts.onProgress?.(done, total);
-    });
+    const blob = join(repo, 'blobs', m.etag);
+    // NOTE: huggingface_hub's lock path, so ajar and Python pulling the same file take turns; whoever comes second
+    // finds the blob there and downloads nothing.
+    const lock = join(settings.cacheDir, '.locks', basename(repo), `${m.etag}.lock`);
+    await withFileLock(lock, async () => {
+      if (existsSync(blob)) {
+        done += m.size;
+        opts.onProgress?.(done, total);
+        return;
+      }
+      await downloadBlob(ctx, m, blob, opts.retries ?? 3, (n) => {
+        done += n;
+        opts.onProgress?.(done, total);
+      });
+    }, { signal: ctx.abort.signal, onWait: (holder) => opts.log?.(`waiting for ${holder}, which is downloading ${m.name} into the same cache`) });
   });
   for (const m of metas) linkPointer(join(repo, 'blobs', m.etag), join(snapshot, m.name));
   const fetched = new Set(toFetch.map((m) => m.name));

@@ -3,9 +3,10 @@
 // snapshots/<commit>/<file> -> ../../blobs/<etag>, refs/<revision> holding the commit}), with etags as the hub
 // defines them (sha256 for LFS files, the git blob sha1 otherwise); plus resume, checksums, errors, offline.
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
@@ -170,6 +171,47 @@ describe('pull from a mock hub', () => {
     const from = Number(/^bytes=(\d+)-$/.exec(cdn[1].range ?? '')?.[1]);
     assert.ok(from > 0 && from <= 3_000_000, `resumed with ${cdn[1].range}`);
     assert.ok(readFileSync(join(r.snapshotDir, 'model.safetensors')).equals(main.files['model.safetensors']));
+  });
+
+  it('two pulls at once into one cache take turns per file: each file is fetched once, both get its bytes', async () => {
+    const logs: string[] = [];
+    const [a, b] = await Promise.all([1, 2].map(() => pull({ repoId: REPO, revision: 'main' }, opts({ log: (l) => logs.push(l) }))));
+    assert.equal(a.snapshotDir, b.snapshotDir);
+    for (const n of Object.keys(main.files)) assert.ok(readFileSync(join(a.snapshotDir, n)).equals(main.files[n]), `${n} bytes`);
+    // Without the lock both append to one .incomplete file, and the LFS file fails its sha256 or is fetched twice.
+    assert.equal(hub.requests.filter((q) => q.method === 'GET' && q.path === `/cdn/${lfsSha}`).length, 1);
+    assert.ok(logs.some((l) => /^waiting for process \d+ on .*, which is downloading /.test(l)), logs.join('\n'));
+    // huggingface_hub's lock folder, left empty as it leaves it.
+    assert.deepEqual(readdirSync(join(cache, '.locks', 'models--ajar-test--gpt2-tiny')), []);
+  });
+
+  it('a blob lock left by a process that died is taken over; one held by a live process is waited for', async () => {
+    const locks = join(cache, '.locks', 'models--ajar-test--gpt2-tiny');
+    mkdirSync(locks, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(locks, `${lfsSha}.lock`), `${dead} ${hostname()}\n`);
+    const r = await pull({ repoId: REPO, revision: 'main' }, opts());
+    assert.ok(readFileSync(join(r.snapshotDir, 'model.safetensors')).equals(main.files['model.safetensors']));
+
+    const cache2 = mkdtempSync(join(tmpdir(), 'ajar-hub-'));
+    try {
+      const locks2 = join(cache2, '.locks', 'models--ajar-test--gpt2-tiny');
+      mkdirSync(locks2, { recursive: true });
+      const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+      writeFileSync(join(locks2, `${lfsSha}.lock`), `${holder.pid} ${hostname()}\n`);
+      let waited = false;
+      const p = pull({ repoId: REPO, revision: 'main' }, opts({ cacheDir: cache2, log: (l) => {
+        if (l.startsWith(`waiting for process ${holder.pid}`)) waited = true;
+      } }));
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.ok(waited, 'the pull waits for the live holder');
+      assert.ok(!existsSync(join(repoFolder(cache2, REPO), 'blobs', lfsSha)), 'and has not downloaded the file');
+      holder.kill();
+      const r2 = await p;
+      assert.ok(readFileSync(join(r2.snapshotDir, 'model.safetensors')).equals(main.files['model.safetensors']));
+    } finally {
+      rmSync(cache2, { recursive: true, force: true });
+    }
   });
 
   it('leaves the partial file when out of retries, and the next pull resumes it', async () => {
