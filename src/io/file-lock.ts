@@ -2,8 +2,9 @@
 // mtime refreshed while held. huggingface_hub locks each blob the same way before downloading it
 // (<cache>/.locks/models--org--name/<etag>.lock, through the filelock package), so two pulls of one file, by ajar or
 // by Python, do not append to one partial file at once.
-// A lock is stale, and taken over, when its holder on this host is no longer running, or when nobody has refreshed
-// it for `staleMs` (a holder on another host, or one that froze).
+// A lock is stale, and taken over, when its holder on this host is no longer running, or when for `staleMs` nobody
+// has refreshed it and its work has shown no progress (a holder on another host or one that froze; or Python's
+// empty flock file, whose download's progress is the partial file growing).
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -16,6 +17,11 @@ export interface LockOptions {
   pollMs?: number;
   /** A lock not refreshed for this long is stale, ms. */
   staleMs?: number;
+  /**
+   * When the holder's work last showed progress (ms since the epoch; 0: never), for holders that do not refresh
+   * the lock: huggingface_hub's filelock leaves an empty lock file it holds with flock, which Node cannot test.
+   */
+  activity?: () => number;
 }
 
 const HOST = hostname();
@@ -30,7 +36,7 @@ function alive(pid: number): boolean {
 }
 
 /** Whether the lock at `path` may be taken over: its holder here died, or nobody refreshed it for staleMs. */
-function stale(path: string, staleMs: number): boolean {
+function stale(path: string, staleMs: number, activity: () => number): boolean {
   let text: string;
   let mtime: number;
   try {
@@ -39,7 +45,7 @@ function stale(path: string, staleMs: number): boolean {
   } catch {
     return false; // NOTE: gone between our attempts: the next attempt creates it
   }
-  if (Date.now() - mtime > staleMs) return true;
+  if (Date.now() - Math.max(mtime, activity()) > staleMs) return true;
   const [pid, host] = text.trim().split(' ');
   // NOTE: an empty file is a holder between its create and its write: wait for it.
   return host === HOST && Number(pid) > 0 && Number(pid) !== process.pid && !alive(Number(pid));
@@ -72,7 +78,7 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    if (stale(path, staleMs)) {
+    if (stale(path, staleMs, opts.activity ?? (() => 0))) {
       rmSync(path, { force: true });
       continue;
     }

@@ -577,7 +577,17 @@ export async function pull(ref: HubRef, opts: PullOptions = {}): Promise<PullRes
         done += n;
         opts.onProgress?.(done, total);
       });
-    }, { signal: ctx.abort.signal, onWait: (holder) => opts.log?.(`waiting for ${holder}, which is downloading ${m.name} into the same cache`) });
+    }, {
+      signal: ctx.abort.signal,
+      onWait: (holder) => opts.log?.(`waiting for ${holder}, which is downloading ${m.name} into the same cache`),
+      activity: () => {
+        try {
+          return statSync(`${blob}.incomplete`).mtimeMs;
+        } catch {
+          return 0;
+        }
+      },
+    });
   });
   for (const m of metas) linkPointer(join(repo, 'blobs', m.etag), join(snapshot, m.name));
   const fetched = new Set(toFetch.map((m) => m.name));
