@@ -17,6 +17,12 @@
 #define CLONES
 #endif
 
+/**
+ * The row helpers are inlined into the CLONES function that loops over a unit's rows, so they take its
+ * instruction set and a row of 128 pays no call through the clone resolver.
+ */
+#define ROW_HELPER static inline __attribute__((always_inline))
+
 /** Elements per unit of element-wise work (about 64 KiB of each operand). */
 #define GRAIN (1 << 14)
 
@@ -177,7 +183,7 @@ typedef struct {
 } reduce_job;
 
 /** Sum of n floats at stride 1, in double with ACC partial sums. */
-CLONES static double sum_run(const float *x, int64_t n) {
+ROW_HELPER double sum_run(const float *x, int64_t n) {
   dvec s[4] = {{0}};
   int64_t k = 0;
   for (; k + ACC <= n; k += ACC) {
@@ -189,7 +195,7 @@ CLONES static double sum_run(const float *x, int64_t n) {
 }
 
 /** Column sums acc[i] += x[j * inner + i] over j < n, i < cols, in double (the reference's order of additions). */
-CLONES static void colsum_run(const float *x, int64_t n, int64_t inner, int64_t cols, double *acc) {
+ROW_HELPER void colsum_run(const float *x, int64_t n, int64_t inner, int64_t cols, double *acc) {
   for (int64_t i = 0; i < cols; i++) acc[i] = 0;
   for (int64_t j = 0; j < n; j++) {
     const float *r = x + j * inner;
@@ -197,7 +203,7 @@ CLONES static void colsum_run(const float *x, int64_t n, int64_t inner, int64_t 
   }
 }
 
-static void reduce_unit(void *ctx, int unit, int thread) {
+CLONES static void reduce_unit(void *ctx, int unit, int thread) {
   (void)thread;
   const reduce_job *j = ctx;
   const int64_t o = unit / j->chunks;
@@ -234,7 +240,7 @@ typedef struct {
   int units;
 } range_job;
 
-static void rowsum_range(const range_job *j, int64_t lo, int64_t hi, int thread) {
+CLONES static void rowsum_range(const range_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
   for (int64_t r = lo; r < hi; r++) j->out[r] = (float)sum_run(j->x + r * j->width, j->width);
 }
@@ -278,7 +284,7 @@ typedef struct {
 } softmax_job;
 
 /** The row's maximum, NaN when any is NaN (sixteen running maxima, so the loop vectorises). */
-CLONES static float row_max(const float *x, int64_t n) {
+ROW_HELPER float row_max(const float *x, int64_t n) {
   float m[16];
   for (int l = 0; l < 16; l++) m[l] = -__builtin_inff();
   int64_t k = 0;
@@ -294,11 +300,11 @@ CLONES static float row_max(const float *x, int64_t n) {
   return r;
 }
 
-CLONES static void sub_scalar(const float *x, float m, float *out, int64_t n) {
+ROW_HELPER void sub_scalar(const float *x, float m, float *out, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = x[i] - m;
 }
 
-CLONES static void scale_row(float *out, float s, int64_t n, int divide) {
+ROW_HELPER void scale_row(float *out, float s, int64_t n, int divide) {
   if (divide) {
     for (int64_t i = 0; i < n; i++) out[i] = out[i] / s;
   } else {
@@ -306,7 +312,7 @@ CLONES static void scale_row(float *out, float s, int64_t n, int divide) {
   }
 }
 
-static void softmax_range(const softmax_job *j, int64_t lo, int64_t hi, int thread) {
+CLONES static void softmax_range(const softmax_job *j, int64_t lo, int64_t hi, int thread) {
   const int64_t n = j->n;
   for (int64_t r = lo; r < hi; r++) {
     const float *x = j->x + r * n;
@@ -359,7 +365,7 @@ static inline dvec center8(const float *x, float mu, float *out) {
 }
 
 /** Sum of (x - mu)^2 in double, each square rounded to float, and out = x - mu. */
-CLONES static double center_run(const float *x, float mu, float *out, int64_t n) {
+ROW_HELPER double center_run(const float *x, float mu, float *out, int64_t n) {
   dvec s[4] = {{0}};
   int64_t k = 0;
   for (; k + ACC <= n; k += ACC) {
@@ -374,7 +380,7 @@ CLONES static double center_run(const float *x, float mu, float *out, int64_t n)
   return t;
 }
 
-CLONES static void affine_run(float *o, float rs, const float *w, const float *b, int64_t n) {
+ROW_HELPER void affine_run(float *o, float rs, const float *w, const float *b, int64_t n) {
   if (w && b) {
     for (int64_t i = 0; i < n; i++) o[i] = o[i] * rs * w[i] + b[i];
   } else if (w) {
@@ -386,7 +392,7 @@ CLONES static void affine_run(float *o, float rs, const float *w, const float *b
   }
 }
 
-static void ln_range(const ln_job *j, int64_t lo, int64_t hi, int thread) {
+CLONES static void ln_range(const ln_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
   const int64_t n = j->n;
   for (int64_t r = lo; r < hi; r++) {
@@ -419,7 +425,7 @@ static inline fvec load8(const float *x) {
 }
 
 /** One row of layer_norm_backward: the two row sums, then dx (and g * xhat). */
-CLONES static void ln_back_row(const float *x, const float *g, const float *w, float mu, float rs, int64_t n, float *dx,
+ROW_HELPER void ln_back_row(const float *x, const float *g, const float *w, float mu, float rs, int64_t n, float *dx,
                                float *gxhat) {
   // Sums of dxhat and dxhat * xhat, two chains of eight partial sums each.
   dvec sa[4] = {{0}}, sb[4] = {{0}};
@@ -456,7 +462,7 @@ CLONES static void ln_back_row(const float *x, const float *g, const float *w, f
   }
 }
 
-static void ln_back_range(const ln_job *j, int64_t lo, int64_t hi, int thread) {
+CLONES static void ln_back_range(const ln_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
   const int64_t n = j->n;
   for (int64_t r = lo; r < hi; r++) {
