@@ -18,8 +18,8 @@
 #endif
 
 /**
- * The row helpers are inlined into the CLONES function that loops over a unit's rows, so they take its
- * instruction set and a row of 128 pays no call through the clone resolver.
+ * The row helpers (and the vector ones below) are inlined into the CLONES function that loops over a unit's
+ * rows, so they take its instruction set and a row of 128 pays no call through the clone resolver.
  */
 #define ROW_HELPER static inline __attribute__((always_inline))
 
@@ -74,14 +74,14 @@ typedef double dvec __attribute__((vector_size(64)));
 #define ACC 32
 
 /** x[0..8) widened to double. */
-static inline dvec widen(const float *x) {
+ROW_HELPER dvec widen(const float *x) {
   fvec f;
   memcpy(&f, x, sizeof f);
   return __builtin_convertvector(f, dvec);
 }
 
 /** The total of vectors of partial sums s[0..4), added pairwise. */
-static inline double fold(const dvec *s) {
+ROW_HELPER double fold(const dvec *s) {
   const dvec t = (s[0] + s[1]) + (s[2] + s[3]);
   return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
@@ -356,7 +356,7 @@ typedef struct {
 } ln_job;
 
 /** out[0..8) = x[0..8) - mu; returns their squares widened to double. */
-static inline dvec center8(const float *x, float mu, float *out) {
+ROW_HELPER dvec center8(const float *x, float mu, float *out) {
   fvec c;
   memcpy(&c, x, sizeof c);
   c -= mu;
@@ -418,7 +418,7 @@ void layer_norm(const float *x, int64_t rows, int64_t n, const float *w, const f
 }
 
 /** Eight floats from x. */
-static inline fvec load8(const float *x) {
+ROW_HELPER fvec load8(const float *x) {
   fvec f;
   memcpy(&f, x, sizeof f);
   return f;
