@@ -11,6 +11,7 @@
 #include "attention.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "napi_export.h"
 #include "pool.h"
 #include "train_binding.h"
 #include "q8.h"
@@ -26,11 +27,6 @@ static napi_value throw_last(napi_env env) {
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (!pending) napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "N-API call failed");
-  return NULL;
-}
-
-static napi_value fail(napi_env env, const char *msg) {
-  napi_throw_type_error(env, NULL, msg);
   return NULL;
 }
 
@@ -235,15 +231,15 @@ static napi_value matmul_q8(napi_env env, napi_callback_info info) {
 static napi_value module_init(napi_env env, napi_value exports) {
   gemm_init(NULL);
   elementwise_init(gemm_isa());
-  napi_property_descriptor props[] = {
-    { "init", NULL, init, NULL, NULL, NULL, napi_default, NULL },
-    { "matmul", NULL, matmul, NULL, NULL, NULL, napi_default, NULL },
-    { "unary", NULL, unary_op, NULL, NULL, NULL, napi_default, NULL },
-    { "attention", NULL, attention, NULL, NULL, NULL, napi_default, NULL },
-    { "attentionBackward", NULL, attention_back, NULL, NULL, NULL, napi_default, NULL },
-    { "matmulQ8", NULL, matmul_q8, NULL, NULL, NULL, napi_default, NULL },
+  static const export_fn fns[] = {
+    { "init", init },
+    { "matmul", matmul },
+    { "unary", unary_op },
+    { "attention", attention },
+    { "attentionBackward", attention_back },
+    { "matmulQ8", matmul_q8 },
   };
-  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (!export_functions(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   if (!train_register(env, exports)) return NULL;
   return exports;
 }

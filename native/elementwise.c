@@ -43,11 +43,21 @@ static inline float gelu_one(float v) {
   return v / (1.0f + exp32(-2.0f * u));
 }
 
+/**
+ * Past this u, 0.5 (1 - tanh u) is below 1e-37 and is taken as 0: exp32 clamps e^-2u there, so E s would not
+ * shrink with u.
+ */
+#define GELU_GRAD_U_MAX 43.0f
+
 static inline float gelu_grad_one(float v) {
   const float v2 = v * v > 1e30f ? 1e30f : v * v; // no inf * 0 where |v| > 1e15 (c or s is 0 there)
   const float u = SQRT_2_OVER_PI * (v + GELU_KAPPA * v2 * v);
-  const float s = 1.0f / (1.0f + exp32(-2.0f * u)); // 0.5 (1 + tanh u)
-  const float c = 1.0f / (1.0f + exp32(2.0f * u));  // 0.5 (1 - tanh u)
+  const float e = exp32(-2.0f * u);
+  const float s = 1.0f / (1.0f + e); // 0.5 (1 + tanh u)
+  // NOTE: 0.5 (1 - tanh u) = e / (1 + e) = e s, which saves a second exponential and division. Where e is
+  // +inf (u below -44), e s is NaN and the true value is 1.
+  const float es = e * s;
+  const float c = u > GELU_GRAD_U_MAX ? 0.0f : es != es ? 1.0f : es;
   return s + 2.0f * v * s * c * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_KAPPA * v2);
 }
 
@@ -61,6 +71,10 @@ static void gelu_tanh_generic(const float *x, float *out, int64_t n) {
 
 static void gelu_tanh_grad_generic(const float *x, float *out, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = gelu_grad_one(x[i]);
+}
+
+static void gelu_tanh_back_generic(const float *x, const float *g, float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = g[i] * gelu_grad_one(x[i]);
 }
 
 // NOTE: the vector versions are intrinsics because GCC keeps exp32's clamps as branches under target
@@ -84,19 +98,26 @@ static void gelu_tanh_grad_generic(const float *x, float *out, int64_t n) {
     }                                                                                                  \
     for (; i < n; i++) out[i] = gelu_one(x[i]);                                                        \
   }                                                                                                    \
+  TARGET static inline V gelu_grad_##SUFFIX(V v) {                                                   \
+    const V v2 = MIN(MUL(v, v), SET(1e30f));                                                         \
+    const V u = MUL(SET(SQRT_2_OVER_PI), FMA(MUL(SET(GELU_KAPPA), v2), v, v));                       \
+    const V e = EXP(MUL(SET(-2.0f), u));                                                             \
+    const V s = DIV(SET(1.0f), ADD(SET(1.0f), e));                                                   \
+    /* MIN gives its second operand where the first is NaN (e = +inf): c = 1 there, as gelu_grad_one */ \
+    const V c = ZERO_ABOVE(MIN(MUL(e, s), SET(1.0f)), u, SET(GELU_GRAD_U_MAX));                      \
+    const V d = MUL(MUL(MUL(MUL(SET(2.0f), v), s), c),                                               \
+                    MUL(SET(SQRT_2_OVER_PI), FMA(SET(3.0f * GELU_KAPPA), v2, SET(1.0f))));           \
+    return ADD(s, d);                                                                                \
+  }                                                                                                  \
   TARGET static void gelu_tanh_grad_##SUFFIX(const float *x, float *out, int64_t n) {                  \
     int64_t i = 0;                                                                                     \
-    for (; i + W <= n; i += W) {                                                                       \
-      const V v = LOAD(x + i);                                                                         \
-      const V v2 = MIN(MUL(v, v), SET(1e30f));                                                         \
-      const V u = MUL(SET(SQRT_2_OVER_PI), FMA(MUL(SET(GELU_KAPPA), v2), v, v));                       \
-      const V s = DIV(SET(1.0f), ADD(SET(1.0f), EXP(MUL(SET(-2.0f), u))));                             \
-      const V c = DIV(SET(1.0f), ADD(SET(1.0f), EXP(MUL(SET(2.0f), u))));                              \
-      const V d = MUL(MUL(MUL(MUL(SET(2.0f), v), s), c),                                               \
-                      MUL(SET(SQRT_2_OVER_PI), FMA(SET(3.0f * GELU_KAPPA), v2, SET(1.0f))));           \
-      STORE(out + i, ADD(s, d));                                                                       \
-    }                                                                                                  \
+    for (; i + W <= n; i += W) STORE(out + i, gelu_grad_##SUFFIX(LOAD(x + i)));                        \
     for (; i < n; i++) out[i] = gelu_grad_one(x[i]);                                                   \
+  }                                                                                                    \
+  TARGET static void gelu_tanh_back_##SUFFIX(const float *x, const float *g, float *dx, int64_t n) {   \
+    int64_t i = 0;                                                                                     \
+    for (; i + W <= n; i += W) STORE(dx + i, MUL(LOAD(g + i), gelu_grad_##SUFFIX(LOAD(x + i))));       \
+    for (; i < n; i++) dx[i] = g[i] * gelu_grad_one(x[i]);                                             \
   }
 
 /** exp32's reduction and polynomial on vectors (V, SET, FMA... name the type and intrinsics): p = e^r. */
@@ -123,6 +144,8 @@ static void gelu_tanh_grad_generic(const float *x, float *out, int64_t n) {
 #define MIN _mm512_min_ps
 #define FMA _mm512_fmadd_ps
 #define FNMA _mm512_fnmadd_ps
+/** x where u <= max, else 0. */
+#define ZERO_ABOVE(x, u, max) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(u, max, _CMP_LE_OQ), x)
 
 /** exp32 on 16 lanes. */
 __attribute__((target("avx512f"))) static inline __m512 exp512(__m512 in) {
@@ -146,6 +169,7 @@ VEC_BODIES(avx512, __attribute__((target("avx512f"))), __m512, 16, exp512)
 #undef MIN
 #undef FMA
 #undef FNMA
+#undef ZERO_ABOVE
 #define V __m256
 #define LOAD _mm256_loadu_ps
 #define STORE _mm256_storeu_ps
@@ -156,6 +180,7 @@ VEC_BODIES(avx512, __attribute__((target("avx512f"))), __m512, 16, exp512)
 #define MIN _mm256_min_ps
 #define FMA _mm256_fmadd_ps
 #define FNMA _mm256_fnmadd_ps
+#define ZERO_ABOVE(x, u, max) _mm256_and_ps(_mm256_cmp_ps(u, max, _CMP_LE_OQ), x)
 
 /** exp32 on 8 lanes. */
 __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 in) {
@@ -173,25 +198,34 @@ VEC_BODIES(avx2, __attribute__((target("avx2,fma"))), __m256, 8, exp256)
 #endif
 
 typedef void (*unary_kernel)(const float *x, float *out, int64_t n);
+typedef void (*backward_kernel)(const float *x, const float *g, float *dx, int64_t n);
 
 static unary_kernel KERNELS[UNARY_COUNT] = { gelu_tanh_generic, gelu_tanh_grad_generic };
 static unary_kernel EXP = exp_generic;
+static backward_kernel GELU_BACK = gelu_tanh_back_generic;
 
 void exp_array(const float *x, float *out, int n) { EXP(x, out, n); }
+
+void gelu_tanh_backward_serial(const float *x, const float *g, float *dx, int64_t n) {
+  if (n > 0) GELU_BACK(x, g, dx, n);
+}
 
 void elementwise_init(const char *isa) {
   KERNELS[0] = gelu_tanh_generic;
   KERNELS[1] = gelu_tanh_grad_generic;
   EXP = exp_generic;
+  GELU_BACK = gelu_tanh_back_generic;
 #if defined(__x86_64__) || defined(__i386__)
   if (strcmp(isa, "avx512") == 0) {
     KERNELS[0] = gelu_tanh_avx512;
     KERNELS[1] = gelu_tanh_grad_avx512;
     EXP = exp_avx512;
+    GELU_BACK = gelu_tanh_back_avx512;
   } else if (strcmp(isa, "avx2") == 0) {
     KERNELS[0] = gelu_tanh_avx2;
     KERNELS[1] = gelu_tanh_grad_avx2;
     EXP = exp_avx2;
+    GELU_BACK = gelu_tanh_back_avx2;
   }
 #endif
 }

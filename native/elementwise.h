@@ -16,6 +16,9 @@ void unary(int op, const float *x, float *out, int64_t n);
 /** unary() on the calling thread alone (inside a pool unit). */
 void unary_serial(int op, const float *x, float *out, int64_t n);
 
+/** dx[i] = g[i] * gelu_tanh'(x[i]) for i < n on the calling thread. */
+void gelu_tanh_backward_serial(const float *x, const float *g, float *dx, int64_t n);
+
 /** out[i] = e^x[i] for i < n on the calling thread (exp32's accuracy: about one ulp; below -86 it gives ~4e-38). */
 void exp_array(const float *x, float *out, int n);
 

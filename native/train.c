@@ -17,6 +17,12 @@
 #define CLONES
 #endif
 
+/**
+ * The row helpers (and the vector ones below) are inlined into the CLONES function that loops over a unit's
+ * rows, so they take its instruction set and a row of 128 pays no call through the clone resolver.
+ */
+#define ROW_HELPER static inline __attribute__((always_inline))
+
 /** Elements per unit of element-wise work (about 64 KiB of each operand). */
 #define GRAIN (1 << 14)
 
@@ -26,10 +32,58 @@ static int units_for(int64_t n, int64_t grain) {
   return u < 1 ? 1 : u > (1 << 20) ? (1 << 20) : (int)u;
 }
 
-/** [*lo, *hi): unit u's share of n items split into `units` near-equal ranges. */
-static void share(int64_t n, int units, int u, int64_t *lo, int64_t *hi) {
-  *lo = n * u / units;
-  *hi = n * (u + 1) / units;
+/** Units for `rows` rows of n items each, `grain` items a unit, and at most one unit a row. */
+static int row_units(int64_t rows, int64_t n, int64_t grain) {
+  const int u = units_for(rows * n, grain);
+  return u > rows ? (int)rows : u;
+}
+
+/** [lo, hi): a range of a job's items. */
+typedef struct {
+  int64_t lo, hi;
+} span;
+
+/** Unit u's share of n items split into `units` near-equal ranges. */
+static inline span share(int64_t n, int units, int u) {
+  return (span){ n * u / units, n * (u + 1) / units };
+}
+
+/**
+ * Defines the pool unit NAME (a pool_task) over a TYPE job: it runs BODY(j, lo, hi, thread) on the unit's share
+ * [lo, hi) of the job's COUNT items, split into the job's `units` shares.
+ */
+#define SHARE_UNIT(NAME, TYPE, COUNT, BODY)          \
+  static void NAME(void *ctx, int unit, int thread) { \
+    const TYPE *j = ctx;                              \
+    const span s = share(j->COUNT, j->units, unit);   \
+    BODY(j, s.lo, s.hi, thread);                      \
+  }
+
+// Sums of floats are accumulated in double in four vectors of eight partial sums: four short dependency chains
+// instead of one long one, which is what bounds a sum over a row of 128 (GCC's vector extensions: one AVX-512
+// register each, two AVX2 or four SSE2 ones in the other clones).
+// NOTE: the helpers that pass these vectors are static and inlined, so GCC's note that their ABI differs between
+// instruction sets (-Wpsabi) does not apply.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float fvec __attribute__((vector_size(32)));
+typedef double dvec __attribute__((vector_size(64)));
+
+/** Floats a step of the accumulating loops takes: four vectors of eight (dvec s[4]). */
+#define ACC 32
+
+/** x[0..8) widened to double. */
+ROW_HELPER dvec widen(const float *x) {
+  fvec f;
+  memcpy(&f, x, sizeof f);
+  return __builtin_convertvector(f, dvec);
+}
+
+/** The total of vectors of partial sums s[0..4), added pairwise. */
+ROW_HELPER double fold(const dvec *s) {
+  const dvec t = (s[0] + s[1]) + (s[2] + s[3]);
+  return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
 
 // ---- binary ops ----
@@ -74,11 +128,8 @@ typedef struct {
   int units;
 } binary_job;
 
-static void binary_unit(void *ctx, int unit, int thread) {
+static void binary_range(const binary_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
-  const binary_job *j = ctx;
-  int64_t lo, hi;
-  share(j->total, j->units, unit, &lo, &hi);
   const int r = j->rank;
   const int64_t inner = j->shape[r - 1];
   // The multi-index of element lo, and the operands' offsets there.
@@ -108,6 +159,8 @@ static void binary_unit(void *ctx, int unit, int thread) {
   }
 }
 
+SHARE_UNIT(binary_unit, binary_job, total, binary_range)
+
 void binary_op(int op, const float *a, const int64_t *aStrides, const float *b, const int64_t *bStrides, float *out,
                const int64_t *shape, int rank) {
   if (rank < 1 || rank > BIN_MAX_RANK || op < 0 || op >= BIN_COUNT) return;
@@ -129,20 +182,20 @@ typedef struct {
   int chunks;                     // units per outer index
 } reduce_job;
 
-/** Sum of n floats at stride 1, in double with eight partial sums. */
-CLONES static double sum_run(const float *x, int64_t n) {
-  double s[8] = {0};
+/** Sum of n floats at stride 1, in double with ACC partial sums. */
+ROW_HELPER double sum_run(const float *x, int64_t n) {
+  dvec s[4] = {{0}};
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    for (int l = 0; l < 8; l++) s[l] += (double)x[k + l];
+  for (; k + ACC <= n; k += ACC) {
+    for (int l = 0; l < 4; l++) s[l] += widen(x + k + 8 * l);
   }
-  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  double t = fold(s);
   for (; k < n; k++) t += (double)x[k];
   return t;
 }
 
 /** Column sums acc[i] += x[j * inner + i] over j < n, i < cols, in double (the reference's order of additions). */
-CLONES static void colsum_run(const float *x, int64_t n, int64_t inner, int64_t cols, double *acc) {
+ROW_HELPER void colsum_run(const float *x, int64_t n, int64_t inner, int64_t cols, double *acc) {
   for (int64_t i = 0; i < cols; i++) acc[i] = 0;
   for (int64_t j = 0; j < n; j++) {
     const float *r = x + j * inner;
@@ -150,7 +203,7 @@ CLONES static void colsum_run(const float *x, int64_t n, int64_t inner, int64_t 
   }
 }
 
-static void reduce_unit(void *ctx, int unit, int thread) {
+CLONES static void reduce_unit(void *ctx, int unit, int thread) {
   (void)thread;
   const reduce_job *j = ctx;
   const int64_t o = unit / j->chunks;
@@ -187,13 +240,12 @@ typedef struct {
   int units;
 } range_job;
 
-static void rowsum_unit(void *ctx, int unit, int thread) {
+CLONES static void rowsum_range(const range_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
-  const range_job *j = ctx;
-  int64_t lo, hi;
-  share(j->n, j->units, unit, &lo, &hi);
   for (int64_t r = lo; r < hi; r++) j->out[r] = (float)sum_run(j->x + r * j->width, j->width);
 }
+
+SHARE_UNIT(rowsum_unit, range_job, n, rowsum_range)
 
 void reduce_op(int op, const float *x, int64_t outer, int64_t n, int64_t inner, float *out) {
   if (outer <= 0 || inner <= 0) return;
@@ -203,8 +255,7 @@ void reduce_op(int op, const float *x, int64_t outer, int64_t n, int64_t inner, 
     return;
   }
   if (op == 0 && inner == 1) {
-    range_job j = { .x = x, .out = out, .n = outer, .width = n, .units = units_for(outer * n, GRAIN) };
-    if (j.units > outer) j.units = (int)outer;
+    range_job j = { .x = x, .out = out, .n = outer, .width = n, .units = row_units(outer, n, GRAIN) };
     pool_run(rowsum_unit, &j, j.units);
     return;
   }
@@ -233,7 +284,7 @@ typedef struct {
 } softmax_job;
 
 /** The row's maximum, NaN when any is NaN (sixteen running maxima, so the loop vectorises). */
-CLONES static float row_max(const float *x, int64_t n) {
+ROW_HELPER float row_max(const float *x, int64_t n) {
   float m[16];
   for (int l = 0; l < 16; l++) m[l] = -__builtin_inff();
   int64_t k = 0;
@@ -249,11 +300,11 @@ CLONES static float row_max(const float *x, int64_t n) {
   return r;
 }
 
-CLONES static void sub_scalar(const float *x, float m, float *out, int64_t n) {
+ROW_HELPER void sub_scalar(const float *x, float m, float *out, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = x[i] - m;
 }
 
-CLONES static void scale_row(float *out, float s, int64_t n, int divide) {
+ROW_HELPER void scale_row(float *out, float s, int64_t n, int divide) {
   if (divide) {
     for (int64_t i = 0; i < n; i++) out[i] = out[i] / s;
   } else {
@@ -261,10 +312,7 @@ CLONES static void scale_row(float *out, float s, int64_t n, int divide) {
   }
 }
 
-static void softmax_unit(void *ctx, int unit, int thread) {
-  const softmax_job *j = ctx;
-  int64_t lo, hi;
-  share(j->rows, j->units, unit, &lo, &hi);
+CLONES static void softmax_range(const softmax_job *j, int64_t lo, int64_t hi, int thread) {
   const int64_t n = j->n;
   for (int64_t r = lo; r < hi; r++) {
     const float *x = j->x + r * n;
@@ -283,10 +331,11 @@ static void softmax_unit(void *ctx, int unit, int thread) {
   }
 }
 
+SHARE_UNIT(softmax_unit, softmax_job, rows, softmax_range)
+
 int softmax_rows(const float *x, int64_t rows, int64_t n, float *out, int log) {
   if (rows <= 0 || n <= 0) return 1;
-  softmax_job j = { x, out, NULL, rows, n, units_for(rows * n, GRAIN), log };
-  if (j.units > rows) j.units = (int)rows;
+  softmax_job j = { x, out, NULL, rows, n, row_units(rows, n, GRAIN), log };
   if (log) {
     j.scratch = malloc((size_t)pool_threads() * (size_t)n * sizeof(float));
     if (!j.scratch) return 0;
@@ -306,18 +355,23 @@ typedef struct {
   int units;
 } ln_job;
 
+/** out[0..8) = x[0..8) - mu; returns their squares widened to double. */
+ROW_HELPER dvec center8(const float *x, float mu, float *out) {
+  fvec c;
+  memcpy(&c, x, sizeof c);
+  c -= mu;
+  memcpy(out, &c, sizeof c);
+  return __builtin_convertvector(c * c, dvec);
+}
+
 /** Sum of (x - mu)^2 in double, each square rounded to float, and out = x - mu. */
-CLONES static double center_run(const float *x, float mu, float *out, int64_t n) {
-  double s[8] = {0};
+ROW_HELPER double center_run(const float *x, float mu, float *out, int64_t n) {
+  dvec s[4] = {{0}};
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    for (int l = 0; l < 8; l++) {
-      const float c = x[k + l] - mu;
-      out[k + l] = c;
-      s[l] += (double)(c * c);
-    }
+  for (; k + ACC <= n; k += ACC) {
+    for (int l = 0; l < 4; l++) s[l] += center8(x + k + 8 * l, mu, out + k + 8 * l);
   }
-  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  double t = fold(s);
   for (; k < n; k++) {
     const float c = x[k] - mu;
     out[k] = c;
@@ -326,7 +380,7 @@ CLONES static double center_run(const float *x, float mu, float *out, int64_t n)
   return t;
 }
 
-CLONES static void affine_run(float *o, float rs, const float *w, const float *b, int64_t n) {
+ROW_HELPER void affine_run(float *o, float rs, const float *w, const float *b, int64_t n) {
   if (w && b) {
     for (int64_t i = 0; i < n; i++) o[i] = o[i] * rs * w[i] + b[i];
   } else if (w) {
@@ -338,11 +392,8 @@ CLONES static void affine_run(float *o, float rs, const float *w, const float *b
   }
 }
 
-static void ln_unit(void *ctx, int unit, int thread) {
+CLONES static void ln_range(const ln_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
-  const ln_job *j = ctx;
-  int64_t lo, hi;
-  share(j->rows, j->units, unit, &lo, &hi);
   const int64_t n = j->n;
   for (int64_t r = lo; r < hi; r++) {
     const float *x = j->x + r * n;
@@ -356,30 +407,38 @@ static void ln_unit(void *ctx, int unit, int thread) {
   }
 }
 
+SHARE_UNIT(ln_unit, ln_job, rows, ln_range)
+
 void layer_norm(const float *x, int64_t rows, int64_t n, const float *w, const float *b, float eps, float *out,
                 float *mean, float *rstd) {
   if (rows <= 0 || n <= 0) return;
   ln_job j = { .x = x, .w = w, .b = b, .out = out, .meanOut = mean, .rstdOut = rstd, .rows = rows, .n = n, .eps = eps,
-               .units = units_for(rows * n, GRAIN) };
-  if (j.units > rows) j.units = (int)rows;
+               .units = row_units(rows, n, GRAIN) };
   pool_run(ln_unit, &j, j.units);
 }
 
+/** Eight floats from x. */
+ROW_HELPER fvec load8(const float *x) {
+  fvec f;
+  memcpy(&f, x, sizeof f);
+  return f;
+}
+
 /** One row of layer_norm_backward: the two row sums, then dx (and g * xhat). */
-CLONES static void ln_back_row(const float *x, const float *g, const float *w, float mu, float rs, int64_t n, float *dx,
+ROW_HELPER void ln_back_row(const float *x, const float *g, const float *w, float mu, float rs, int64_t n, float *dx,
                                float *gxhat) {
-  double sa[8] = {0}, sb[8] = {0};
+  // Sums of dxhat and dxhat * xhat, two chains of eight partial sums each.
+  dvec sa[4] = {{0}}, sb[4] = {{0}};
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    for (int l = 0; l < 8; l++) {
-      const float xh = (x[k + l] - mu) * rs;
-      const float dh = w ? g[k + l] * w[k + l] : g[k + l];
-      sa[l] += (double)dh;
-      sb[l] += (double)(dh * xh);
+  for (; k + ACC <= n; k += ACC) {
+    for (int l = 0; l < 4; l++) {
+      const fvec xh = (load8(x + k + 8 * l) - mu) * rs;
+      const fvec dh = w ? load8(g + k + 8 * l) * load8(w + k + 8 * l) : load8(g + k + 8 * l);
+      sa[l] += __builtin_convertvector(dh, dvec);
+      sb[l] += __builtin_convertvector(dh * xh, dvec);
     }
   }
-  double ta = ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sa[4] + sa[5]) + (sa[6] + sa[7]));
-  double tb = ((sb[0] + sb[1]) + (sb[2] + sb[3])) + ((sb[4] + sb[5]) + (sb[6] + sb[7]));
+  double ta = fold(sa), tb = fold(sb);
   for (; k < n; k++) {
     const float xh = (x[k] - mu) * rs;
     const float dh = w ? g[k] * w[k] : g[k];
@@ -387,21 +446,24 @@ CLONES static void ln_back_row(const float *x, const float *g, const float *w, f
     tb += (double)(dh * xh);
   }
   const float ma = (float)ta / (float)n, mb = (float)tb / (float)n;
-  for (int64_t i = 0; i < n; i++) {
-    const float xh = (x[i] - mu) * rs;
-    const float dh = w ? g[i] * w[i] : g[i];
-    dx[i] = rs * ((dh - ma) - xh * mb);
-  }
   if (gxhat) {
-    for (int64_t i = 0; i < n; i++) gxhat[i] = g[i] * ((x[i] - mu) * rs);
+    for (int64_t i = 0; i < n; i++) {
+      const float xh = (x[i] - mu) * rs;
+      const float dh = w ? g[i] * w[i] : g[i];
+      dx[i] = rs * ((dh - ma) - xh * mb);
+      gxhat[i] = g[i] * xh;
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      const float xh = (x[i] - mu) * rs;
+      const float dh = w ? g[i] * w[i] : g[i];
+      dx[i] = rs * ((dh - ma) - xh * mb);
+    }
   }
 }
 
-static void ln_back_unit(void *ctx, int unit, int thread) {
+CLONES static void ln_back_range(const ln_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
-  const ln_job *j = ctx;
-  int64_t lo, hi;
-  share(j->rows, j->units, unit, &lo, &hi);
   const int64_t n = j->n;
   for (int64_t r = lo; r < hi; r++) {
     ln_back_row(j->x + r * n, j->g + r * n, j->w, j->mean[r], j->rstd[r], n, j->out + r * n,
@@ -409,33 +471,24 @@ static void ln_back_unit(void *ctx, int unit, int thread) {
   }
 }
 
+SHARE_UNIT(ln_back_unit, ln_job, rows, ln_back_range)
+
 void layer_norm_backward(const float *x, const float *g, const float *w, const float *mean, const float *rstd,
                          int64_t rows, int64_t n, float *dx, float *gxhat) {
   if (rows <= 0 || n <= 0) return;
   ln_job j = { .x = x, .g = g, .w = w, .mean = mean, .rstd = rstd, .out = dx, .gxhat = gxhat, .rows = rows, .n = n,
-               .units = units_for(rows * n, GRAIN / 2) };
-  if (j.units > rows) j.units = (int)rows;
+               .units = row_units(rows, n, GRAIN / 2) };
   pool_run(ln_back_unit, &j, j.units);
 }
 
 // ---- GELU's gradient, AdamW, sum of squares ----
 
-CLONES static void mul_into(float *o, const float *g, int64_t n) {
-  for (int64_t i = 0; i < n; i++) o[i] = g[i] * o[i];
+static void gelu_back_range(const range_job *j, int64_t lo, int64_t hi, int thread) {
+  (void)thread;
+  gelu_tanh_backward_serial(j->x + lo, j->g + lo, j->out + lo, hi - lo);
 }
 
-static void gelu_back_unit(void *ctx, int unit, int thread) {
-  (void)thread;
-  const range_job *j = ctx;
-  int64_t lo, hi;
-  share(j->n, j->units, unit, &lo, &hi);
-  // NOTE: in cache-sized pieces, so the derivative is multiplied in while it is still in L1.
-  for (int64_t i = lo; i < hi; i += 2048) {
-    const int64_t len = hi - i < 2048 ? hi - i : 2048;
-    unary_serial(UNARY_GELU_TANH_GRAD, j->x + i, j->out + i, len);
-    mul_into(j->out + i, j->g + i, len);
-  }
-}
+SHARE_UNIT(gelu_back_unit, range_job, n, gelu_back_range)
 
 void gelu_tanh_backward(const float *x, const float *g, float *dx, int64_t n) {
   if (n <= 0) return;
@@ -461,13 +514,12 @@ CLONES static void adamw_run(float *w, const float *g, float *m, float *v, int64
   }
 }
 
-static void adamw_unit(void *ctx, int unit, int thread) {
+static void adamw_range(const range_job *j, int64_t lo, int64_t hi, int thread) {
   (void)thread;
-  const range_job *j = ctx;
-  int64_t lo, hi;
-  share(j->n, j->units, unit, &lo, &hi);
   adamw_run(j->out + lo, j->g + lo, j->m + lo, j->v + lo, hi - lo, j->h);
 }
+
+SHARE_UNIT(adamw_unit, range_job, n, adamw_range)
 
 void adamw(float *w, const float *g, float *m, float *v, int64_t n, const adamw_scalars *h) {
   if (n <= 0) return;
@@ -476,12 +528,15 @@ void adamw(float *w, const float *g, float *m, float *v, int64_t n, const adamw_
 }
 
 CLONES static double squares_run(const float *x, int64_t n) {
-  double s[8] = {0};
+  dvec s[4] = {{0}};
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    for (int l = 0; l < 8; l++) s[l] += (double)x[k + l] * (double)x[k + l];
+  for (; k + ACC <= n; k += ACC) {
+    for (int l = 0; l < 4; l++) {
+      const dvec v = widen(x + k + 8 * l);
+      s[l] += v * v;
+    }
   }
-  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  double t = fold(s);
   for (; k < n; k++) t += (double)x[k] * (double)x[k];
   return t;
 }
@@ -489,9 +544,8 @@ CLONES static double squares_run(const float *x, int64_t n) {
 static void squares_unit(void *ctx, int unit, int thread) {
   (void)thread;
   const range_job *j = ctx;
-  int64_t lo, hi;
-  share(j->n, j->units, unit, &lo, &hi);
-  j->partial[unit] = squares_run(j->x + lo, hi - lo);
+  const span s = share(j->n, j->units, unit);
+  j->partial[unit] = squares_run(j->x + s.lo, s.hi - s.lo);
 }
 
 double sum_squares(const float *x, int64_t n) {

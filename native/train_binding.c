@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "napi_export.h"
 #include "train.h"
 #include "train_binding.h"
 
@@ -52,11 +53,6 @@ static int read_args(napi_env env, napi_callback_info info, const char *sig, ...
   }
   va_end(ap);
   return ok;
-}
-
-static napi_value fail(napi_env env, const char *msg) {
-  napi_throw_type_error(env, NULL, msg);
-  return NULL;
 }
 
 /** binary(op, a, b, out, dims): dims = [rank, shape..., a strides..., b strides...] (Int32Array). */
@@ -190,15 +186,15 @@ static napi_value sum_squares_js(napi_env env, napi_callback_info info) {
 }
 
 int train_register(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    { "binary", NULL, binary_js, NULL, NULL, NULL, napi_default, NULL },
-    { "reduce", NULL, reduce_js, NULL, NULL, NULL, napi_default, NULL },
-    { "softmax", NULL, softmax_js, NULL, NULL, NULL, napi_default, NULL },
-    { "layerNorm", NULL, layer_norm_js, NULL, NULL, NULL, napi_default, NULL },
-    { "layerNormBackward", NULL, layer_norm_back_js, NULL, NULL, NULL, napi_default, NULL },
-    { "geluTanhBackward", NULL, gelu_back_js, NULL, NULL, NULL, napi_default, NULL },
-    { "adamw", NULL, adamw_js, NULL, NULL, NULL, napi_default, NULL },
-    { "sumSquares", NULL, sum_squares_js, NULL, NULL, NULL, napi_default, NULL },
+  static const export_fn fns[] = {
+    { "binary", binary_js },
+    { "reduce", reduce_js },
+    { "softmax", softmax_js },
+    { "layerNorm", layer_norm_js },
+    { "layerNormBackward", layer_norm_back_js },
+    { "geluTanhBackward", gelu_back_js },
+    { "adamw", adamw_js },
+    { "sumSquares", sum_squares_js },
   };
-  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
+  return export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }

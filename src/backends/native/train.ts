@@ -47,6 +47,24 @@ export function trainKernels(lib: TrainAddon, base: Backend): TrainKernels {
     dims[3] = sb;
     return dims;
   };
+  /** rows x cols, a read whole and b one row (cols) read again for every row: a linear layer's bias add. */
+  const rowBroadcast = (rows: number, cols: number): Int32Array => {
+    dims[0] = 2;
+    dims[1] = rows;
+    dims[2] = cols;
+    dims[3] = cols; // a's strides
+    dims[4] = 1;
+    dims[5] = 0; // b's strides
+    dims[6] = 1;
+    return dims;
+  };
+  /** Whether b (shape bShape, of length n) is broadcast along every dimension of outShape but the last. */
+  const isLastRow = (bShape: readonly number[], outShape: readonly number[], n: number): boolean => {
+    const r = outShape.length;
+    if (r < 2 || bShape.length === 0 || bShape[bShape.length - 1] !== outShape[r - 1] || n !== outShape[r - 1]) return false;
+    for (let d = 0; d < bShape.length - 1; d++) if (bShape[d] !== 1) return false;
+    return true;
+  };
 
   const binary: Backend['binary'] = (op, a, aShape, b, bShape, out, outShape) => {
     const n = numel(outShape);
@@ -55,6 +73,10 @@ export function trainKernels(lib: TrainAddon, base: Backend): TrainKernels {
     if (a.length === n && b.length === n) return lib.binary(code, a, b, out, flat(n, 1, 1));
     if (b.length === 1 && a.length === n) return lib.binary(code, a, b, out, flat(n, 1, 0));
     if (a.length === 1 && b.length === n) return lib.binary(code, a, b, out, flat(n, 0, 1));
+    if (a.length === n && isLastRow(bShape, outShape, b.length)) {
+      const cols = b.length;
+      return lib.binary(code, a, b, out, rowBroadcast(n / cols, cols));
+    }
     const m = mergeBroadcast(outShape, [aShape, bShape]);
     const r = m.shape.length;
     if (r > MAX_RANK) return base.binary(op, a, aShape, b, bShape, out, outShape);
