@@ -2,7 +2,7 @@
 // (napi_get_typedarray_info: no copies; plain and shared buffers alike), the C pool doing the threading.
 // Exports: init(threads, isa?) -> { isa, threads }, matmul(a, b, out, batch, M, K, N, transA, transB,
 // aBatchStride, bBatchStride), unary(op, x, out) with op an elementwise.h code, attention and
-// attentionBackward (FusedKernels' signatures), matmulQ8 (q8.h). Arguments are checked here, so a bad call throws instead of reading out of bounds.
+// attentionBackward (FusedKernels' signatures), matmulQ8 (q8.h); train_binding.c and llama_binding.c add theirs. Arguments are checked here, so a bad call throws instead of reading out of bounds.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include "gemm.h"
 #include "napi_export.h"
 #include "pool.h"
+#include "llama_binding.h"
 #include "train_binding.h"
 #include "q8.h"
 
@@ -241,6 +242,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
   };
   if (!export_functions(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   if (!train_register(env, exports)) return NULL;
+  if (!llama_register(env, exports)) return NULL;
   return exports;
 }
 

@@ -1,15 +1,20 @@
-// A tiny Llama and Mistral on the wasm backend's fused kernels (rmsNorm, rope, siluMul, grouped attention) against
-// the same models on the js backend, where every op is its composite: logits, loss and every parameter's
+// A tiny Llama and Mistral on the wasm and native backends' fused kernels (rmsNorm, rope, siluMul, grouped attention)
+// against the same models on the js backend, where every op is its composite: logits, loss and every parameter's
 // gradient, and a KV-cache decode that must agree with the full forward pass.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { jsBackend } from '../../src/backends/js/index.js';
+import { getNativeBackend, nativeAvailable, nativeUnavailableReason } from '../../src/backends/native/index.js';
 import { getWasmBackend, wasmAvailable, wasmUnavailableReason } from '../../src/backends/wasm/index.js';
 import { LlamaForCausalLM } from '../../src/models/llama.js';
 import { crossEntropy, noGrad, reshape, Rng, setBackend, slice, type Backend } from '../../src/tensor/index.js';
 import { maxRelDiff } from '../helpers/golden.js';
 
-const skip = wasmAvailable() ? false : `wasm backend unavailable: ${wasmUnavailableReason()}`;
+/** The backends with fused Llama kernels, each with its skip reason (false: it loads). */
+const FUSED: [string, () => Backend, string | false][] = [
+  ['wasm', getWasmBackend, wasmAvailable() ? false : `wasm backend unavailable: ${wasmUnavailableReason()}`],
+  ['native', getNativeBackend, nativeAvailable() ? false : `native backend unavailable: ${nativeUnavailableReason()}`],
+];
 
 /** Width 64 of 4 query heads and 2 key/value heads of 16, 2 layers; Mistral's with a 5-token window. */
 function config(window: number | null): Record<string, unknown> {
@@ -46,40 +51,42 @@ function run(be: Backend, window: number | null): { logits: Float32Array; loss: 
   return { logits: Float32Array.from(logits.data), loss: loss.data[0], grads };
 }
 
-describe('Llama on fused kernels vs composites', { skip }, () => {
-  for (const window of [null, 5]) {
-    it(`logits, loss and every gradient (${window === null ? 'Llama' : 'Mistral, window 5'})`, () => {
-      try {
-        const ref = run(jsBackend, window);
-        const fused = run(getWasmBackend(), window);
-        assert.ok(maxRelDiff(fused.logits, ref.logits) < 1e-5, `logits ${maxRelDiff(fused.logits, ref.logits)}`);
-        assert.ok(Math.abs(fused.loss - ref.loss) < 1e-5, `loss ${fused.loss} vs ${ref.loss}`);
-        for (const [name, g] of ref.grads) {
-          const d = maxRelDiff(fused.grads.get(name)!, g);
-          assert.ok(d < 1e-4, `${name}: ${d}`);
-        }
-      } finally {
-        setBackend(jsBackend);
-      }
-    });
-
-    it(`a KV-cache decode matches the full forward (${window === null ? 'Llama' : 'Mistral, window 5'})`, () => {
-      try {
-        const m = build(getWasmBackend(), window);
-        noGrad(() => {
-          const row = ids.subarray(0, T);
-          const full = m.forward(row, 1); // (1, T, V)
-          const cache = m.newCache();
-          m.forward(row.subarray(0, 4), 1, { cache }); // a 4-token prompt, then one token at a time
-          for (let t = 4; t < T; t++) {
-            const step = m.forward(row.subarray(t, t + 1), 1, { cache }); // (1, 1, V)
-            const want = slice(full, 1, t, t + 1);
-            assert.ok(maxRelDiff(step.data, want.data) < 1e-4, `position ${t}: ${maxRelDiff(step.data, want.data)}`);
+for (const [name, getFused, skip] of FUSED) {
+  describe(`Llama on ${name}'s fused kernels vs composites`, { skip }, () => {
+    for (const window of [null, 5]) {
+      it(`logits, loss and every gradient (${window === null ? 'Llama' : 'Mistral, window 5'})`, () => {
+        try {
+          const ref = run(jsBackend, window);
+          const fused = run(getFused(), window);
+          assert.ok(maxRelDiff(fused.logits, ref.logits) < 1e-5, `logits ${maxRelDiff(fused.logits, ref.logits)}`);
+          assert.ok(Math.abs(fused.loss - ref.loss) < 1e-5, `loss ${fused.loss} vs ${ref.loss}`);
+          for (const [name, g] of ref.grads) {
+            const d = maxRelDiff(fused.grads.get(name)!, g);
+            assert.ok(d < 1e-4, `${name}: ${d}`);
           }
-        });
-      } finally {
-        setBackend(jsBackend);
-      }
-    });
-  }
-});
+        } finally {
+          setBackend(jsBackend);
+        }
+      });
+
+      it(`a KV-cache decode matches the full forward (${window === null ? 'Llama' : 'Mistral, window 5'})`, () => {
+        try {
+          const m = build(getFused(), window);
+          noGrad(() => {
+            const row = ids.subarray(0, T);
+            const full = m.forward(row, 1); // (1, T, V)
+            const cache = m.newCache();
+            m.forward(row.subarray(0, 4), 1, { cache }); // a 4-token prompt, then one token at a time
+            for (let t = 4; t < T; t++) {
+              const step = m.forward(row.subarray(t, t + 1), 1, { cache }); // (1, 1, V)
+              const want = slice(full, 1, t, t + 1);
+              assert.ok(maxRelDiff(step.data, want.data) < 1e-4, `position ${t}: ${maxRelDiff(step.data, want.data)}`);
+            }
+          });
+        } finally {
+          setBackend(jsBackend);
+        }
+      });
+    }
+  });
+}

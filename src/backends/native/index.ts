@@ -1,6 +1,6 @@
 // The native backend: C kernels (native/, built by node-gyp at install into build/Release/ajar_native.node) for
-// the products, GELU, causal self-attention and the training step's element-wise, reduction, norm, softmax and
-// optimizer kernels (./train.ts), over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
+// the products, GELU, causal self-attention, the training step's element-wise, reduction, norm, softmax and
+// optimizer kernels (./train.ts) and the Llama family's fused kernels (./llama.ts), over a base backend (wasm where it loads, else js) that keeps every other kernel and the buffers.
 // The addon is loaded lazily; when it is missing or fails to load, nativeAvailable() is false and says why.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { jsBackend } from '../js/index.js';
 import { defaultThreads, getWasmBackend, wasmAvailable } from '../wasm/index.js';
 import type { Backend, FusedKernels, MatmulArgs, UnaryOp } from '../../tensor/backend.js';
+import { llamaKernels, type LlamaAddon } from './llama.js';
 import { trainKernels, type TrainAddon } from './train.js';
 
-/** The addon's exports (native/binding.c, and native/train_binding.c's through TrainAddon). */
-interface Addon extends TrainAddon {
+/** The addon's exports (native/binding.c, and native/train_binding.c's and llama_binding.c's through TrainAddon, LlamaAddon). */
+interface Addon extends TrainAddon, LlamaAddon {
   init(threads: number, isa?: string): { isa: string; threads: number };
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, K: number, N: number,
     transA: boolean, transB: boolean, aBatchStride: number, bBatchStride: number): void;
@@ -112,6 +113,7 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
   };
 
   const train = trainKernels(lib, base);
+  const llama = llamaKernels(lib);
 
   // NOTE: every other kernel is the base's own function (the wasm ones are bound arrow functions), so buffers
   // from base.alloc stay where its kernels expect them; the addon reads any Float32Array in place.
@@ -135,6 +137,6 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     copyAxis: base.copyAxis,
     gatherRows: base.gatherRows,
     scatterAddRows: base.scatterAddRows,
-    fused: { ...base.fused, ...train.fused, attention: lib.attention, attentionBackward: lib.attentionBackward, matmulQ8: lib.matmulQ8 },
+    fused: { ...base.fused, ...train.fused, ...llama, attention: lib.attention, attentionBackward: lib.attentionBackward, matmulQ8: lib.matmulQ8 },
   };
 }
