@@ -1,11 +1,13 @@
-// The Llama family's fused wasm kernels against the composites they replace, at SmolLM2-135M's sizes (hidden 576,
+// The Llama family's fused kernels (wasm's, or with --backend native the C ones of native/llama.c) against the
+// composites they replace, at SmolLM2-135M's sizes (hidden 576,
 // 9 query heads and 3 key/value heads of 64, intermediate 1536) on one sequence of T positions: forward alone,
 // and forward plus backward (the op's gradient from a fixed upstream); then a whole training step (loss and
 // backward) of a 2-layer model of SmolLM2-135M's layers (vocabulary cut to 2048), with the backend's Llama
 // kernels and without them (every op its composite). Prints the median wall milliseconds of each and the speedup
 // composite / fused, in wall time and in process CPU time (all threads together), which a machine busy with
 // other work disturbs less.
-// Usage: node dist/bench/fused.js [--reps N] [--threads N] [--T N] [--json]
+// Usage: node dist/bench/fused.js [--backend wasm|native] [--reps N] [--threads N] [--T N] [--json]
+import { createNativeBackend, nativeAvailable, nativeUnavailableReason } from '../src/backends/native/index.js';
 import {
   createWasmBackend, wasmAvailable, wasmUnavailableReason, type WasmBackend,
 } from '../src/backends/wasm/index.js';
@@ -27,6 +29,7 @@ const reps = flag('--reps', 20);
 const threads = flag('--threads', 0);
 const T = flag('--T', 256);
 const json = argv.includes('--json');
+const backendArg = argv.includes('--backend') ? argv[argv.indexOf('--backend') + 1] : 'wasm';
 
 // SmolLM2-135M (HuggingFaceTB/SmolLM2-135M config.json)
 const HIDDEN = 576;
@@ -93,14 +96,14 @@ const LLAMA_KERNELS: (keyof FusedKernels)[] = ['rmsNorm', 'rmsNormBackward', 'ro
   'groupedAttention', 'groupedAttentionBackward'];
 
 /** The same backend without the Llama kernels, so the Llama ops run as their composites. */
-function withoutLlamaKernels(be: WasmBackend): Backend {
+function withoutLlamaKernels(be: Backend): Backend {
   const fused: Partial<FusedKernels> = { ...be.fused };
   for (const k of LLAMA_KERNELS) delete fused[k];
-  return { ...be, name: 'wasm without the Llama kernels', fused };
+  return { ...be, name: `${be.name} without the Llama kernels`, fused };
 }
 
 /** A training step of a 2-layer model of SmolLM2-135M's layers: the loss of T tokens, on either backend. */
-function modelCase(be: WasmBackend): Case {
+function modelCase(be: Backend): Case {
   const vocab = 2048;
   const model = new LlamaForCausalLM({
     architectures: ['LlamaForCausalLM'], hidden_size: HIDDEN, intermediate_size: INTERMEDIATE, num_attention_heads: HEADS,
@@ -181,16 +184,24 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  if (!(Number.isInteger(reps) && reps >= 1 && Number.isInteger(threads) && threads >= 0 && Number.isInteger(T) && T >= 1)) {
-    console.error('usage: node dist/bench/fused.js [--reps N] [--threads N] [--T N] [--json]');
+  if (backendArg === 'native' && !nativeAvailable()) {
+    console.error(`native backend unavailable: ${nativeUnavailableReason()}`);
+    process.exitCode = 1;
+    return;
+  }
+  if (!(Number.isInteger(reps) && reps >= 1 && Number.isInteger(threads) && threads >= 0 && Number.isInteger(T) && T >= 1) ||
+    (backendArg !== 'wasm' && backendArg !== 'native')) {
+    console.error('usage: node dist/bench/fused.js [--backend wasm|native] [--reps N] [--threads N] [--T N] [--json]');
     process.exitCode = 2;
     return;
   }
   const be = createWasmBackend(threads > 0 ? { threads } : {});
   be.waitForWorkers();
-  setBackend(be);
+  // NOTE: the native backend keeps its buffers (and every kernel it lacks) on this wasm backend.
+  const measured: Backend = backendArg === 'native' ? createNativeBackend({ base: be, ...(threads > 0 ? { threads } : {}) }) : be;
+  setBackend(measured);
   const rows: Row[] = [];
-  for (const c of [...CASES, modelCase(be)]) {
+  for (const c of [...CASES, modelCase(measured)]) {
     const xs = c.inputs();
     const up = randn(c.fused(xs).shape, rng);
     const forward = (f: Case['fused']) => (): void => {
@@ -216,8 +227,9 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (json) console.log(JSON.stringify({ threads: be.threads, variant: be.variant, T, reps, rows }, null, 2));
-  else console.log(`wasm backend, ${be.threads} thread(s), ${be.variant} kernels, median of ${reps} runs`);
+  const isa = 'isa' in measured ? ` (${String(measured.isa)})` : '';
+  if (json) console.log(JSON.stringify({ backend: measured.name + isa, threads: be.threads, variant: be.variant, T, reps, rows }, null, 2));
+  else console.log(`${measured.name}${isa} backend, ${be.threads} thread(s), wasm ${be.variant} kernels, median of ${reps} runs`);
   be.close();
 }
 
