@@ -9,6 +9,7 @@
 
 #include "llama.h"
 #include "llama_binding.h"
+#include "napi_export.h"
 
 #define MAX_ARGS 16
 #define DIM_MAX ((int64_t)1 << 31)
@@ -51,11 +52,6 @@ static int read_args(napi_env env, napi_callback_info info, const char *sig, ...
   }
   va_end(ap);
   return ok;
-}
-
-static napi_value fail(napi_env env, const char *msg) {
-  napi_throw_type_error(env, NULL, msg);
-  return NULL;
 }
 
 /** rmsNorm(x, rows, n, weight, eps, out, rstd): weight and rstd may be null. */
@@ -185,14 +181,14 @@ static napi_value grouped_back_js(napi_env env, napi_callback_info info) {
 }
 
 int llama_register(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    { "rmsNorm", NULL, rms_norm_js, NULL, NULL, NULL, napi_default, NULL },
-    { "rmsNormBackward", NULL, rms_norm_back_js, NULL, NULL, NULL, napi_default, NULL },
-    { "rope", NULL, rope_js, NULL, NULL, NULL, napi_default, NULL },
-    { "siluMul", NULL, silu_mul_js, NULL, NULL, NULL, napi_default, NULL },
-    { "siluMulBackward", NULL, silu_mul_back_js, NULL, NULL, NULL, napi_default, NULL },
-    { "groupedAttention", NULL, grouped_js, NULL, NULL, NULL, napi_default, NULL },
-    { "groupedAttentionBackward", NULL, grouped_back_js, NULL, NULL, NULL, napi_default, NULL },
+  static const export_fn fns[] = {
+    { "rmsNorm", rms_norm_js },
+    { "rmsNormBackward", rms_norm_back_js },
+    { "rope", rope_js },
+    { "siluMul", silu_mul_js },
+    { "siluMulBackward", silu_mul_back_js },
+    { "groupedAttention", grouped_js },
+    { "groupedAttentionBackward", grouped_back_js },
   };
-  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
+  return export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
