@@ -6,7 +6,7 @@
 // against the plain one; and GPT-2 decoding with int8 weights, which bench/run.ts sets against PyTorch's float32 decoding.
 import { generate, generateStream } from '../generate/index.js';
 import { attachLora, buildModel, defaultLoraTargets, quantizeModel, type CausalLM } from '../models/index.js';
-import { crossEntropy, mul, reshape, Rng, type Tensor } from '../tensor/index.js';
+import { crossEntropy, mul, reshape, Rng, transientGraph, type Tensor } from '../tensor/index.js';
 import { dpGradient } from '../train/dp.js';
 import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
 
@@ -73,8 +73,12 @@ function loraTraining(r: number): Trainable {
 type Form = (model: CausalLM, params: Tensor[], x: Int32Array, y: Int32Array, batch: number, block: number, rng: Rng) => void;
 
 const plainStep: Form = (model, params, x, y, batch, block) => {
-  const logits = model.forward(x, batch); // (B, T, V)
-  crossEntropy(reshape(logits, [batch * block, model.vocabSize]), y).backward();
+  // NOTE: only the loss leaves the graph (as in bench/torch_ref.py), so backward gives each activation back once used.
+  const loss = transientGraph(() => {
+    const logits = model.forward(x, batch); // (B, T, V)
+    return crossEntropy(reshape(logits, [batch * block, model.vocabSize]), y);
+  });
+  loss.backward();
   clipGradNorm(params, 1.0);
 };
 

@@ -12,4 +12,4 @@ export {
 } from './quant.js';
 export { Rng } from './random.js';
 export { ShapeError, broadcastShapes, numel, type Shape } from './shape.js';
-export { noGrad, isGradEnabled, Tensor, type BackwardHooks } from './tensor.js';
+export { noGrad, isGradEnabled, Tensor, transientGraph, type BackwardHooks } from './tensor.js';

@@ -376,6 +376,34 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return reshape(out, shape);
 }
 
+/**
+ * acc (rows, dim) += the rows of g (ids.length, dim) summed per id, rounding as `acc + scatterAddRows(g, ids)
+ * into zeros` does: the rows of each id are summed first, in order, in a table of the ids that occur (as small as
+ * the batch), and each sum is then added to acc once. ids < 0 are skipped.
+ */
+function scatterAddRowsInto(g: Float32Array, dim: number, ids: Int32Array, acc: Float32Array): void {
+  const be = getBackend();
+  const slot = new Map<number, number>();
+  const local = new Int32Array(ids.length);
+  for (let r = 0; r < ids.length; r++) {
+    const id = ids[r];
+    if (id < 0) {
+      local[r] = -1;
+      continue;
+    }
+    let j = slot.get(id);
+    if (j === undefined) {
+      j = slot.size;
+      slot.set(id, j);
+    }
+    local[r] = j;
+  }
+  const sums = be.alloc(slot.size * dim); // (distinct ids, dim)
+  be.scatterAddRows(g, dim, local, sums);
+  be.scatterAddRows(sums, dim, Int32Array.from(slot.keys()), acc);
+  be.free?.(sums);
+}
+
 const elementwise = (f: (g: Tensor, x: Tensor, out: Tensor) => Tensor): GradRule =>
   (g, out, node) => [f(g, node.inputs[0], out)];
 
@@ -512,11 +540,19 @@ const rules: Record<string, GradRule> = {
     be.scatterAdd(g.data, layout, node.attrs.idx as Int32Array, out);
     return [new Tensor(out, x.shape)];
   },
-  embedding: (g, _o, node) => {
+  embedding: (g, _o, node, into) => {
     const table = node.inputs[0];
+    const ids = node.attrs.ids as Int32Array;
+    const acc = into?.[0];
+    if (acc) {
+      // A tied table (GPT-2's wte is also the LM head) has its head's gradient pending: add the rows into it
+      // rather than into a second table-sized buffer.
+      scatterAddRowsInto(g.data, table.shape[1], ids, acc.data);
+      return [acc];
+    }
     const be = getBackend();
     const out = be.alloc(table.size);
-    be.scatterAddRows(g.data, table.shape[1], node.attrs.ids as Int32Array, out);
+    be.scatterAddRows(g.data, table.shape[1], ids, out);
     return [new Tensor(out, table.shape)];
   },
   cross_entropy: (g, _o, node) => {

@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { readRegularJson } from '../io/safe-read.js';
 import { buildModel, loadPretrained, type AnyModel } from '../models/index.js';
 import {
-  AjarError, crossEntropy, mseLoss, noGrad, reshape, Rng, tensor, type Tensor,
+  AjarError, crossEntropy, mseLoss, noGrad, reshape, Rng, tensor, transientGraph, type Tensor,
 } from '../tensor/index.js';
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
@@ -373,6 +373,20 @@ export class Trainer {
   private batchLoss(training: boolean, lm?: LMBatch, ex?: ExampleBatch, perExample = false): { loss: Tensor; tokens: number } {
     const opts = training ? { rng: this.rng } : {};
     if (perExample && ex) return perExampleLoss(this.model, ex, opts);
+    let tokens = 0;
+    const build = (): Tensor => {
+      const r = this.meanLoss(opts, lm, ex);
+      tokens = r.tokens;
+      return r.loss;
+    };
+    // NOTE: only the loss leaves the graph, so backward gives each activation back once it has used it; DP-SGD's
+    // per-example pass (perExample) reads activations after its backward, so its graph keeps them.
+    const loss = perExample ? build() : transientGraph(build);
+    return { loss, tokens };
+  }
+
+  /** The batch's mean loss, with its graph. */
+  private meanLoss(opts: { rng?: Rng }, lm?: LMBatch, ex?: ExampleBatch): { loss: Tensor; tokens: number } {
     if (lm) {
       if (this.model.task !== 'causal-lm') throw new Error('unreachable: stream data needs a language model');
       const logits = this.model.forward(lm.x, lm.batch, opts); // (B, T, V)
