@@ -99,6 +99,9 @@ const types = {
 
 const DAY_MS = 86_400_000;
 
+/** Connections that write usage records: as many batches can be in flight at once (group-commit.ts). */
+const METER_CONNECTIONS = 2;
+
 /** PostgreSQL's codes for a transaction to retry: serialization failure, deadlock. */
 const RETRY_CODES = new Set(['40001', '40P01']);
 
@@ -153,27 +156,47 @@ export class PgStore implements Store {
 
   /** pool: everything; meter: usage writes, with the durability `sync` asks for. */
   private constructor(private readonly pool: pg.Pool, private readonly meter: pg.Pool, private readonly url: string) {
-    this.usage = new GroupCommit((batch) => this.retrying(() => this.writeUsage(this.meter, batch)));
+    this.usage = new GroupCommit((batch) => this.retrying(() => this.writeUsage(this.meter, batch)), 256, METER_CONNECTIONS);
   }
 
   /** Connect and migrate. `url` is a postgres:// URL (libpq's options= for a search_path is honoured). */
   static async open(url: string, opts: { sync?: DbSync } = {}): Promise<PgStore> {
-    const pool = new pg.Pool({ connectionString: url, max: 10, types, connectionTimeoutMillis: 5_000 });
+    // NOTE: `min` connections stay open however long the server idles (pg closes others after 10 s idle): the first
+    // requests after a quiet spell must not wait for a connection to be made (a backend forked, authenticated, its
+    // catalog caches and our prepared statements built again), which costs tens of milliseconds.
+    const pool = new pg.Pool({ connectionString: url, max: 10, min: 2, types, connectionTimeoutMillis: 5_000 });
     // The commit is acknowledged once in PostgreSQL's memory (any replica may crash after it), before the disk flush.
     const meterUrl = (opts.sync ?? 'normal') === 'normal' ? withOption(url, '-c synchronous_commit=off') : url;
-    const meter = new pg.Pool({ connectionString: meterUrl, max: 2, types, connectionTimeoutMillis: 5_000 });
+    const meter = new pg.Pool({
+      connectionString: meterUrl, max: METER_CONNECTIONS, min: METER_CONNECTIONS, types, connectionTimeoutMillis: 5_000,
+    });
     // NOTE: an idle client's error (the server restarted) must not crash the process; the next query reconnects.
     pool.on('error', () => {});
     meter.on('error', () => {});
     const store = new PgStore(pool, meter, url);
     try {
       store.migrated = await store.migrate();
+      await store.warm();
     } catch (e) {
       await pool.end();
       await meter.end();
       throw new AjarError('bad_db', `cannot open the PostgreSQL database ${safeUrl(url)}: ${(e as Error).message}`);
     }
     return store;
+  }
+
+  /**
+   * Open every metering connection and prepare the usage statement on it (a batch of no records writes nothing),
+   * and a second connection of the main pool, so the first requests find them ready.
+   */
+  private async warm(): Promise<void> {
+    const meter = await Promise.all(Array.from({ length: METER_CONNECTIONS }, () => this.meter.connect()));
+    const main = await Promise.all([this.pool.connect(), this.pool.connect()]);
+    try {
+      await Promise.all(meter.map((c) => this.writeUsage(c, [])));
+    } finally {
+      for (const c of [...meter, ...main]) c.release();
+    }
   }
 
   private async tx<T>(f: (c: pg.PoolClient) => Promise<T>): Promise<T> {
