@@ -8,7 +8,9 @@
 // falls on both), and "added" = full minus bare at the same percentile over all rounds' samples, with the spread of
 // the per-round-pair differences beside it. The CPU each component used is reported, to show when the machine's
 // cores are oversubscribed (the figures then measure the queueing, not the work).
-// Usage: node dist/bench/serve-overhead.js [--rate 200] [--seconds 5] [--rounds 6] [--json]
+// --trace: the full servers also time every store and limiter call, their own time per request and their event
+// loop's delay (bench/overhead/trace.ts), printed per set-up after its rounds: where the full path's time goes.
+// Usage: node dist/bench/serve-overhead.js [--rate 200] [--seconds 5] [--rounds 6] [--json] [--trace]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -38,6 +40,7 @@ const RATE = flag('rate', 200);
 const SECONDS = flag('seconds', 5);
 const ROUNDS = flag('rounds', 6); // per arm
 const JSON_OUT = process.argv.includes('--json');
+const TRACE = process.argv.includes('--trace');
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
 function stubModel(dir: string): string {
@@ -207,6 +210,35 @@ async function compare(setup: string, bare: Server[], full: Server[], key: strin
   };
 }
 
+/** What --trace collected from a set-up's full servers: per operation, percentiles of its durations (ms). */
+interface TraceRow { setup: string; ops: Record<string, { n: number; p50: number; p90: number; p99: number; max: number }>;
+  loop_delay_ms: Array<{ p50: number; p99: number; max: number }> }
+
+/** Stop the traced servers (SIGTERM: each writes its trace) and sum their traces. */
+async function collectTrace(setup: string, servers: Server[], files: string[]): Promise<TraceRow> {
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+    const timer = setTimeout(() => s.proc.kill('SIGKILL'), 5_000);
+    s.proc.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    s.proc.kill('SIGTERM');
+  })));
+  const ops: Record<string, number[]> = {};
+  const loops: TraceRow['loop_delay_ms'] = [];
+  for (const f of files) {
+    const t = JSON.parse(readFileSync(f, 'utf8')) as { ops: Record<string, number[]>; loop_ms: { p50: number; p99: number; max: number } };
+    for (const [op, v] of Object.entries(t.ops)) (ops[op] ??= []).push(...v);
+    loops.push(t.loop_ms);
+  }
+  const row: TraceRow = { setup, ops: {}, loop_delay_ms: loops };
+  for (const [op, v] of Object.entries(ops)) {
+    const sorted = v.sort((x, y) => x - y);
+    row.ops[op] = { n: v.length, p50: pct(sorted, 50), p90: pct(sorted, 90), p99: pct(sorted, 99), max: sorted[sorted.length - 1] };
+  }
+  return row;
+}
+
 /** Every server process started and not yet stopped: killed on the way out, however the bench ends. */
 const running: Server[] = [];
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -264,6 +296,14 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'ajar-overhead-'));
   const rows: Row[] = [];
   const inRows: InProcessRow[] = [];
+  const traces: TraceRow[] = [];
+  /** The full servers' extra flags, and after the rounds, their trace (with --trace). */
+  const traced = (name: string, n: number): string[][] => Array.from({ length: n },
+    (_, i) => (TRACE ? ['--trace', join(tmp, `trace-${name}-${i}.json`)] : []));
+  const finish = async (setup: string, name: string, full: Server[]): Promise<void> => {
+    if (TRACE) traces.push(await collectTrace(setup, full, traced(name, full.length).map((a) => a[1])));
+    running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+  };
   const start = async (n: number, args: string[]): Promise<Server[]> => {
     const out: Server[] = [];
     for (let i = 0; i < n; i++) out.push(await serve(args));
@@ -278,9 +318,10 @@ async function main(): Promise<void> {
       const { key } = await createApiKey(store, { name: 'bench', rpm: 1_000_000, tpm: 100_000_000 }, { actor: 'bench' }, Date.now());
       await store.close();
       const bare = await start(1, ['--model', model, '--key', key, '--bare']);
-      const full = await start(1, ['--model', model, '--key', key, '--db', db]);
+      const full = [];
+      for (const extra of traced('sqlite', 1)) full.push(...await start(1, ['--model', model, '--key', key, '--db', db, ...extra]));
       rows.push(await compare('sqlite, 1 process', bare, full, key));
-      running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+      await finish('sqlite, 1 process', 'sqlite', full);
       const local = await openStore(db);
       try {
         inRows.push(await inProcess('sqlite', model, key, local, undefined));
@@ -297,9 +338,12 @@ async function main(): Promise<void> {
         const { key } = await createApiKey(pstore, { name: 'bench', rpm: 1_000_000, tpm: 100_000_000 }, { actor: 'bench' }, Date.now());
         await pstore.close();
         const bare = await start(3, ['--model', model, '--key', key, '--bare']);
-        const full = await start(3, ['--model', model, '--key', key, '--db', why.url, '--redis', REDIS_URL]);
+        const full = [];
+        for (const extra of traced('pg', 3)) {
+          full.push(...await start(1, ['--model', model, '--key', key, '--db', why.url, '--redis', REDIS_URL, ...extra]));
+        }
         rows.push(await compare('postgres + redis, 3 replicas', bare, full, key));
-        running.splice(0).forEach((s) => s.proc.kill('SIGKILL'));
+        await finish('postgres + redis, 3 replicas', 'pg', full);
         const local = await openStore(why.url);
         const limiter = new RedisLimiter(REDIS_URL, { prefix: 'ajar-bench' });
         try {
@@ -319,7 +363,7 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   if (JSON_OUT) {
-    console.log(JSON.stringify({ open_loop: rows, in_process: inRows }));
+    console.log(JSON.stringify({ open_loop: rows, in_process: inRows, ...(TRACE ? { trace: traces } : {}) }));
     return;
   }
   console.log(`${RATE} requests/s open loop, ${ROUNDS} rounds x ${SECONDS} s per arm, alternating; ms; `
@@ -344,6 +388,14 @@ async function main(): Promise<void> {
   const t = (x: { bare: number; full: number; added: number }): string => `${x.bare.toFixed(3)} / ${x.full.toFixed(3)} / ${x.added.toFixed(3)}`;
   for (const r of inRows) {
     console.log(`${r.setup.padEnd(18)} ${String(r.requests).padStart(9)}  ${t(r.cpu_ms).padEnd(26)} ${t(r.wall_p50_ms).padEnd(30)} ${t(r.wall_p99_ms)}`);
+  }
+  for (const tr of traces) {
+    console.log(`\ntrace of the full servers, ${tr.setup} (warm-up and every full round); ms`);
+    for (const [op, o] of Object.entries(tr.ops)) {
+      console.log(`  ${op.padEnd(20)} n ${String(o.n).padStart(6)}  p50 ${o.p50.toFixed(2).padStart(7)}  p90 ${o.p90.toFixed(2).padStart(7)}  `
+        + `p99 ${o.p99.toFixed(2).padStart(7)}  max ${o.max.toFixed(1)}`);
+    }
+    console.log(`  event loop delay per server: ${tr.loop_delay_ms.map((l) => `p50 ${l.p50.toFixed(1)} p99 ${l.p99.toFixed(1)} max ${l.max.toFixed(1)}`).join('; ')}`);
   }
 }
 

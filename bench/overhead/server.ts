@@ -6,6 +6,7 @@ import { selectBackend } from '../../src/backends/select.js';
 import { buildServer, modelSpecFromFolder, openStore } from '../../src/serve/index.js';
 import type { Limiter } from '../../src/serve/limits.js';
 import { nullLimiter, nullStore } from './null.js';
+import { Trace } from './trace.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,13 +25,18 @@ if (!bare && redis !== undefined) {
   await r.ready(3_000);
   limiter = r;
 }
+const traceFile = arg('trace');
+const trace = traceFile === undefined ? undefined : new Trace();
 const app = buildServer({
-  models: [modelSpecFromFolder(arg('model')!, 'stub')], store, limiter,
+  models: [modelSpecFromFolder(arg('model')!, 'stub')], store: trace ? trace.store(store) : store,
+  limiter: trace && limiter ? trace.limiter(limiter) : limiter,
   limits: { queueDepth: 1000, defaultRpm: 1_000_000, defaultTpm: 100_000_000, maxConnectionsPerAddress: 0 },
 });
+trace?.hooks(app);
 await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
 console.log(`port ${typeof addr === 'object' && addr !== null ? addr.port : 0}`);
 process.on('SIGTERM', () => {
+  if (trace) trace.write(traceFile!);
   void app.close().then(() => store.close()).then(() => limiter?.close()).then(() => process.exit(0));
 });

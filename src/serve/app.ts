@@ -23,7 +23,7 @@ import { ERROR_CATALOG, errorBody, ServeError, toServeError } from './errors.js'
 import { RateLimiter, type Limiter } from './limits.js';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
 import { journalOwner } from './journal.js';
-import { KeyCache } from './key-cache.js';
+import { KEY_CACHE_MS, KeyCache } from './key-cache.js';
 import { cutRevokedKeys, ServerControl, watchRevocations } from './lifecycle.js';
 import { GenerationQueue } from './queue.js';
 import { timedLimiter, timedStore } from './timed.js';
@@ -216,7 +216,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       if ([...ctx.active].some((g) => id === null || g.keyId === id)) {
         cutRevokedKeys(ctx).catch((e: unknown) => app.log.error({ code: 'revocation_check_failed', message: (e as Error).message }));
       }
-    }),
+    }, KEY_CACHE_MS, (e) => app.log.warn({ code: 'key_refresh_failed', message: (e as Error).message },
+      'could not refresh a cached key record; it lapses within a second')),
     mode: opts.mode ?? 'closed',
     limits,
     limiter: timedLimiter(opts.limiter ?? new RateLimiter(clock), metrics.limiterLatency),

@@ -99,6 +99,8 @@ export interface RequestState {
   /** The handler finalizes itself (generation: after the last token, whatever happens to the socket). */
   deferred: boolean;
   finished: boolean;
+  /** The usage record is committed (which also ended the request's quota hold, if any). */
+  recorded: boolean;
 }
 
 declare module 'fastify' {
@@ -111,6 +113,7 @@ export function newRequestState(now: number): RequestState {
   return {
     startedAt: performance.now(), ts: now, caller: null, admin: false, model: null, promptTokens: 0,
     completionTokens: 0, finishReason: null, user: null, deferred: false, finished: false,
+    recorded: false,
   };
 }
 
@@ -139,6 +142,7 @@ export async function finalizeRequest(ctx: ServerContext, req: FastifyRequest, s
   try {
     // NOTE: the store drops the request's journal entry in the same transaction.
     await ctx.store.recordUsage(usageRecord(req, st.caller, route, seconds * 1000, status));
+    st.recorded = true;
   } catch (e) {
     req.log.error({ code: 'usage_write_failed', message: (e as Error).message }, 'could not write a usage record');
   }

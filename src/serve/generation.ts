@@ -140,7 +140,10 @@ function completionBudget(p: Prepared, kind: GenerationKind): number {
 
 interface Admission {
   maxTokens: number;
-  settle(used: number): Promise<void>;
+  /** Give back to the limiter the tokens reserved and not used. */
+  refund(used: number): Promise<void>;
+  /** End the quota hold, unless the usage record already did (in the same transaction that wrote it). */
+  release(recorded: boolean): Promise<void>;
 }
 
 /**
@@ -176,9 +179,10 @@ async function admit(ctx: ServerContext, req: FastifyRequest, caller: Caller, pr
     const r = await ctx.limiter.take(caller.id, caller.limits, { requests: 1, tokens: promptTokens + maxTokens, param });
     return {
       maxTokens,
-      settle: async (used: number) => {
-        await r.settle(used);
-        await releaseQuota();
+      refund: (used: number) => r.settle(used),
+      // NOTE: never before the record commits: a hold dropped early lets another replica grant the same tokens.
+      release: async (recorded: boolean) => {
+        if (!recorded) await releaseQuota();
       },
     };
   } catch (e) {
@@ -219,16 +223,26 @@ export async function handleGeneration(ctx: ServerContext, kind: GenerationKind,
   }
   const admission = await admit(ctx, req, caller, p.promptIds.length, budget, p.sampling.maxTokensParam);
   setLimitHeaders(ctx, reply, caller);
+  // NOTE: the refund goes to the limiter as soon as the generation ends, while its usage record is being written:
+  // the two round trips (Redis, the store) overlap instead of adding up before the response.
+  let refund: Promise<void> | undefined;
+  const ended = (): void => {
+    if (refund !== undefined) return;
+    refund = admission.refund(st.promptTokens + st.completionTokens);
+    refund.catch(() => {}); // awaited (and its error thrown) below; this only keeps it from counting as unhandled
+  };
   try {
-    return await run(ctx, kind, req, reply, p, admission.maxTokens);
+    return await run(ctx, kind, req, reply, p, admission.maxTokens, ended);
   } finally {
-    await admission.settle(st.promptTokens + st.completionTokens);
+    ended();
+    await refund;
+    await admission.release(st.recorded);
     setLimitHeaders(ctx, reply, caller);
   }
 }
 
 async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest, reply: FastifyReply,
-  p: Prepared, maxTokens: number): Promise<unknown> {
+  p: Prepared, maxTokens: number, ended: () => void): Promise<unknown> {
   const st = req.ajar;
   const ac = new AbortController();
   // NOTE: the response's 'close' before its end is the client going away; the request's 'close' is not (Node
@@ -269,6 +283,7 @@ async function run(ctx: ServerContext, kind: GenerationKind, req: FastifyRequest
       if (released) return;
       released = true;
       release();
+      ended();
     };
     try {
       // NOTE: drain journals the generation once a second from its first second on (journal.ts), so a crash loses at

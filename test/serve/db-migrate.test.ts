@@ -79,9 +79,9 @@ describe('ajar db migrate', () => {
         const runs = await Promise.all([0, 1, 2].map(() => openMigrated(pgTarget.url)));
         await Promise.all(runs.map((r) => r.store.close()));
         const applied = runs.flatMap((r) => r.migrated.applied.map((m) => m.version));
-        assert.deepEqual(applied.sort(), [1, 2], 'each once, whichever run applied it');
+        assert.deepEqual(applied.sort(), [1, 2, 3], 'each once, whichever run applied it');
         const json = JSON.parse((await ajar('db', 'migrate', '--db', pgTarget.url, '--json')).out) as unknown;
-        assert.deepEqual(json, { version: 2, applied: [] });
+        assert.deepEqual(json, { version: 3, applied: [] });
         const store = await openStore(pgTarget.url);
         for (let i = 0; i < 10; i++) await store.recordUsage(rec(i));
         await store.close();
@@ -89,13 +89,13 @@ describe('ajar db migrate', () => {
         const c = new pg.Client({ connectionString: pgTarget.url });
         await c.connect();
         await c.query(`DROP TABLE usage_daily; DROP TRIGGER api_keys_changed ON api_keys; DROP FUNCTION ajar_key_changed();
-          DELETE FROM ajar_migrations WHERE version = 2`);
+          DROP FUNCTION ajar_reserve_quota; DELETE FROM ajar_migrations WHERE version >= 2`);
         await c.end();
         const r = await ajar('db', 'migrate', '--db', pgTarget.url);
         assert.equal(r.code, 0);
-        assert.match(r.out, /^applied 2: daily usage rollups per key; key change notifications\n/);
+        assert.match(r.out, /^applied 2: daily usage rollups per key; key change notifications\napplied 3: quota reservation in one call\n/);
         const again = await ajar('db', 'migrate', '--db', pgTarget.url);
-        assert.match(again.out, /is up to date \(schema version 2\)/);
+        assert.match(again.out, /is up to date \(schema version 3\)/);
         await rollupsMatch(pgTarget.url, 10);
       } finally {
         await pgTarget.drop();
