@@ -231,6 +231,81 @@ static void backward_unit(void *ctx, int unit, int thread) {
   }
 }
 
+// ---- grouped-query attention over a KV cache, for few query rows (decoding) ----
+
+typedef struct {
+  const float *q, *k, *v;
+  float *y, *p;
+  int B, Tq, Tk, Hq, Hkv, hs, window;
+  float scale;
+} grouped_job;
+
+/** s[j] = scale * (q . k_j) for keys j in [lo, hi), k_j `krow` apart. */
+CLONES static void grouped_scores(const float *q, const float *k, int64_t krow, int lo, int hi, int hs, float scale,
+                                  float *s) {
+  for (int j = lo; j < hi; j++) {
+    const float *kj = k + (int64_t)j * krow;
+    float acc[KB] = {0};
+    int d = 0;
+    for (; d + KB <= hs; d += KB) {
+      for (int l = 0; l < KB; l++) acc[l] += q[d + l] * kj[d + l];
+    }
+    float dot = 0;
+    for (int l = 0; l < KB; l++) dot += acc[l];
+    for (; d < hs; d++) dot += q[d] * kj[d];
+    s[j] = dot * scale;
+  }
+}
+
+/** y (hs) = sum over j in [lo, hi) of w[j] v_j, v_j `vrow` apart. */
+CLONES static void grouped_weighted(const float *w, const float *v, int64_t vrow, int lo, int hi, int hs, float *y) {
+  for (int d = 0; d < hs; d++) y[d] = 0;
+  for (int j = lo; j < hi; j++) {
+    const float wj = w[j];
+    const float *vj = v + (int64_t)j * vrow;
+    for (int d = 0; d < hs; d++) y[d] += wj * vj[d];
+  }
+}
+
+/** One (batch, query head): its Tq rows of scores, softmax and weighted sums. */
+static void grouped_unit(void *ctx, int unit, int thread) {
+  (void)thread;
+  const grouped_job *j = ctx;
+  const int b = unit / j->Hq, h = unit % j->Hq;
+  const int hkv = h / (j->Hq / j->Hkv);
+  const int64_t qrow = (int64_t)j->Hq * j->hs, krow = (int64_t)j->Hkv * j->hs;
+  const float *k = j->k + (int64_t)b * j->Tk * krow + (int64_t)hkv * j->hs;
+  const float *v = j->v + (int64_t)b * j->Tk * krow + (int64_t)hkv * j->hs;
+  const int past = j->Tk - j->Tq;
+  for (int i = 0; i < j->Tq; i++) {
+    const float *q = j->q + ((int64_t)b * j->Tq + i) * qrow + (int64_t)h * j->hs;
+    float *y = j->y + ((int64_t)b * j->Tq + i) * qrow + (int64_t)h * j->hs;
+    float *pr = j->p + (((int64_t)b * j->Hq + h) * j->Tq + i) * j->Tk;
+    const int hi = past + i + 1;
+    const int lo = j->window > 0 && hi - j->window > 0 ? hi - j->window : 0;
+    for (int t = 0; t < lo; t++) pr[t] = 0;
+    grouped_scores(q, k, krow, lo, hi, j->hs, j->scale, pr);
+    softmax_row(pr + lo, hi - lo, j->Tk - lo);
+    grouped_weighted(pr, v, krow, lo, hi, j->hs, y);
+  }
+}
+
+int grouped_attention_forward(const float *q, const float *k, const float *v, int B, int Tq, int Tk, int Hq, int Hkv,
+                              int hs, float scale, int window, float *y, float *p) {
+  grouped_job j = { .q = q, .k = k, .v = v, .y = y, .p = p, .B = B, .Tq = Tq, .Tk = Tk, .Hq = Hq, .Hkv = Hkv, .hs = hs,
+                    .window = window, .scale = scale };
+  const int units = B * Hq;
+  // NOTE: a decoding step's attention (one query row) is a few hundred thousand flops: waking the pool for it
+  // costs more than it saves, so small calls run on the calling thread.
+  const double flops = 4.0 * units * Tq * (double)Tk * hs;
+  if (flops < (1 << 21)) {
+    for (int u = 0; u < units; u++) grouped_unit(&j, u, 0);
+  } else {
+    pool_run(grouped_unit, &j, units);
+  }
+  return 1;
+}
+
 /** Run `unit` over every (batch, head) with `per` floats of scratch a thread; 0 when memory ran out. */
 static int run(attn_job *j, pool_task unit, int64_t per) {
   j->per = per;

@@ -1,12 +1,18 @@
 // ajar's N-API addon: the native kernels called synchronously on Node's main thread over Float32Array views
 // (napi_get_typedarray_info: no copies; plain and shared buffers alike), the C pool doing the threading.
 // Exports: init(threads, isa?) -> { isa, threads }, matmul(a, b, out, batch, M, K, N, transA, transB,
-// aBatchStride, bBatchStride), unary(op, x, out) with op an elementwise.h code, attention and
-// attentionBackward (FusedKernels' signatures), matmulQ8 (q8.h); train_binding.c and llama_binding.c add theirs. Arguments are checked here, so a bad call throws instead of reading out of bounds.
+// aBatchStride, bBatchStride), unary(op, x, out) with op an elementwise.h code, attention, attentionBackward and
+// groupedAttentionDecode (FusedKernels' groupedAttention signature, for a few query rows), matmulQ8 (q8.h),
+// adviseHugePages; train_binding.c and llama_binding.c add theirs. Arguments are checked here, so a bad call throws
+// instead of reading out of bounds.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "attention.h"
 #include "elementwise.h"
@@ -194,6 +200,34 @@ static napi_value attention_back(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** groupedAttention(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p) */
+static napi_value grouped_attention(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *q, *k, *v, *y, *p;
+  size_t nq, nk, nv, ny, np;
+  int64_t d[6], window;
+  double scale;
+  if (argc < 13 || !f32_view(env, argv[0], &q, &nq) || !f32_view(env, argv[1], &k, &nk) ||
+      !f32_view(env, argv[2], &v, &nv) || !get_ints(env, argv, 3, 6, 0, d) ||
+      napi_get_value_double(env, argv[9], &scale) != napi_ok || !get_ints(env, argv, 10, 1, 0, &window) ||
+      !f32_view(env, argv[11], &y, &ny) || !f32_view(env, argv[12], &p, &np)) {
+    return fail(env, "groupedAttention(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p): wrong argument types");
+  }
+  const int64_t B = d[0], Tq = d[1], Tk = d[2], Hq = d[3], Hkv = d[4], hs = d[5];
+  if (Hkv < 1 || Hq % Hkv != 0) return fail(env, "groupedAttention: Hq must be a multiple of Hkv >= 1");
+  if (Tk < Tq) return fail(env, "groupedAttention: Tk must be >= Tq");
+  if ((int64_t)nq < B * Tq * Hq * hs || (int64_t)nk < B * Tk * Hkv * hs || (int64_t)nv < B * Tk * Hkv * hs ||
+      (int64_t)ny < B * Tq * Hq * hs || (int64_t)np < B * Hq * Tq * Tk) {
+    return fail(env, "groupedAttention: an operand is shorter than its shape");
+  }
+  if (B * Tq * Hq * hs == 0) return NULL;
+  grouped_attention_forward(q, k, v, (int)B, (int)Tq, (int)Tk, (int)Hq, (int)Hkv, (int)hs, (float)scale, (int)window,
+                            y, p);
+  return NULL;
+}
+
 /** A typed array argument's data and length when it has `want`'s element type; 0 otherwise. */
 static int typed_view(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   bool is = false;
@@ -229,6 +263,65 @@ static napi_value matmul_q8(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/**
+ * The extent of the mapping that holds address p: the mapping itself and the reserved (inaccessible) mapping
+ * right after it, where a growing memory (a WebAssembly.Memory) extends into. 0 when /proc/self/maps has none.
+ */
+static int mapping_extent(uintptr_t p, uintptr_t *start, uintptr_t *end) {
+#if defined(__linux__)
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return 0;
+  char line[512];
+  int found = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perms[8] = {0};
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
+    if (!found && p >= lo && p < hi) {
+      *start = lo;
+      *end = hi;
+      found = 1;
+    } else if (found) {
+      if (lo == *end && strncmp(perms, "---", 3) == 0) *end = hi;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+#else
+  (void)p;
+  (void)start;
+  (void)end;
+  return 0;
+#endif
+}
+
+/**
+ * adviseHugePages(view): ask the kernel for transparent huge pages over the memory that holds the Float32Array
+ * `view` (its whole mapping, and the reserve it grows into). Returns the bytes advised (0 where unsupported).
+ */
+static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *data;
+  size_t n;
+  if (argc < 1 || !f32_view(env, argv[0], &data, &n)) return fail(env, "adviseHugePages(view: Float32Array): wrong argument");
+  double advised = 0;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  uintptr_t start, end;
+  if (mapping_extent((uintptr_t)data, &start, &end)) {
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    start = (start + huge - 1) & ~(huge - 1);
+    end &= ~(huge - 1);
+    if (end > start && madvise((void *)start, end - start, MADV_HUGEPAGE) == 0) advised = (double)(end - start);
+  }
+#endif
+  napi_value out;
+  CHECK(napi_create_double(env, advised, &out));
+  return out;
+}
+
 static napi_value module_init(napi_env env, napi_value exports) {
   gemm_init(NULL);
   elementwise_init(gemm_isa());
@@ -238,7 +331,9 @@ static napi_value module_init(napi_env env, napi_value exports) {
     { "unary", unary_op },
     { "attention", attention },
     { "attentionBackward", attention_back },
+    { "groupedAttentionDecode", grouped_attention },
     { "matmulQ8", matmul_q8 },
+    { "adviseHugePages", advise_huge_pages },
   };
   if (!export_functions(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   if (!train_register(env, exports)) return NULL;

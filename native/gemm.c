@@ -515,25 +515,48 @@ static void tiled(const gemm_args *g) {
 
 // ---- GEMV (M == 1 or N == 1) ----
 
+/** Floats of W from which a single GEMV splits across the pool: it only reads W, once (1 MiB). */
+#define PARALLEL_GEMV_FLOATS (1 << 18)
+/**
+ * Depth blocks of a large streaming GEMV. Fixed by the size alone, never by the thread count, so the partial sums
+ * (and their order) are the same on any number of threads.
+ */
+#define STREAM_SPLIT 2
+/** The widest slice of y a streaming unit accumulates (16 KiB: it stays in L1 while W streams past). */
+#define STREAM_CHUNK 4096
+
 typedef struct {
   const float *v, *w;
   float *y;
+  float *part;  // depth block b > 0 of item 0 writes its partial y at part + (b - 1) * J
   int K, J, chunk, chunks, stream;
+  int kb, kblocks;  // depth rows per block, blocks
   int64_t ldw, vBatch, wBatch, yBatch;
 } gemv_job;
 
 static void gemv_unit(void *ctx, int unit, int thread) {
   (void)thread;
   const gemv_job *j = ctx;
-  const int item = unit / j->chunks;
+  const int per_item = j->kblocks * j->chunks;
+  const int item = unit / per_item;
+  const int b = (unit % per_item) / j->chunks;
   const int j0 = (unit % j->chunks) * j->chunk;
   const int n = j->J - j0 < j->chunk ? j->J - j0 : j->chunk;
   const float *v = j->v + item * j->vBatch;
   const float *w = j->w + item * j->wBatch;
-  float *y = j->y + item * j->yBatch + j0;
-  if (j->stream) ISA.stream(v, w + j0, y, j->K, n, j->ldw);
-  else ISA.dot(v, w + j0 * j->ldw, y, j->K, n, j->ldw);
+  if (!j->stream) {
+    ISA.dot(v, w + j0 * j->ldw, j->y + item * j->yBatch + j0, j->K, n, j->ldw);
+    return;
+  }
+  const int k0 = b * j->kb;
+  const int kn = j->K - k0 < j->kb ? j->K - k0 : j->kb;
+  float *y = b == 0 ? j->y + item * j->yBatch + j0 : j->part + (int64_t)(b - 1) * j->J + j0;
+  ISA.stream(v + k0, w + k0 * j->ldw + j0, y, kn, n, j->ldw);
 }
+
+/** Room for a streaming GEMV's partial sums (grown as needed; GEMVs run one at a time, from one thread). */
+static float *stream_part;
+static int64_t stream_part_floats;
 
 static void gemv(const gemm_args *g) {
   gemv_job j;
@@ -549,17 +572,42 @@ static void gemv(const gemm_args *g) {
   j.y = g->c;
   j.K = g->K;
   j.yBatch = g->cBatch;
+  j.kb = j.K;
+  j.kblocks = 1;
   const int threads = pool_threads();
-  const int parallel = threads > 1 && 2.0 * g->batch * j.J * (double)g->K >= PARALLEL_FLOPS;
-  // NOTE: a streaming unit reads `chunk` contiguous floats of every row of W, so it takes one wide slice per
-  // thread (narrow slices read short runs at a long stride, and ran at half the bandwidth of the dot form).
-  const int want = parallel ? threads * (j.stream ? 1 : 4) : 1;
+  const int large = (double)g->batch * j.J * g->K >= PARALLEL_GEMV_FLOATS;
+  // NOTE: a streaming unit reads `chunk` contiguous floats of every row of W it covers. Splitting the columns
+  // between threads had each read short runs at a long stride (half of a 768-wide row), which held two threads to
+  // about two thirds of the bandwidth a plain read gets; a single large product splits its depth instead, each
+  // block of rows one contiguous run of W, and adds the blocks' partial sums after.
+  if (j.stream && g->batch == 1 && large && j.K >= 2 * STREAM_SPLIT) {
+    const int64_t need = (int64_t)(STREAM_SPLIT - 1) * j.J;
+    if (need > stream_part_floats) {
+      float *grown = NULL;
+      if (posix_memalign((void **)&grown, 64, (size_t)need * sizeof(float)) == 0) {
+        free(stream_part);
+        stream_part = grown;
+        stream_part_floats = need;
+      }
+    }
+    if (need <= stream_part_floats) {
+      j.kblocks = STREAM_SPLIT;
+      j.kb = (j.K + STREAM_SPLIT - 1) / STREAM_SPLIT;
+      j.part = stream_part;
+    }
+  }
+  const int parallel = threads > 1 && large;
+  const int want = parallel ? (j.stream ? (threads + j.kblocks - 1) / j.kblocks : threads * 4) : 1;
   int chunk = (j.J + want - 1) / want;
   chunk = (chunk + 31) / 32 * 32;
-  if (j.stream && chunk > 2048) chunk = 2048;  // the accumulating slice of y stays in L1
+  if (j.stream && chunk > STREAM_CHUNK) chunk = STREAM_CHUNK;
   j.chunk = chunk;
   j.chunks = (j.J + chunk - 1) / chunk;
-  run_units(gemv_unit, &j, g->batch * j.chunks, parallel);
+  run_units(gemv_unit, &j, g->batch * j.kblocks * j.chunks, parallel);
+  for (int b = 1; b < j.kblocks; b++) {
+    const float *p = j.part + (int64_t)(b - 1) * j.J;
+    for (int x = 0; x < j.J; x++) j.y[x] += p[x];
+  }
 }
 
 void gemm_serial(const gemm_args *g, int thread) {

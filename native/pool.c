@@ -1,6 +1,6 @@
 // The pthread pool behind pool.h. Units are claimed from one 64-bit counter whose high half is the job's
 // generation and low half the next unit, so a worker that wakes late can never run a unit of a job that has
-// moved on: its compare-and-swap fails. Idle workers spin briefly, then sleep on a condition variable.
+// moved on: its compare-and-swap fails. Idle workers spin for a millisecond, then sleep on a condition variable.
 #include "pool.h"
 
 #include <pthread.h>
@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -16,8 +17,22 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/** Polls of the counter before an idle worker sleeps (a few tens of microseconds). */
-#define SPIN_POLLS 4000
+/**
+ * How long an idle worker polls for the next job before it sleeps.
+ * NOTE: a decoding step runs a few dozen products with a JavaScript op or three between them (tens to hundreds
+ * of microseconds). A worker that had gone to sleep in such a gap woke a futex round trip late, and the caller,
+ * claiming units as they come, ran the late worker's unit itself: a 768 x 768 GEMV took twice its time. 4000
+ * polls was 80 us on AMD Zen (PAUSE is ~20 ns there); GPT-2's steps gained ~10% from the longer wait.
+ */
+#define SPIN_NS 1000000
+/** Polls between two reads of the clock while spinning. */
+#define SPIN_CHECK 256
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 static struct {
   int n;                  // threads, the caller included
@@ -59,9 +74,11 @@ static void *worker(void *arg) {
   uint32_t seen = gen_of(atomic_load(&P.next));
   for (;;) {
     uint32_t gen = seen;
-    for (int i = 0; i < SPIN_POLLS && gen == seen; i++) {
+    const uint64_t start = now_ns();
+    for (int i = 1; gen == seen; i++) {
       CPU_RELAX();
       gen = gen_of(atomic_load_explicit(&P.next, memory_order_acquire));
+      if (i % SPIN_CHECK == 0 && now_ns() - start > SPIN_NS) break;
     }
     if (gen == seen) {
       pthread_mutex_lock(&P.mu);

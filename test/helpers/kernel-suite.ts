@@ -474,7 +474,9 @@ export function kernelTests(get: () => FullBackend, place: Place, wheres: readon
       const be = get();
       const rng = new Rng(20);
       for (const [B, Tq, Tk, Hq, Hkv, hs, window] of [[2, 5, 5, 4, 2, 8, 0], [1, 1, 7, 6, 3, 4, 0], [2, 4, 9, 3, 3, 8, 3],
-        [1, 33, 40, 9, 3, 16, 0], [1, 17, 17, 4, 1, 8, 6], [2, 70, 75, 4, 2, 8, 0], [1, 129, 129, 2, 1, 4, 50]]) {
+        [1, 33, 40, 9, 3, 16, 0], [1, 17, 17, 4, 1, 8, 6], [2, 70, 75, 4, 2, 8, 0], [1, 129, 129, 2, 1, 4, 50],
+        // decoding steps over a long cache (native runs these on its own kernel; the second is big enough to split)
+        [1, 1, 90, 12, 12, 64, 0], [2, 2, 600, 8, 2, 67, 250]]) {
         const [nq, nk] = [B * Tq * Hq * hs, B * Tk * Hkv * hs];
         const [qv, kv, vv, up] = [randoms(rng, nq, -2, 2), randoms(rng, nk, -2, 2), randoms(rng, nk, -2, 2), randoms(rng, nq)];
         const [q, k, v] = [filled(be, qv, where), filled(be, kv, where), filled(be, vv, where)];

@@ -19,8 +19,14 @@ interface Addon extends TrainAddon, LlamaAddon {
   unary(op: number, x: Float32Array, out: Float32Array): void;
   attention: FusedKernels['attention'];
   attentionBackward: FusedKernels['attentionBackward'];
+  /** native/attention.c's direct loops for a few query rows (decoding steps). */
+  groupedAttentionDecode: FusedKernels['groupedAttention'];
   matmulQ8: FusedKernels['matmulQ8'];
+  adviseHugePages(view: Float32Array): number;
 }
+
+/** Query rows up to which groupedAttention runs attention.c's decoding kernel instead of llama.c's blocked one. */
+const DECODE_ROWS = 4;
 
 /** The unary ops the addon has, by its code (native/elementwise.h). */
 const NATIVE_UNARY: Partial<Record<UnaryOp, number>> = { gelu_tanh: 0, gelu_tanh_grad: 1 };
@@ -80,6 +86,25 @@ export function nativeUnavailableReason(): string {
   return reason;
 }
 
+/** The memories already advised (a wasm base's buffers all lie in one WebAssembly.Memory). */
+const advised = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Ask for transparent huge pages over the memory the base allocates from (Linux; AJAR_HUGE_PAGES=0 turns it off).
+ * NOTE: decoding is bound by reading the weights, and every step's new buffers fault in fresh pages until the
+ * heap first reuses freed blocks: with 4 KiB pages GPT-2's steps took some 300 page faults each (costly in a
+ * virtual machine) and missed the TLB once a page of weights. Huge pages cut both by 512.
+ */
+function adviseHugePages(lib: Addon, base: Backend): void {
+  if (process.env.AJAR_HUGE_PAGES === '0' || process.platform !== 'linux') return;
+  const probe = base.alloc(1);
+  if (!advised.has(probe.buffer)) {
+    advised.add(probe.buffer);
+    lib.adviseHugePages(probe);
+  }
+  base.free?.(probe);
+}
+
 let shared: NativeBackend | undefined;
 
 /** The process-wide native backend with default options (created on first use). */
@@ -114,6 +139,16 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
 
   const train = trainKernels(lib, base);
   const llama = llamaKernels(lib);
+  adviseHugePages(lib, base);
+
+  // NOTE: the native grouped attention is direct loops, written for decoding steps over a KV cache (a few query
+  // rows); there the wasm kernel's three pool rounds (scores, softmax, weighted sums) cost more than the work.
+  // Longer query blocks (prefill, training) go to llama.c's kernel.
+  const blockedGrouped = llama.groupedAttention;
+  const groupedAttention: FusedKernels['groupedAttention'] = (q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p) => {
+    if (Tq <= DECODE_ROWS) lib.groupedAttentionDecode(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p);
+    else blockedGrouped(q, k, v, B, Tq, Tk, Hq, Hkv, hs, scale, window, y, p);
+  };
 
   // NOTE: every other kernel is the base's own function (the wasm ones are bound arrow functions), so buffers
   // from base.alloc stay where its kernels expect them; the addon reads any Float32Array in place.
@@ -137,6 +172,6 @@ export function createNativeBackend(opts: NativeBackendOptions = {}): NativeBack
     copyAxis: base.copyAxis,
     gatherRows: base.gatherRows,
     scatterAddRows: base.scatterAddRows,
-    fused: { ...base.fused, ...train.fused, ...llama, attention: lib.attention, attentionBackward: lib.attentionBackward, matmulQ8: lib.matmulQ8 },
+    fused: { ...base.fused, ...train.fused, ...llama, attention: lib.attention, attentionBackward: lib.attentionBackward, groupedAttention, matmulQ8: lib.matmulQ8 },
   };
 }
