@@ -1,5 +1,5 @@
-// What both N-API files of the addon share (binding.c, train_binding.c): the thrown argument error, and defining a
-// table of functions on the exports object.
+// What the N-API files of the addon share (binding.c, train_binding.c, llama_binding.c): the thrown argument error,
+// defining a table of functions on the exports object, and the signature-driven argument parser (napi_args.c).
 #ifndef AJAR_NAPI_EXPORT_H
 #define AJAR_NAPI_EXPORT_H
 
@@ -26,5 +26,12 @@ static inline napi_value fail(napi_env env, const char *msg) {
   napi_throw_type_error(env, NULL, msg);
   return NULL;
 }
+
+/**
+ * Read the call's arguments by `sig`, one letter each: 'f' a Float32Array (float **, int64_t *length), 'o' the
+ * same or null/undefined (NULL and 0 then), 'i' an integer in [0, 2^31) (int64_t *), 'd' a number (double *),
+ * 'I' an Int32Array (int32_t **, int64_t *length). Returns 0 when any is missing or of the wrong kind.
+ */
+int read_args(napi_env env, napi_callback_info info, const char *sig, ...);
 
 #endif
